@@ -1,0 +1,125 @@
+"""The shapes agency data takes at the edges: HTTP bodies and CLI output."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from exchange.agencies.models import AgencyKind, Scope
+
+SLUG = re.compile(r"[a-z][a-z0-9-]{2,62}")
+JURISDICTION = re.compile(r"\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?")
+
+
+def _slug(value: str) -> str:
+    if not SLUG.fullmatch(value):
+        raise PydanticCustomError("slug_format", "not an agency id")
+    return value
+
+
+def _jurisdiction(value: str) -> str:
+    if not JURISDICTION.fullmatch(value):
+        raise PydanticCustomError("jurisdiction_format", "not a region-code prefix")
+    return value
+
+
+def _scope(value: str) -> Scope:
+    try:
+        return Scope(value)
+    except ValueError:
+        known = ", ".join(s.value for s in Scope)
+        raise PydanticCustomError(
+            "scope_unknown", "unknown scope {scope}", {"scope": value, "known": known}
+        ) from None
+
+
+AgencyId = Annotated[str, AfterValidator(_slug)]
+Jurisdiction = Annotated[str, AfterValidator(_jurisdiction)]
+ScopeName = Annotated[str, AfterValidator(_scope)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgencyCreate(_Strict):
+    id: AgencyId
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    kind: AgencyKind
+    jurisdiction: Jurisdiction
+
+
+class AgencyUpdate(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    jurisdiction: Jurisdiction | None = None
+    active: bool | None = None
+
+
+class AgencyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    kind: AgencyKind
+    jurisdiction: str
+    active: bool
+    created_at: datetime
+
+
+class ApiKeyCreate(_Strict):
+    scopes: Annotated[list[ScopeName], Field(min_length=1)]
+    label: Annotated[str, Field(max_length=200)] = ""
+    expires_at: AwareDatetime | None = None
+
+
+class ApiKeyOut(BaseModel):
+    """A key's metadata. The secret is never part of it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    agency_id: str
+    label: str
+    scopes: list[Scope]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class IssuedApiKeyOut(ApiKeyOut):
+    """A key just created: the only time the token is shown."""
+
+    token: str
+
+
+class SigningKeyCreate(_Strict):
+    public_key: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            description="Ed25519 public key: 32 raw bytes in base64url or base64, or a PEM.",
+        ),
+    ]
+    label: Annotated[str, Field(max_length=200)] = ""
+
+
+class SigningKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    agency_id: str
+    public_key: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class WhoAmI(BaseModel):
+    agency: AgencyOut
+    key_id: str
+    scopes: list[Scope]

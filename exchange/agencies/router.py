@@ -1,0 +1,135 @@
+"""HTTP surface of agencies and their keys: ``/v1/agencies`` and ``/v1/me``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from exchange.agencies import service
+from exchange.agencies.contracts import (
+    AgencyCreate,
+    AgencyOut,
+    AgencyUpdate,
+    ApiKeyCreate,
+    ApiKeyOut,
+    IssuedApiKeyOut,
+    SigningKeyCreate,
+    SigningKeyOut,
+    WhoAmI,
+)
+from exchange.agencies.models import ApiKey, Scope
+from exchange.dependencies import AdminDep, PrincipalDep, SessionDep
+
+router = APIRouter(tags=["agencies"])
+
+
+def api_key_out(key: ApiKey) -> ApiKeyOut:
+    return ApiKeyOut.model_validate(
+        {**key.model_dump(exclude={"secret_hash", "scopes"}), "scopes": sorted(key.scope_set)}
+    )
+
+
+@router.get("/v1/me", response_model=WhoAmI)
+def who_am_i(session: SessionDep, principal: PrincipalDep) -> WhoAmI:
+    agency = service.get_agency(session, principal.agency_id)
+    return WhoAmI(
+        agency=AgencyOut.model_validate(agency),
+        key_id=principal.key_id,
+        scopes=sorted(principal.scopes),
+    )
+
+
+@router.post("/v1/agencies", status_code=status.HTTP_201_CREATED, response_model=AgencyOut)
+def create_agency(body: AgencyCreate, session: SessionDep, _admin: AdminDep) -> AgencyOut:
+    agency = service.create_agency(
+        session, agency_id=body.id, name=body.name, kind=body.kind, jurisdiction=body.jurisdiction
+    )
+    return AgencyOut.model_validate(agency)
+
+
+@router.get("/v1/agencies", response_model=list[AgencyOut])
+def list_agencies(session: SessionDep, _admin: AdminDep) -> list[AgencyOut]:
+    return [AgencyOut.model_validate(a) for a in service.list_agencies(session)]
+
+
+@router.get("/v1/agencies/{agency_id}", response_model=AgencyOut)
+def get_agency(agency_id: str, session: SessionDep, principal: PrincipalDep) -> AgencyOut:
+    principal.require_self_or_admin(agency_id)
+    return AgencyOut.model_validate(service.get_agency(session, agency_id))
+
+
+@router.patch("/v1/agencies/{agency_id}", response_model=AgencyOut)
+def update_agency(
+    agency_id: str, body: AgencyUpdate, session: SessionDep, _admin: AdminDep
+) -> AgencyOut:
+    agency = service.update_agency(
+        session, agency_id, name=body.name, jurisdiction=body.jurisdiction, active=body.active
+    )
+    return AgencyOut.model_validate(agency)
+
+
+@router.post(
+    "/v1/agencies/{agency_id}/keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IssuedApiKeyOut,
+)
+def create_api_key(
+    agency_id: str, body: ApiKeyCreate, session: SessionDep, principal: PrincipalDep
+) -> IssuedApiKeyOut:
+    """A new API key. Its token is in this response and nowhere else, ever."""
+    principal.require_self_or_admin(agency_id)
+    issued = service.create_api_key(
+        session,
+        agency_id=agency_id,
+        scopes=[Scope(s) for s in body.scopes],
+        label=body.label,
+        expires_at=body.expires_at,
+        granted_by=principal,
+    )
+    return IssuedApiKeyOut(**api_key_out(issued.key).model_dump(), token=issued.token)
+
+
+@router.get("/v1/agencies/{agency_id}/keys", response_model=list[ApiKeyOut])
+def list_api_keys(agency_id: str, session: SessionDep, principal: PrincipalDep) -> list[ApiKeyOut]:
+    principal.require_self_or_admin(agency_id)
+    return [api_key_out(k) for k in service.list_api_keys(session, agency_id=agency_id)]
+
+
+@router.delete("/v1/agencies/{agency_id}/keys/{key_id}", response_model=ApiKeyOut)
+def revoke_api_key(
+    agency_id: str, key_id: str, session: SessionDep, principal: PrincipalDep
+) -> ApiKeyOut:
+    principal.require_self_or_admin(agency_id)
+    return api_key_out(service.revoke_api_key(session, agency_id=agency_id, key_id=key_id))
+
+
+@router.post(
+    "/v1/agencies/{agency_id}/signing-keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SigningKeyOut,
+)
+def add_signing_key(
+    agency_id: str, body: SigningKeyCreate, session: SessionDep, principal: PrincipalDep
+) -> SigningKeyOut:
+    principal.require_self_or_admin(agency_id)
+    key = service.add_signing_key(
+        session, agency_id=agency_id, public_key=body.public_key, label=body.label
+    )
+    return SigningKeyOut.model_validate(key)
+
+
+@router.get("/v1/agencies/{agency_id}/signing-keys", response_model=list[SigningKeyOut])
+def list_signing_keys(
+    agency_id: str, session: SessionDep, principal: PrincipalDep
+) -> list[SigningKeyOut]:
+    principal.require_self_or_admin(agency_id)
+    keys = service.list_signing_keys(session, agency_id=agency_id)
+    return [SigningKeyOut.model_validate(k) for k in keys]
+
+
+@router.delete("/v1/agencies/{agency_id}/signing-keys/{key_id}", response_model=SigningKeyOut)
+def revoke_signing_key(
+    agency_id: str, key_id: str, session: SessionDep, principal: PrincipalDep
+) -> SigningKeyOut:
+    principal.require_self_or_admin(agency_id)
+    key = service.revoke_signing_key(session, agency_id=agency_id, key_id=key_id)
+    return SigningKeyOut.model_validate(key)

@@ -1,0 +1,282 @@
+"""Agencies, their API keys and signing keys. Functions take the session first and never commit."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from sqlmodel import Session, col, select
+
+from exchange.agencies.models import Agency, AgencyKind, ApiKey, Scope, SigningKey
+from exchange.crypto import b64url, jwk_thumbprint, raw_public_bytes
+from exchange.errors import (
+    AuthenticationFailed,
+    Conflict,
+    ErrorDetail,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
+from exchange.i18n import t
+from exchange.models import utcnow
+
+TOKEN_PREFIX = "exk"  # noqa: S105 - a public prefix, not a secret
+
+
+class AgencyNotFound(NotFound):
+    """Raised when an agency id names no agency."""
+
+    code = "agency_not_found"
+
+
+class AgencyExists(Conflict):
+    """Raised when an agency is created with an id already taken."""
+
+    code = "agency_exists"
+
+
+class KeyNotFound(NotFound):
+    """Raised when a key id names no key of the agency."""
+
+    code = "key_not_found"
+
+
+class ScopeMissing(PermissionDenied):
+    """Raised when the caller's key lacks the scope an action needs."""
+
+    code = "scope_missing"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the agency behind a valid, unrevoked, unexpired API key."""
+
+    agency_id: str
+    key_id: str
+    scopes: frozenset[Scope]
+
+    def require(self, scope: Scope) -> None:
+        if scope not in self.scopes:
+            raise ScopeMissing(t("auth.scope_missing", scope=scope.value))
+
+    def require_self_or_admin(self, agency_id: str) -> None:
+        if agency_id != self.agency_id and Scope.admin not in self.scopes:
+            raise PermissionDenied(t("auth.not_own_agency", agency=agency_id))
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: ApiKey
+    token: str  # shown once; only its hash is stored
+
+
+# --- agencies -------------------------------------------------------------------------------
+
+
+def create_agency(
+    session: Session, *, agency_id: str, name: str, kind: AgencyKind, jurisdiction: str
+) -> Agency:
+    if session.get(Agency, agency_id) is not None:
+        raise AgencyExists(t("agency.exists", agency=agency_id))
+    agency = Agency(id=agency_id, name=name, kind=kind, jurisdiction=jurisdiction)
+    session.add(agency)
+    session.flush()
+    return agency
+
+
+def get_agency(session: Session, agency_id: str) -> Agency:
+    agency = session.get(Agency, agency_id)
+    if agency is None:
+        raise AgencyNotFound(t("agency.not_found", agency=agency_id))
+    return agency
+
+
+def list_agencies(session: Session) -> list[Agency]:
+    return list(session.exec(select(Agency).order_by(col(Agency.id))))
+
+
+def update_agency(
+    session: Session,
+    agency_id: str,
+    *,
+    name: str | None = None,
+    jurisdiction: str | None = None,
+    active: bool | None = None,
+) -> Agency:
+    agency = get_agency(session, agency_id)
+    if name is not None:
+        agency.name = name
+    if jurisdiction is not None:
+        agency.jurisdiction = jurisdiction
+    if active is not None:
+        agency.active = active
+    session.add(agency)
+    session.flush()
+    return agency
+
+
+# --- API keys -------------------------------------------------------------------------------
+
+
+def _hash_secret(secret: str) -> str:
+    # A single SHA-256 suffices: the secret is 256 random bits, so there is nothing for a
+    # slow password hash to protect against, and every request pays for the check.
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _parse_token(token: str) -> tuple[str, str] | None:
+    prefix, _, rest = token.partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != TOKEN_PREFIX or not key_id or not secret:
+        return None
+    return key_id, secret
+
+
+def create_api_key(
+    session: Session,
+    *,
+    agency_id: str,
+    scopes: Iterable[Scope],
+    label: str = "",
+    expires_at: datetime | None = None,
+    granted_by: Principal | None = None,
+) -> IssuedKey:
+    """A new key for the agency. A non-admin ``granted_by`` may only pass on scopes it holds."""
+    get_agency(session, agency_id)
+    wanted = sorted(set(scopes), key=lambda s: s.value)
+    if granted_by is not None and Scope.admin not in granted_by.scopes:
+        for scope in wanted:
+            if scope not in granted_by.scopes:
+                raise PermissionDenied(t("auth.scope_not_grantable", scope=scope.value))
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput(
+            t("request.invalid"),
+            details=[ErrorDetail(t("validation.expiry_past"), pointer="/expires_at")],
+        )
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=key_id,
+        agency_id=agency_id,
+        label=label,
+        secret_hash=_hash_secret(secret),
+        scopes=" ".join(s.value for s in wanted),
+        expires_at=expires_at,
+    )
+    session.add(key)
+    session.flush()
+    return IssuedKey(key=key, token=f"{TOKEN_PREFIX}_{key_id}_{secret}")
+
+
+def list_api_keys(session: Session, *, agency_id: str) -> list[ApiKey]:
+    get_agency(session, agency_id)
+    query = select(ApiKey).where(ApiKey.agency_id == agency_id).order_by(col(ApiKey.created_at))
+    return list(session.exec(query))
+
+
+def revoke_api_key(session: Session, *, agency_id: str, key_id: str) -> ApiKey:
+    return _revoke(session, ApiKey, agency_id=agency_id, key_id=key_id)
+
+
+_Key = TypeVar("_Key", ApiKey, SigningKey)
+
+
+def _revoke(session: Session, model: type[_Key], *, agency_id: str, key_id: str) -> _Key:
+    key = session.get(model, key_id)
+    if key is None or key.agency_id != agency_id:
+        raise KeyNotFound(t("agency.key_not_found", agency=agency_id, key=key_id))
+    if key.revoked_at is not None:
+        raise Conflict(t("agency.key_already_revoked", key=key_id))
+    key.revoked_at = utcnow()
+    session.add(key)
+    session.flush()
+    return key
+
+
+def authenticate(session: Session, *, token: str) -> Principal:
+    """The principal behind a bearer token, or :class:`AuthenticationFailed`."""
+    parsed = _parse_token(token)
+    if parsed is None:
+        raise AuthenticationFailed(t("auth.invalid"))
+    key_id, secret = parsed
+    key = session.get(ApiKey, key_id)
+    presented = _hash_secret(secret)
+    # Compare against something even when the id is unknown, so the time taken does not
+    # tell a caller which key ids exist.
+    stored = key.secret_hash if key is not None else _hash_secret(key_id)
+    if not hmac.compare_digest(presented, stored) or key is None:
+        raise AuthenticationFailed(t("auth.invalid"))
+    if key.revoked_at is not None:
+        raise AuthenticationFailed(t("auth.revoked"))
+    if key.expires_at is not None and key.expires_at <= utcnow():
+        raise AuthenticationFailed(t("auth.expired"))
+    agency = get_agency(session, key.agency_id)
+    if not agency.active:
+        raise PermissionDenied(t("auth.agency_inactive", agency=agency.id))
+    return Principal(agency_id=agency.id, key_id=key.id, scopes=key.scope_set)
+
+
+# --- signing keys ---------------------------------------------------------------------------
+
+
+def _load_ed25519(text: str) -> Ed25519PublicKey:
+    def invalid(reason: str) -> InvalidInput:
+        detail = ErrorDetail(t("agency.signing_key_invalid", reason=reason), pointer="/public_key")
+        return InvalidInput(t("agency.signing_key_invalid", reason=reason), details=[detail])
+
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        try:
+            key = load_pem_public_key(text.encode("ascii"))
+        except ValueError:
+            raise invalid("the PEM does not parse") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise invalid("the PEM holds another kind of key")
+        return key
+    try:
+        raw = base64.b64decode(
+            text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4), validate=True
+        )
+    except (binascii.Error, ValueError):
+        raise invalid("not base64") from None
+    if len(raw) != 32:
+        raise invalid(f"{len(raw)} bytes where 32 are expected")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def add_signing_key(
+    session: Session, *, agency_id: str, public_key: str, label: str = ""
+) -> SigningKey:
+    get_agency(session, agency_id)
+    raw = raw_public_bytes(_load_ed25519(public_key))
+    key_id = jwk_thumbprint(raw)
+    existing = session.get(SigningKey, key_id)
+    if existing is not None:
+        raise Conflict(t("agency.signing_key_exists", key=key_id))
+    key = SigningKey(id=key_id, agency_id=agency_id, public_key=b64url(raw), label=label)
+    session.add(key)
+    session.flush()
+    return key
+
+
+def list_signing_keys(session: Session, *, agency_id: str) -> list[SigningKey]:
+    get_agency(session, agency_id)
+    query = (
+        select(SigningKey)
+        .where(SigningKey.agency_id == agency_id)
+        .order_by(col(SigningKey.created_at))
+    )
+    return list(session.exec(query))
+
+
+def revoke_signing_key(session: Session, *, agency_id: str, key_id: str) -> SigningKey:
+    return _revoke(session, SigningKey, agency_id=agency_id, key_id=key_id)

@@ -1,0 +1,64 @@
+"""The FastAPI application: ``create_app(settings)`` builds one, and ``app_from_environment``
+is the factory uvicorn calls in each worker process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from exchange.agencies.router import router as agencies_router
+from exchange.errors import install_error_handlers
+from exchange.hub import Hub
+from exchange.logs import configure_logging
+from exchange.metrics import HttpMetrics
+from exchange.middleware import BodySizeLimit, RequestTelemetry
+from exchange.ops.router import router as ops_router
+from exchange.settings import Settings
+from workers.broker import start_worker
+
+
+def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
+    """An app for these settings. Its engine and broker are built here, at start-up."""
+    hub = hub or Hub.start(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # memory:// has no separate worker processes: jobs run on threads of this one.
+        app.state.worker = (
+            start_worker(hub.broker, threads=settings.worker_threads)
+            if settings.embedded_broker
+            else None
+        )
+        try:
+            yield
+        finally:
+            if app.state.worker is not None:
+                app.state.worker.stop()
+                app.state.worker = None
+            hub.close()
+
+    app = FastAPI(
+        title="Exchange hub",
+        version="1",
+        summary="Secure exchange of early-warning reports between agencies.",
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.state.worker = None
+    app.state.metrics = HttpMetrics()
+    install_error_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(agencies_router)
+    # Added last = outermost: the body limit applies before anything reads the body, and
+    # telemetry sees every answer, the limit's 413s included.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    settings = Settings()
+    configure_logging(level=settings.log_level, json_lines=settings.log_json)
+    return create_app(settings)

@@ -1,0 +1,420 @@
+"""The ``exchange`` command. Every command that creates or lists something takes ``--json``
+and then prints exactly one JSON document on stdout (errors too, with a non-zero exit)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session
+
+from exchange import migrations
+from exchange.agencies import service as agencies
+from exchange.agencies.contracts import (
+    AgencyCreate,
+    AgencyOut,
+    AgencyUpdate,
+    ApiKeyCreate,
+    SigningKeyCreate,
+    SigningKeyOut,
+)
+from exchange.agencies.models import AgencyKind, Scope
+from exchange.agencies.router import api_key_out
+from exchange.db import Database
+from exchange.demo import BANTEN, OPERATOR, DemoAgency
+from exchange.errors import ExchangeError, error_body, translate_validation_error
+from exchange.hub import Hub
+from exchange.i18n import Locale, negotiate, t
+from exchange.keyring import Keyring
+from exchange.logs import configure_logging
+from exchange.settings import Environment, Settings
+
+app = typer.Typer(
+    help="Exchange hub: secure exchange of early-warning reports between agencies.",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+agency_app = typer.Typer(help="Agencies and their credentials.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys of an agency.", no_args_is_help=True)
+signing_key_app = typer.Typer(help="Ed25519 public keys of an agency.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(agency_app, name="agency")
+agency_app.add_typer(key_app, name="key")
+agency_app.add_typer(signing_key_app, name="signing-key")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def _cli_locale() -> Locale:
+    """The operator's language from the POSIX locale variables (id_ID.UTF-8 -> id)."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return negotiate(value.split(".", 1)[0].replace("_", "-"))
+    return "en"
+
+
+def _emit(document: Any, *, as_json: bool, human: Callable[[], None]) -> None:
+    if as_json:
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2, default=str))
+    else:
+        human()
+
+
+@contextmanager
+def _reporting(as_json: bool) -> Iterator[None]:
+    """Show the hub's errors as their message (or as a JSON error document), exit 1."""
+    try:
+        yield
+    except ValidationError as exc:
+        _fail(translate_validation_error(_as_request_error(exc)), as_json)
+    except ExchangeError as exc:
+        _fail(exc, as_json)
+
+
+def _as_request_error(exc: ValidationError) -> Any:
+    from fastapi.exceptions import RequestValidationError
+
+    return RequestValidationError(
+        [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+    )
+
+
+def _fail(error: ExchangeError, as_json: bool) -> None:
+    locale = _cli_locale()
+    body = error_body(error.code, error.message, error.details, locale)
+    if as_json:
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"error: {body['error']['message']}", err=True)
+        for detail in body["error"]["details"]:
+            typer.echo(f"  {detail['pointer'] or '/'}: {detail['message']}", err=True)
+    raise typer.Exit(1)
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(level=settings.log_level, json_lines=settings.log_json)
+    return settings
+
+
+@contextmanager
+def _hub_session(settings: Settings) -> Iterator[Session]:
+    hub = Hub.start(settings)
+    try:
+        with hub.session() as session:
+            yield session
+    finally:
+        hub.close()
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")
+
+
+# --- init, serve, worker, db -----------------------------------------------------------------
+
+
+def _register(session: Session, demo: DemoAgency) -> dict[str, Any]:
+    """Create a demo agency with one key, or leave an existing one as it is."""
+    try:
+        agency = agencies.get_agency(session, demo.id)
+    except agencies.AgencyNotFound:
+        pass
+    else:
+        return {**_dump(AgencyOut.model_validate(agency)), "created": False, "api_key": None}
+    agency = agencies.create_agency(
+        session, agency_id=demo.id, name=demo.name, kind=demo.kind, jurisdiction=demo.jurisdiction
+    )
+    issued = agencies.create_api_key(
+        session, agency_id=demo.id, scopes=demo.scopes, label="created by exchange init"
+    )
+    key = {**_dump(api_key_out(issued.key)), "token": issued.token}
+    return {**_dump(AgencyOut.model_validate(agency)), "created": True, "api_key": key}
+
+
+@app.command()
+def init(
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Also register the Banten demo agencies.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create or upgrade the database, generate the hub's keys if missing, and register the
+    operator agency (and with --demo the Banten agencies), printing new API keys once."""
+    settings = _settings()
+    with _reporting(as_json):
+        keyring = Keyring.load(settings.key_dir, origin=settings.log_origin, create_missing=True)
+        migrations.upgrade(settings.database_url)
+        database = Database(settings.database_url)
+        try:
+            with database.session() as session:
+                registered = [_register(session, d) for d in (OPERATOR, *(BANTEN if demo else ()))]
+        finally:
+            database.dispose()
+    document = {
+        "database": _safe_url(settings.database_url),
+        "key_dir": str(settings.key_dir),
+        "published_keys": keyring.public_document(),
+        "agencies": registered,
+    }
+
+    def human() -> None:
+        typer.echo(f"database ready: {document['database']}")
+        typer.echo(f"hub keys in {settings.key_dir}")
+        for entry in registered:
+            key = entry["api_key"]
+            if key is None:
+                typer.echo(f"  {entry['id']:<24} exists (keys unchanged)")
+            else:
+                typer.echo(f"  {entry['id']:<24} {' '.join(key['scopes']):<22} {key['token']}")
+        if any(e["api_key"] for e in registered):
+            typer.echo("Store these keys now: the hub keeps only their hashes.")
+
+    _emit(document, as_json=as_json, human=human)
+
+
+def _safe_url(url: str) -> str:
+    from exchange.db import normalise_url
+
+    return normalise_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (with worker threads inside it when the broker is memory://)."""
+    import uvicorn
+
+    settings = _settings()
+    with _reporting(False):
+        if settings.env is Environment.dev:
+            migrations.upgrade(settings.database_url)
+        elif not migrations.is_current(settings.database_url):
+            raise ExchangeError(
+                t(
+                    "config.invalid",
+                    problem="the database schema is behind: run 'exchange db upgrade'",
+                )
+            )
+        # Fail here, with a message, rather than in each worker process.
+        Hub.start(settings).close()
+    uvicorn.run(
+        "exchange.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def worker(
+    threads: Annotated[int | None, typer.Option(help="Worker threads.")] = None,
+) -> None:
+    """Run a worker process for the Redis broker until SIGINT or SIGTERM."""
+    from workers.broker import run_until_signalled
+
+    settings = _settings()
+    with _reporting(False):
+        if settings.embedded_broker:
+            raise ExchangeError(
+                t(
+                    "config.invalid",
+                    problem="with EXCHANGE_BROKER_URL=memory:// jobs run inside 'exchange serve'; "
+                    "set EXCHANGE_BROKER_URL=redis://host:port/0 to run separate workers",
+                )
+            )
+        hub = Hub.start(settings)
+    typer.echo(f"worker: {threads or settings.worker_threads} threads", err=True)
+    try:
+        run_until_signalled(hub.broker, threads=threads or settings.worker_threads)
+    finally:
+        hub.database.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+) -> None:
+    """Apply the migrations up to REVISION (default: the latest)."""
+    settings = _settings()
+    migrations.upgrade(settings.database_url, revision)
+    typer.echo(f"database at {revision}: {_safe_url(settings.database_url)}", err=True)
+
+
+# --- agencies ---------------------------------------------------------------------------------
+
+
+@agency_app.command("add")
+def agency_add(
+    agency_id: Annotated[str, typer.Argument(help="Slug id, e.g. polres-serang.")],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    kind: Annotated[AgencyKind, typer.Option(help="Kind of agency.")],
+    jurisdiction: Annotated[str, typer.Option(help="Region-code prefix, e.g. 36.04.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Register an agency."""
+    with _reporting(as_json):
+        body = AgencyCreate(id=agency_id, name=name, kind=kind, jurisdiction=jurisdiction)
+        with _hub_session(_settings()) as session:
+            out = AgencyOut.model_validate(
+                agencies.create_agency(
+                    session,
+                    agency_id=body.id,
+                    name=body.name,
+                    kind=body.kind,
+                    jurisdiction=body.jurisdiction,
+                )
+            )
+    _emit(_dump(out), as_json=as_json, human=lambda: typer.echo(f"agency {out.id} registered"))
+
+
+@agency_app.command("list")
+def agency_list(as_json: JsonFlag = False) -> None:
+    """List the agencies."""
+    with _reporting(as_json), _hub_session(_settings()) as session:
+        rows = [_dump(AgencyOut.model_validate(a)) for a in agencies.list_agencies(session)]
+
+    def human() -> None:
+        for row in rows:
+            state = "active" if row["active"] else "inactive"
+            typer.echo(f"{row['id']:<24} {row['kind']:<12} {row['jurisdiction']:<14} {state}")
+
+    _emit(rows, as_json=as_json, human=human)
+
+
+@agency_app.command("update")
+def agency_update(
+    agency_id: str,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    jurisdiction: Annotated[str | None, typer.Option(help="New region-code prefix.")] = None,
+    active: Annotated[
+        bool | None, typer.Option("--active/--inactive", help="Allow or stop its keys.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change an agency's name, jurisdiction or whether it is active."""
+    with _reporting(as_json):
+        body = AgencyUpdate(name=name, jurisdiction=jurisdiction, active=active)
+        with _hub_session(_settings()) as session:
+            out = AgencyOut.model_validate(
+                agencies.update_agency(
+                    session,
+                    agency_id,
+                    name=body.name,
+                    jurisdiction=body.jurisdiction,
+                    active=body.active,
+                )
+            )
+    _emit(_dump(out), as_json=as_json, human=lambda: typer.echo(f"agency {out.id} updated"))
+
+
+@key_app.command("create")
+def key_create(
+    agency_id: str,
+    scope: Annotated[
+        list[Scope], typer.Option("--scope", help="Scope to grant; repeat for several.")
+    ],
+    label: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    expires_at: Annotated[
+        datetime | None,
+        typer.Option(help="Expiry, ISO 8601 with offset.", formats=["%Y-%m-%dT%H:%M:%S%z"]),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API key; its token is printed now and never again."""
+    with _reporting(as_json):
+        body = ApiKeyCreate(scopes=[s.value for s in scope], label=label, expires_at=expires_at)
+        with _hub_session(_settings()) as session:
+            issued = agencies.create_api_key(
+                session,
+                agency_id=agency_id,
+                scopes=[Scope(s) for s in body.scopes],
+                label=body.label,
+                expires_at=body.expires_at,
+            )
+            document = {**_dump(api_key_out(issued.key)), "token": issued.token}
+    _emit(document, as_json=as_json, human=lambda: typer.echo(document["token"]))
+
+
+@key_app.command("list")
+def key_list(agency_id: str, as_json: JsonFlag = False) -> None:
+    """List an agency's API keys (never their secrets)."""
+    with _reporting(as_json), _hub_session(_settings()) as session:
+        rows = [_dump(api_key_out(k)) for k in agencies.list_api_keys(session, agency_id=agency_id)]
+
+    def human() -> None:
+        for row in rows:
+            state = "revoked" if row["revoked_at"] else "active"
+            typer.echo(f"{row['id']}  {' '.join(row['scopes']):<24} {state}  {row['label']}")
+
+    _emit(rows, as_json=as_json, human=human)
+
+
+@key_app.command("revoke")
+def key_revoke(agency_id: str, key_id: str, as_json: JsonFlag = False) -> None:
+    """Revoke an API key at once."""
+    with _reporting(as_json), _hub_session(_settings()) as session:
+        row = _dump(
+            api_key_out(agencies.revoke_api_key(session, agency_id=agency_id, key_id=key_id))
+        )
+    _emit(row, as_json=as_json, human=lambda: typer.echo(f"key {key_id} revoked"))
+
+
+@signing_key_app.command("add")
+def signing_key_add(
+    agency_id: str,
+    public_key: Annotated[str, typer.Argument(help="Ed25519 public key: base64(url) or PEM.")],
+    label: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Register an agency's Ed25519 public key."""
+    with _reporting(as_json):
+        body = SigningKeyCreate(public_key=public_key, label=label)
+        with _hub_session(_settings()) as session:
+            out = SigningKeyOut.model_validate(
+                agencies.add_signing_key(
+                    session, agency_id=agency_id, public_key=body.public_key, label=body.label
+                )
+            )
+    _emit(_dump(out), as_json=as_json, human=lambda: typer.echo(out.id))
+
+
+@signing_key_app.command("list")
+def signing_key_list(agency_id: str, as_json: JsonFlag = False) -> None:
+    """List an agency's signing keys."""
+    with _reporting(as_json), _hub_session(_settings()) as session:
+        rows = [
+            _dump(SigningKeyOut.model_validate(k))
+            for k in agencies.list_signing_keys(session, agency_id=agency_id)
+        ]
+
+    def human() -> None:
+        for row in rows:
+            state = "revoked" if row["revoked_at"] else "active"
+            typer.echo(f"{row['id']}  {state}  {row['label']}")
+
+    _emit(rows, as_json=as_json, human=human)
+
+
+@signing_key_app.command("revoke")
+def signing_key_revoke(agency_id: str, key_id: str, as_json: JsonFlag = False) -> None:
+    """Revoke a signing key."""
+    with _reporting(as_json), _hub_session(_settings()) as session:
+        out = SigningKeyOut.model_validate(
+            agencies.revoke_signing_key(session, agency_id=agency_id, key_id=key_id)
+        )
+    _emit(_dump(out), as_json=as_json, human=lambda: typer.echo(f"signing key {key_id} revoked"))

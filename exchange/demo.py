@@ -1,0 +1,70 @@
+"""The demo deployment: the Banten agencies of the Desa Binaan Imigrasi exchange."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exchange.agencies.models import AgencyKind, Scope
+
+
+@dataclass(frozen=True)
+class DemoAgency:
+    id: str
+    name: str
+    kind: AgencyKind
+    jurisdiction: str
+    scopes: tuple[Scope, ...]
+
+
+OPERATOR = DemoAgency(
+    id="hub",
+    name="Exchange hub operator",
+    kind=AgencyKind.other,
+    jurisdiction="36",
+    scopes=(Scope.admin, Scope.audit, Scope.metrics),
+)
+
+BANTEN = (
+    DemoAgency(
+        "kanim-tangerang",
+        "Kantor Imigrasi Kelas I TPI Tangerang",
+        AgencyKind.immigration,
+        "36.03",
+        (Scope.submit, Scope.receive),
+    ),
+    DemoAgency(
+        "polda-banten",
+        "Kepolisian Daerah Banten",
+        AgencyKind.police,
+        "36",
+        (Scope.submit, Scope.receive),
+    ),
+    DemoAgency(
+        "bp3mi-banten",
+        "Balai Pelayanan Pelindungan Pekerja Migran Indonesia Banten",
+        AgencyKind.bp3mi,
+        "36",
+        (Scope.submit, Scope.receive),
+    ),
+    DemoAgency(
+        "disnakertrans-banten",
+        "Dinas Tenaga Kerja dan Transmigrasi Provinsi Banten",
+        AgencyKind.manpower,
+        "36",
+        (Scope.submit, Scope.receive),
+    ),
+    DemoAgency(
+        "dinsos-banten",
+        "Dinas Sosial Provinsi Banten",
+        AgencyKind.social,
+        "36",
+        (Scope.submit, Scope.receive),
+    ),
+    DemoAgency(
+        "pimpasa-tanjakan-mekar",
+        "PIMPASA Desa Tanjakan Mekar, Rajeg, Kabupaten Tangerang",
+        AgencyKind.village,
+        "36.03.11.2009",
+        (Scope.submit, Scope.receive),
+    ),
+)

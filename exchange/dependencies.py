@@ -1,0 +1,57 @@
+"""FastAPI dependencies every router uses: the request's session, the caller, scope checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from exchange.agencies.models import Scope
+from exchange.agencies.service import Principal, authenticate
+from exchange.errors import AuthenticationFailed
+from exchange.hub import Hub
+from exchange.i18n import t
+
+
+def get_hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's unit of work. It commits after the endpoint returns and before the
+    response is sent (``scope="function"`` below), so a 2xx means the change is durable."""
+    with get_hub(request).session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+HubDep = Annotated[Hub, Depends(get_hub)]
+
+
+def current_principal(request: Request, session: SessionDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed(t("auth.missing"))
+    principal = authenticate(session, token=token.strip())
+    request.state.principal = principal  # for the access log: agency and key id, no secret
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def requires(scope: Scope) -> Callable[[Principal], Principal]:
+    """A dependency that admits only callers whose key holds ``scope``."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        principal.require(scope)
+        return principal
+
+    return check
+
+
+AdminDep = Annotated[Principal, Depends(requires(Scope.admin))]

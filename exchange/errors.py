@@ -1,0 +1,244 @@
+"""One root error for the hub, a subclass per kind of failure, and the handler that turns
+every failure — ours, FastAPI's or Starlette's — into the same JSON shape::
+
+    {"error": {"code": "...", "message": "...", "details": [{"in": "body", "pointer": "/x", ...}]}}
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from exchange.i18n import CATALOGUE, Locale, Text, negotiate, t
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One thing wrong with the input, and where: ``pointer`` is an RFC 6901 JSON pointer into
+    the part of the request named by ``location`` (body, query, path or header)."""
+
+    message: Text
+    pointer: str = ""
+    location: str = "body"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def render(self, locale: Locale) -> dict[str, Any]:
+        return {
+            "in": self.location,
+            "pointer": self.pointer,
+            "message": self.message.render(locale),
+            **self.extra,
+        }
+
+
+class ExchangeError(Exception):
+    """Raised when the hub refuses or cannot complete an action; the root of all its errors."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        message: Text,
+        *,
+        details: Sequence[ErrorDetail] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message.render("en"))
+        self.message = message
+        self.details = tuple(details)
+        self.headers = dict(headers or {})
+
+
+class MalformedRequest(ExchangeError):
+    """Raised when a request body cannot be parsed at all."""
+
+    status = 400
+    code = "malformed_request"
+
+
+class AuthenticationFailed(ExchangeError):
+    """Raised when a request carries no credentials, or credentials the hub does not accept."""
+
+    status = 401
+    code = "unauthenticated"
+
+    def __init__(self, message: Text) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="exchange"'})
+
+
+class PermissionDenied(ExchangeError):
+    """Raised when an authenticated caller may not do what it asked."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ExchangeError):
+    """Raised when the thing asked for does not exist (or the caller may not know it does)."""
+
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(ExchangeError):
+    """Raised when a route exists but not for the method used."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class Conflict(ExchangeError):
+    """Raised when an action clashes with what already exists."""
+
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ExchangeError):
+    """Raised when a request body exceeds the configured limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class InvalidInput(ExchangeError):
+    """Raised when a well-formed request breaks a rule; ``details`` say which and where."""
+
+    status = 422
+    code = "invalid"
+
+
+class NotReady(ExchangeError):
+    """Raised when a dependency the hub needs (database, broker) cannot be reached."""
+
+    status = 503
+    code = "not_ready"
+
+
+class ConfigurationError(ExchangeError):
+    """Raised when the settings or key files do not allow the hub to start safely."""
+
+    status = 500
+    code = "misconfigured"
+
+
+def error_body(
+    code: str, message: Text, details: Sequence[ErrorDetail], locale: Locale
+) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": message.render(locale),
+            "details": [detail.render(locale) for detail in details],
+        }
+    }
+
+
+def error_response(request: Request, error: ExchangeError) -> JSONResponse:
+    locale = negotiate(request.headers.get("accept-language"))
+    return JSONResponse(
+        error_body(error.code, error.message, error.details, locale),
+        status_code=error.status,
+        headers={**error.headers, "Content-Language": locale},
+    )
+
+
+def pointer_from_location(location: Sequence[str | int]) -> str:
+    """RFC 6901 pointer for a pydantic ``loc`` path (its first element names the part)."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in location[1:])
+
+
+def _validation_detail(error: Mapping[str, Any]) -> ErrorDetail:
+    location = tuple(error.get("loc", ()))
+    part = str(location[0]) if location else "body"
+    error_type = str(error.get("type", ""))
+    context = dict(error.get("ctx") or {})
+    key = f"validation.{error_type}"
+    message = (
+        Text(key, {k: str(v) for k, v in context.items()} | {"reason": error.get("msg", "")})
+        if key in CATALOGUE
+        else Text("validation.value_error", {"reason": error.get("msg", "")})
+    )
+    return ErrorDetail(
+        message=message,
+        pointer=pointer_from_location(location),
+        location=part,
+        extra={"type": error_type},
+    )
+
+
+def translate_validation_error(exc: RequestValidationError) -> ExchangeError:
+    """FastAPI's request validation failure as one of ours: bad JSON is a 400, the rest 422."""
+    errors = list(exc.errors())
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            reason = str((error.get("ctx") or {}).get("error", "unexpected input"))
+            position = error.get("loc", ("body", 0))
+            return MalformedRequest(
+                t("request.malformed_json", reason=reason),
+                details=[
+                    ErrorDetail(
+                        t("request.malformed_json", reason=reason),
+                        pointer="",
+                        extra={"position": position[-1] if len(position) > 1 else 0},
+                    )
+                ],
+            )
+    return InvalidInput(t("request.invalid"), details=[_validation_detail(e) for e in errors])
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every failure, expected or not, answer in the hub's JSON error shape."""
+
+    async def on_exchange_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ExchangeError)
+        return error_response(request, exc)
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(request, translate_validation_error(exc))
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        path = request.url.path
+        error: ExchangeError
+        if exc.status_code == 404:
+            error = NotFound(t("request.route_not_found", path=path))
+        elif exc.status_code == 405:
+            error = MethodNotAllowed(
+                t("request.method_not_allowed", method=request.method, path=path),
+                headers=dict(exc.headers or {}),
+            )
+        else:
+            error = ExchangeError(t("request.invalid"))
+            error.status = exc.status_code
+        return error_response(request, error)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        incident = uuid.uuid4().hex[:12]
+        # The traceback goes to the log under the incident id; the caller gets the id only.
+        logger.error(
+            "unhandled error", exc_info=exc, extra={"incident": incident, "path": request.url.path}
+        )
+        locale = negotiate(request.headers.get("accept-language"))
+        return JSONResponse(
+            error_body("internal", t("request.internal", incident=incident), (), locale),
+            status_code=500,
+            headers={"Content-Language": locale},
+        )
+
+    app.add_exception_handler(ExchangeError, on_exchange_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,58 @@
+"""The running hub's parts, built once per process at start-up (never at import)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import dramatiq
+from sqlmodel import Session
+
+from exchange.db import Database
+from exchange.errors import ConfigurationError
+from exchange.i18n import t
+from exchange.keyring import Keyring
+from exchange.settings import Environment, Settings
+from workers.broker import build_broker
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    database: Database
+    broker: dramatiq.Broker
+    keyring: Keyring
+
+    @classmethod
+    def start(cls, settings: Settings) -> Hub:
+        """Check the configuration, load the keys, and build the engine and the broker.
+
+        Raises :class:`ConfigurationError` naming what to set when production settings are
+        unsafe or the keys are missing.
+        """
+        problems = settings.production_problems()
+        if problems:
+            raise ConfigurationError(t("config.invalid", problem="; ".join(problems)))
+        keyring = Keyring.load(
+            settings.key_dir,
+            origin=settings.log_origin,
+            create_missing=settings.env is Environment.dev,
+        )
+        database = Database(settings.database_url)
+        return cls(
+            settings=settings,
+            database=database,
+            broker=build_broker(settings, database),
+            keyring=keyring,
+        )
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work whose enqueued jobs reach this hub's broker after commit."""
+        with self.database.session(broker=self.broker) as session:
+            yield session
+
+    def close(self) -> None:
+        self.broker.close()
+        self.database.dispose()

@@ -1,0 +1,256 @@
+"""Messages in English and Indonesian, chosen per request by ``Accept-Language``.
+
+A message is carried as a :class:`Text` (a catalogue key and its parameters) until the moment
+it is rendered for one reader, so an error raised deep in a service is still shown in the
+reader's language. The catalogue keeps both languages of a message side by side so that a
+missing translation is visible in review (and caught by a test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Locale = Literal["en", "id"]
+DEFAULT_LOCALE: Locale = "en"
+SUPPORTED_LOCALES: tuple[Locale, ...] = ("en", "id")
+
+CATALOGUE: dict[str, dict[Locale, str]] = {
+    # Requests in general
+    "request.malformed_json": {
+        "en": "The request body is not valid JSON: {reason}.",
+        "id": "Isi permintaan bukan JSON yang sah: {reason}.",
+    },
+    "request.too_large": {
+        "en": "The request body is larger than the limit of {limit} bytes.",
+        "id": "Isi permintaan melebihi batas {limit} bita.",
+    },
+    "request.invalid": {
+        "en": "The request is not valid; see details.",
+        "id": "Permintaan tidak sah; lihat rincian.",
+    },
+    "request.route_not_found": {
+        "en": "No endpoint at {path}.",
+        "id": "Tidak ada titik akhir di {path}.",
+    },
+    "request.method_not_allowed": {
+        "en": "Method {method} is not allowed at {path}.",
+        "id": "Metode {method} tidak diizinkan di {path}.",
+    },
+    "request.internal": {
+        "en": "The hub could not complete the request; quote incident {incident} to the operator.",
+        "id": "Hub tidak dapat menyelesaikan permintaan; sebutkan insiden {incident} ke operator.",
+    },
+    # Field validation (pydantic error types)
+    "validation.missing": {"en": "This field is required.", "id": "Kolom ini wajib diisi."},
+    "validation.extra_forbidden": {
+        "en": "This field is not allowed.",
+        "id": "Kolom ini tidak diperbolehkan.",
+    },
+    "validation.string_type": {"en": "Must be a string.", "id": "Harus berupa teks."},
+    "validation.string_too_short": {
+        "en": "Must have at least {min_length} characters.",
+        "id": "Minimal {min_length} karakter.",
+    },
+    "validation.string_too_long": {
+        "en": "Must have at most {max_length} characters.",
+        "id": "Maksimal {max_length} karakter.",
+    },
+    "validation.string_pattern_mismatch": {
+        "en": "Must match the pattern {pattern}.",
+        "id": "Harus sesuai pola {pattern}.",
+    },
+    "validation.enum": {
+        "en": "Must be one of: {expected}.",
+        "id": "Harus salah satu dari: {expected}.",
+    },
+    "validation.literal_error": {
+        "en": "Must be one of: {expected}.",
+        "id": "Harus salah satu dari: {expected}.",
+    },
+    "validation.int_parsing": {"en": "Must be an integer.", "id": "Harus bilangan bulat."},
+    "validation.int_type": {"en": "Must be an integer.", "id": "Harus bilangan bulat."},
+    "validation.bool_type": {"en": "Must be true or false.", "id": "Harus true atau false."},
+    "validation.bool_parsing": {"en": "Must be true or false.", "id": "Harus true atau false."},
+    "validation.list_type": {"en": "Must be an array.", "id": "Harus berupa larik."},
+    "validation.model_attributes_type": {
+        "en": "Must be a JSON object.",
+        "id": "Harus berupa objek JSON.",
+    },
+    "validation.dict_type": {"en": "Must be a JSON object.", "id": "Harus berupa objek JSON."},
+    "validation.datetime_parsing": {
+        "en": "Must be an RFC 3339 date-time.",
+        "id": "Harus tanggal-waktu RFC 3339.",
+    },
+    "validation.datetime_from_date_parsing": {
+        "en": "Must be an RFC 3339 date-time.",
+        "id": "Harus tanggal-waktu RFC 3339.",
+    },
+    "validation.timezone_aware": {
+        "en": "Must carry a time zone offset.",
+        "id": "Harus menyertakan zona waktu.",
+    },
+    "validation.datetime_future": {
+        "en": "Must be in the future.",
+        "id": "Harus di masa depan.",
+    },
+    "validation.value_error": {"en": "{reason}", "id": "{reason}"},
+    "validation.scope_unknown": {
+        "en": "Unknown scope '{scope}'; scopes are {known}.",
+        "id": "Cakupan '{scope}' tidak dikenal; cakupan yang ada: {known}.",
+    },
+    "validation.expiry_past": {
+        "en": "The expiry must be in the future.",
+        "id": "Waktu kedaluwarsa harus di masa depan.",
+    },
+    "validation.too_short": {
+        "en": "Must have at least {min_length} items.",
+        "id": "Minimal {min_length} butir.",
+    },
+    "validation.greater_than": {"en": "Must be greater than {gt}.", "id": "Harus lebih dari {gt}."},
+    "validation.less_than_equal": {
+        "en": "Must be at most {le}.",
+        "id": "Paling besar {le}.",
+    },
+    "validation.greater_than_equal": {
+        "en": "Must be at least {ge}.",
+        "id": "Paling kecil {ge}.",
+    },
+    # Authentication and authorisation
+    "auth.missing": {
+        "en": "Authentication required: send 'Authorization: Bearer <api key>'.",
+        "id": "Perlu autentikasi: kirim 'Authorization: Bearer <kunci API>'.",
+    },
+    "auth.invalid": {
+        "en": "The API key is not valid.",
+        "id": "Kunci API tidak sah.",
+    },
+    "auth.expired": {
+        "en": "The API key has expired.",
+        "id": "Kunci API sudah kedaluwarsa.",
+    },
+    "auth.revoked": {
+        "en": "The API key has been revoked.",
+        "id": "Kunci API sudah dicabut.",
+    },
+    "auth.agency_inactive": {
+        "en": "Agency {agency} is deactivated.",
+        "id": "Instansi {agency} dinonaktifkan.",
+    },
+    "auth.scope_missing": {
+        "en": "This API key lacks the '{scope}' scope.",
+        "id": "Kunci API ini tidak memiliki cakupan '{scope}'.",
+    },
+    "auth.not_own_agency": {
+        "en": "Only an admin or agency {agency} itself may do this.",
+        "id": "Hanya admin atau instansi {agency} sendiri yang boleh melakukan ini.",
+    },
+    "auth.scope_not_grantable": {
+        "en": "A key may only grant scopes it holds itself; '{scope}' is not one of them.",
+        "id": "Kunci hanya boleh memberikan cakupan miliknya; '{scope}' bukan salah satunya.",
+    },
+    # Agencies and their keys
+    "agency.not_found": {
+        "en": "No agency with id '{agency}'.",
+        "id": "Tidak ada instansi dengan id '{agency}'.",
+    },
+    "agency.exists": {
+        "en": "An agency with id '{agency}' already exists.",
+        "id": "Instansi dengan id '{agency}' sudah ada.",
+    },
+    "agency.key_not_found": {
+        "en": "Agency '{agency}' has no key '{key}'.",
+        "id": "Instansi '{agency}' tidak memiliki kunci '{key}'.",
+    },
+    "agency.key_already_revoked": {
+        "en": "Key '{key}' is already revoked.",
+        "id": "Kunci '{key}' sudah dicabut.",
+    },
+    "agency.signing_key_invalid": {
+        "en": "Not an Ed25519 public key: {reason}.",
+        "id": "Bukan kunci publik Ed25519: {reason}.",
+    },
+    "agency.signing_key_exists": {
+        "en": "This public key is already registered as '{key}'.",
+        "id": "Kunci publik ini sudah terdaftar sebagai '{key}'.",
+    },
+    "validation.jurisdiction_format": {
+        "en": "Must be a region-code prefix such as 36, 36.03, 36.03.11 or 36.03.11.2009.",
+        "id": "Harus awalan kode wilayah seperti 36, 36.03, 36.03.11 atau 36.03.11.2009.",
+    },
+    "validation.slug_format": {
+        "en": "Must be 3-63 lowercase letters, digits or hyphens, starting with a letter.",
+        "id": "Harus 3-63 huruf kecil, angka atau tanda hubung, diawali huruf.",
+    },
+    # Operations
+    "config.invalid": {
+        "en": "The hub cannot start: {problem}.",
+        "id": "Hub tidak dapat dijalankan: {problem}.",
+    },
+    "ops.not_ready": {
+        "en": "The hub is not ready: {components} unavailable.",
+        "id": "Hub belum siap: {components} tidak tersedia.",
+    },
+    "ops.probe_not_found": {
+        "en": "No probe with id '{probe}'.",
+        "id": "Tidak ada probe dengan id '{probe}'.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message not yet rendered: a catalogue key and the values for its placeholders."""
+
+    key: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def render(self, locale: Locale) -> str:
+        templates = CATALOGUE[self.key]
+        return templates.get(locale, templates[DEFAULT_LOCALE]).format(**self.params)
+
+
+def t(message_key: str, /, **params: object) -> Text:
+    """A catalogue message; fails at once on a key the catalogue does not have."""
+    if message_key not in CATALOGUE:
+        raise KeyError(f"no message {message_key!r} in the catalogue")
+    return Text(message_key, params)
+
+
+def negotiate(accept_language: str | None) -> Locale:
+    """The supported locale the ``Accept-Language`` header (RFC 9110) prefers, else English.
+
+    Our own few lines: the header's grammar is small and the libraries that parse it (Babel)
+    bring a locale database the hub does not need for two languages.
+    """
+    if not accept_language:
+        return DEFAULT_LOCALE
+    best: tuple[float, int, Locale] | None = None
+    for position, item in enumerate(accept_language.split(",")):
+        tag, _, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        primary = tag.strip().lower().split("-", 1)[0]
+        locale = _as_locale(primary)
+        if locale is None or quality <= 0:
+            continue
+        # Higher quality wins; among equals, the earlier tag.
+        candidate = (quality, -position, locale)
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    return best[2] if best else DEFAULT_LOCALE
+
+
+def _as_locale(primary_tag: str) -> Locale | None:
+    if primary_tag == "en":
+        return "en"
+    if primary_tag in {"id", "in"}:  # "in" is the withdrawn ISO 639 code still sent by old clients
+        return "id"
+    return None

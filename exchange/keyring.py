@@ -1,0 +1,145 @@
+"""The hub's own Ed25519 keys: one signs the audit log's checkpoints, one signs envelopes.
+
+They live as PKCS#8 PEM files in ``EXCHANGE_KEY_DIR`` (directory 0700, files 0600). In
+``dev`` mode a missing key is generated on first use; in ``production`` only ``exchange init``
+creates them, and the hub refuses to start without them. Their public halves are published at
+``/.well-known/exchange/keys`` so recipients and auditors can pin them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
+
+from exchange.crypto import ed25519_jwk, jwk_thumbprint, raw_public_bytes
+from exchange.errors import ConfigurationError
+from exchange.i18n import t
+
+
+class KeyUse(StrEnum):
+    checkpoint = "checkpoint"
+    envelope = "envelope"
+
+
+KEY_FILES = {KeyUse.checkpoint: "checkpoint-signing.pem", KeyUse.envelope: "envelope-signing.pem"}
+
+# C2SP signed-note: a key's type byte before its public bytes in key ids and verifier keys.
+_NOTE_ED25519 = b"\x01"
+
+
+def note_key_id(name: str, raw_public_key: bytes) -> bytes:
+    """C2SP signed-note key id: the first 4 bytes of SHA-256(name || 0x0A || 0x01 || key)."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + _NOTE_ED25519 + raw_public_key).digest()[
+        :4
+    ]
+
+
+def note_verifier_key(name: str, raw_public_key: bytes) -> str:
+    """The C2SP verifier key string ``<name>+<hex key id>+<base64(0x01 || key)>``."""
+    encoded = base64.b64encode(_NOTE_ED25519 + raw_public_key).decode("ascii")
+    return f"{name}+{note_key_id(name, raw_public_key).hex()}+{encoded}"
+
+
+@dataclass(frozen=True)
+class Keyring:
+    origin: str
+    checkpoint_key: Ed25519PrivateKey
+    envelope_key: Ed25519PrivateKey
+
+    @classmethod
+    def load(cls, key_dir: Path, *, origin: str, create_missing: bool) -> Keyring:
+        keys = {
+            use: _load_or_create(key_dir / name, create_missing) for use, name in KEY_FILES.items()
+        }
+        return cls(
+            origin=origin,
+            checkpoint_key=keys[KeyUse.checkpoint],
+            envelope_key=keys[KeyUse.envelope],
+        )
+
+    def public_document(self) -> dict[str, Any]:
+        """What ``/.well-known/exchange/keys`` serves: a JWK set, each key with its use; the
+        checkpoint key also as a C2SP verifier key for note-verifying tools."""
+        checkpoint = raw_public_bytes(self.checkpoint_key.public_key())
+        envelope = raw_public_bytes(self.envelope_key.public_key())
+        return {
+            "keys": [
+                {
+                    **ed25519_jwk(checkpoint),
+                    "kid": jwk_thumbprint(checkpoint),
+                    "use": KeyUse.checkpoint.value,
+                    "alg": "EdDSA",
+                    "note_key_id": note_key_id(self.origin, checkpoint).hex(),
+                    "note_verifier_key": note_verifier_key(self.origin, checkpoint),
+                },
+                {
+                    **ed25519_jwk(envelope),
+                    "kid": jwk_thumbprint(envelope),
+                    "use": KeyUse.envelope.value,
+                    "alg": "EdDSA",
+                },
+            ],
+            "origin": self.origin,
+        }
+
+
+def _load_or_create(path: Path, create_missing: bool) -> Ed25519PrivateKey:
+    if not path.exists():
+        if not create_missing:
+            raise ConfigurationError(
+                t(
+                    "config.invalid",
+                    problem=f"missing key {path}: run 'exchange init' "
+                    "or point EXCHANGE_KEY_DIR at the hub's keys",
+                )
+            )
+        return _create(path)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigurationError(
+            t(
+                "config.invalid",
+                problem=f"key {path} is readable by others (mode {mode:o}): chmod 600 it",
+            )
+        )
+    key = load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigurationError(
+            t("config.invalid", problem=f"key {path} is not an Ed25519 private key")
+        )
+    return key
+
+
+def _create(path: Path) -> Ed25519PrivateKey:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    # Written whole under a private name, then linked into place: link fails if another
+    # process got there first, and nobody ever reads a half-written key.
+    draft = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        return _load_or_create(path, create_missing=False)
+    finally:
+        draft.unlink()
+    return key

@@ -1,0 +1,1 @@
+"""Operating the hub: health, readiness, metrics, published keys and worker probes."""

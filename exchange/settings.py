@@ -1,0 +1,103 @@
+"""The hub's configuration: one pydantic-settings class, read from ``EXCHANGE_*`` variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./var/exchange.db"
+DEFAULT_BROKER_URL = "memory://"
+DEFAULT_KEY_DIR = Path("./var/keys")
+
+# Passwords that ship in examples and images; a production database must not use one.
+_WELL_KNOWN_PASSWORDS = frozenset(
+    {"", "postgres", "password", "exchange", "changeme", "change-me", "secret", "admin"}
+)
+
+
+class Environment(StrEnum):
+    dev = "dev"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Every field maps to ``EXCHANGE_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="EXCHANGE_", extra="ignore")
+
+    env: Environment = Field(
+        default=Environment.dev,
+        description="`dev` (embedded defaults allowed, keys generated on demand) or `production`.",
+    )
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL: `sqlite:///path` or `postgresql://user:pass@host/db`.",
+    )
+    broker_url: str = Field(
+        default=DEFAULT_BROKER_URL,
+        description="`memory://` (worker threads inside the API process) or `redis://host:port/db`.",
+    )
+    key_dir: Path = Field(
+        default=DEFAULT_KEY_DIR,
+        description="Directory holding the hub's private keys (mode 0700, files 0600).",
+    )
+    log_origin: str = Field(
+        default="exchange.local/log",
+        description="Origin line of the audit log's checkpoints (C2SP tlog-checkpoint).",
+    )
+    max_request_bytes: Annotated[int, Field(gt=0)] = Field(
+        default=1_048_576, description="Largest request body accepted, in bytes."
+    )
+    worker_threads: Annotated[int, Field(gt=0)] = Field(
+        default=4, description="Worker threads per worker process (and in-process in memory mode)."
+    )
+    log_level: str = Field(default="INFO", description="Python logging level name.")
+    log_json: bool = Field(default=True, description="One JSON object per log line.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme.split("+", 1)[0]
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError("EXCHANGE_DATABASE_URL must start with sqlite:// or postgresql://")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str) -> str:
+        if urlsplit(value).scheme not in {"memory", "redis", "rediss"}:
+            raise ValueError("EXCHANGE_BROKER_URL must be memory:// or redis://host:port/db")
+        return value
+
+    @property
+    def embedded_broker(self) -> bool:
+        """True when jobs run on worker threads inside the serving process."""
+        return urlsplit(self.broker_url).scheme == "memory"
+
+    def production_problems(self) -> list[str]:
+        """What stops this configuration from running in production, each saying what to set.
+
+        Key files are checked by the keyring when it loads; these are the settings alone.
+        """
+        if self.env is not Environment.production:
+            return []
+        problems: list[str] = []
+        if self.database_url == DEFAULT_DATABASE_URL:
+            problems.append("EXCHANGE_DATABASE_URL is the development default; set it explicitly")
+        password = urlsplit(self.database_url).password
+        if urlsplit(self.database_url).scheme.startswith("postgres") and (
+            password is None or password.lower() in _WELL_KNOWN_PASSWORDS
+        ):
+            problems.append(
+                "EXCHANGE_DATABASE_URL has no password or a well-known one; set a strong password"
+            )
+        if self.key_dir == DEFAULT_KEY_DIR:
+            problems.append(
+                "EXCHANGE_KEY_DIR is the development default; point it at the hub's key volume"
+            )
+        return problems

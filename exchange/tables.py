@@ -1,0 +1,10 @@
+"""Every table of the hub, gathered so that migrations and tests see the whole schema."""
+
+from sqlmodel import SQLModel
+
+from exchange.agencies.models import Agency, ApiKey, SigningKey
+from exchange.ops.models import Probe
+
+metadata = SQLModel.metadata
+
+__all__ = ["Agency", "ApiKey", "Probe", "SigningKey", "metadata"]

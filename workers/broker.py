@@ -1,0 +1,67 @@
+"""The broker, set explicitly from settings: dramatiq's in-memory ``StubBroker`` for
+``memory://`` (worker threads run inside the serving process) or a ``RedisBroker`` for
+``redis://`` (separate ``exchange worker`` processes)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+from exchange.db import Database
+from exchange.settings import Settings
+from workers.actors import declare_actors
+
+REDIS_NAMESPACE = "exchange"
+
+
+def build_broker(settings: Settings, database: Database) -> dramatiq.Broker:
+    broker: dramatiq.Broker
+    if settings.embedded_broker:
+        broker = StubBroker()
+        broker.emit_after("process_boot")
+    else:
+        client = redis.Redis.from_url(
+            settings.broker_url,
+            socket_connect_timeout=2,
+            socket_timeout=10,
+            health_check_interval=30,
+        )
+        broker = RedisBroker(client=client, namespace=REDIS_NAMESPACE)  # type: ignore[no-untyped-call]
+    declare_actors(broker, database)
+    return broker
+
+
+def ping_broker(broker: dramatiq.Broker) -> None:
+    """Raise if the broker cannot be reached. The in-memory broker always can."""
+    if isinstance(broker, RedisBroker):
+        broker.client.ping()
+
+
+def start_worker(broker: dramatiq.Broker, *, threads: int) -> dramatiq.Worker:
+    worker = dramatiq.Worker(broker, worker_threads=threads)
+    worker.start()
+    return worker
+
+
+def run_until_signalled(broker: dramatiq.Broker, *, threads: int) -> None:
+    """Run a worker in this process until SIGINT or SIGTERM, then let running jobs finish."""
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    worker = start_worker(broker, threads=threads)
+    try:
+        stop.wait()
+    finally:
+        worker.stop()
+        broker.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
