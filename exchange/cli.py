@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -377,11 +378,15 @@ def key_revoke(agency_id: str, key_id: str, as_json: JsonFlag = False) -> None:
 @signing_key_app.command("add")
 def signing_key_add(
     agency_id: str,
-    public_key: Annotated[str, typer.Argument(help="Ed25519 public key: base64(url) or PEM.")],
+    public_key: Annotated[
+        str, typer.Argument(help="Ed25519 public key: 32 bytes in base64(url), or a PEM file.")
+    ],
     label: Annotated[str, typer.Option(help="What the key is for.")] = "",
     as_json: JsonFlag = False,
 ) -> None:
     """Register an agency's Ed25519 public key."""
+    if Path(public_key).is_file():
+        public_key = Path(public_key).read_text(encoding="ascii")
     with _reporting(as_json):
         body = SigningKeyCreate(public_key=public_key, label=label)
         with _hub_session(_settings()) as session:

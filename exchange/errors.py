@@ -133,6 +133,18 @@ class ConfigurationError(ExchangeError):
     code = "misconfigured"
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """Raised when a request body grows past the limit while it is being read.
+
+    A Starlette HTTPException rather than one of ours so that FastAPI passes it through its
+    body parsing untouched (it turns other exceptions there into a generic 400).
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413)
+        self.limit = limit
+
+
 def error_body(
     code: str, message: Text, details: Sequence[ErrorDetail], locale: Locale
 ) -> dict[str, Any]:
@@ -213,7 +225,9 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         path = request.url.path
         error: ExchangeError
-        if exc.status_code == 404:
+        if isinstance(exc, BodyTooLarge):
+            error = PayloadTooLarge(t("request.too_large", limit=exc.limit))
+        elif exc.status_code == 404:
             error = NotFound(t("request.route_not_found", path=path))
         elif exc.status_code == 405:
             error = MethodNotAllowed(

@@ -6,27 +6,14 @@ import logging
 import time
 from typing import Any
 
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exchange.errors import error_body
+from exchange.errors import BodyTooLarge, error_body
 from exchange.i18n import negotiate, t
 from exchange.metrics import UNMATCHED_ROUTE, HttpMetrics
 
 access_log = logging.getLogger("exchange.access")
-
-
-class BodyTooLarge(StarletteHTTPException):
-    """Raised when a request body grows past the limit while it is being read.
-
-    An HTTPException, so that FastAPI passes it through its body parsing untouched and the
-    error handler answers 413.
-    """
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(status_code=413)
-        self.limit = limit
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -1,0 +1,149 @@
+"""Fixtures shared by the whole suite.
+
+Every test that touches the database runs twice, on SQLite and on PostgreSQL (``database_url``
+is parametrised); each run gets a fresh database cloned from a migrated template, so tests
+see exactly the schema the migrations build.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from exchange import migrations
+from exchange.agencies import service as agencies
+from exchange.agencies.models import AgencyKind, Scope
+from exchange.app import create_app
+from exchange.hub import Hub
+from exchange.settings import Settings
+from tests.servers import (
+    PostgresServer,
+    RedisServer,
+    postgres_bin_dir,
+    redis_executable,
+    unavailable,
+)
+
+TEMPLATE_DATABASE = "exchange_template"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        unavailable("PostgreSQL server binaries (initdb, pg_ctl) not found")
+        raise AssertionError("unreachable")
+    base = Path(tempfile.mkdtemp(prefix="exchange-pg-"))
+    server = PostgresServer(bin_dir, base)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres: PostgresServer) -> str:
+    migrations.upgrade(postgres.create_database(TEMPLATE_DATABASE))
+    return TEMPLATE_DATABASE
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "hub.db"
+    migrations.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    executable = redis_executable()
+    if executable is None:
+        unavailable("redis-server not found")
+        raise AssertionError("unreachable")
+    server = RedisServer(executable)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database on each backend."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        shutil.copy(template, tmp_path / "hub.db")
+        yield f"sqlite:///{tmp_path / 'hub.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    yield server.create_database(name, template=request.getfixturevalue("postgres_template"))
+    with psycopg.connect(server.url(), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)'.encode())
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        broker_url="memory://",
+        key_dir=tmp_path / "keys",
+        log_json=False,
+        worker_threads=2,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def hub(app: FastAPI) -> Hub:
+    running: Hub = app.state.hub
+    return running
+
+
+def issue_key(
+    hub: Hub,
+    agency_id: str,
+    scopes: Iterable[Scope],
+    *,
+    kind: AgencyKind = AgencyKind.other,
+    jurisdiction: str = "36",
+) -> str:
+    """A token for ``agency_id`` (registered on first use) holding ``scopes``."""
+    with hub.session() as session:
+        try:
+            agencies.get_agency(session, agency_id)
+        except agencies.AgencyNotFound:
+            agencies.create_agency(
+                session, agency_id=agency_id, name=agency_id, kind=kind, jurisdiction=jurisdiction
+            )
+        return agencies.create_api_key(session, agency_id=agency_id, scopes=scopes).token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def admin_token(hub: Hub) -> str:
+    return issue_key(hub, "hub", [Scope.admin])
