@@ -209,6 +209,7 @@ def serve(
             )
         # Fail here, with a message, rather than in each worker process.
         Hub.start(settings).close()
+    _reset_multiprocess_metrics()
     uvicorn.run(
         "exchange.app:app_from_environment",
         factory=True,
@@ -219,6 +220,18 @@ def serve(
         access_log=False,
         proxy_headers=False,
     )
+
+
+def _reset_multiprocess_metrics() -> None:
+    """Start with an empty PROMETHEUS_MULTIPROC_DIR: files left by an earlier run would be
+    counted again (prometheus-client's multiprocess mode requires a wipe at start)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
 
 
 @app.command()

@@ -1,0 +1,165 @@
+"""The production topology without Docker: PostgreSQL and Redis on loopback, two API
+processes and two worker processes, driven over HTTP like an operator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.servers import PostgresServer, RedisServer, free_port, wait_until
+
+pytestmark = pytest.mark.e2e
+
+START_DEADLINE_S = 60.0
+JOB_DEADLINE_S = 30.0
+
+
+class Topology:
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def run(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "exchange", *args],
+            env=self.env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        return result.stdout.decode()
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "exchange", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.processes[name] = process
+        return process
+
+    def log(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+def topology(
+    postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path
+) -> Iterator[Topology]:
+    redis.Redis.from_url(redis_server.url).flushdb()
+    database_url = postgres.create_database(f"topology_{uuid.uuid4().hex[:12]}")
+    env = {
+        **os.environ,
+        "EXCHANGE_DATABASE_URL": database_url,
+        "EXCHANGE_BROKER_URL": redis_server.url,
+        "EXCHANGE_KEY_DIR": str(tmp_path / "keys"),
+        "EXCHANGE_LOG_JSON": "true",
+    }
+    running = Topology(env, tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop_all()
+
+
+def wait_ready(base_url: str) -> None:
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(ready, what=f"{base_url} ready", deadline_s=START_DEADLINE_S)
+
+
+def test_two_apis_and_two_workers_share_the_work(topology: Topology) -> None:
+    init = json.loads(topology.run("init", "--json"))
+    admin = {"Authorization": f"Bearer {init['agencies'][0]['api_key']['token']}"}
+
+    apis = []
+    for name in ("api-a", "api-b"):
+        port = free_port()
+        topology.spawn(name, "serve", "--port", str(port))
+        apis.append(f"http://127.0.0.1:{port}")
+    workers = {
+        name: topology.spawn(name, "worker", "--threads", "2") for name in ("worker-a", "worker-b")
+    }
+    for base_url in apis:
+        wait_ready(base_url)
+
+    # What one API process writes, the other reads: the database is shared.
+    created = httpx.post(
+        f"{apis[0]}/v1/agencies",
+        json={
+            "id": "polres-serang",
+            "name": "Polres Serang",
+            "kind": "police",
+            "jurisdiction": "36.04",
+        },
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    assert httpx.get(f"{apis[1]}/v1/agencies/polres-serang", headers=admin).status_code == 200
+
+    def run_probes(count: int) -> set[str]:
+        """Request probes on alternate APIs, and read each back through the other one."""
+        ids = [
+            httpx.post(f"{apis[i % 2]}/v1/ops/probes", headers=admin).json()["id"]
+            for i in range(count)
+        ]
+        answers: dict[str, str] = {}
+
+        def all_answered() -> bool:
+            for i, probe_id in enumerate(ids):
+                if probe_id not in answers:
+                    probe = httpx.get(
+                        f"{apis[(i + 1) % 2]}/v1/ops/probes/{probe_id}", headers=admin
+                    )
+                    if probe.json()["completed_by"]:
+                        answers[probe_id] = probe.json()["completed_by"]
+            return len(answers) == count
+
+        wait_until(all_answered, what=f"{count} probes answered", deadline_s=JOB_DEADLINE_S)
+        return {answer.rsplit(":", 1)[1] for answer in answers.values()}
+
+    worker_pids = {str(p.pid) for p in workers.values()}
+    answered_by = run_probes(20)
+    assert answered_by <= worker_pids, "a probe was answered by something other than a worker"
+
+    # One worker leaves gracefully; the other carries on alone.
+    workers["worker-a"].send_signal(signal.SIGTERM)
+    assert workers["worker-a"].wait(timeout=30) == 0, topology.log("worker-a")
+    assert run_probes(10) == {str(workers["worker-b"].pid)}
+
+    # The API processes logged requests as JSON lines, with no token in them.
+    token = init["agencies"][0]["api_key"]["token"]
+    for name in ("api-a", "api-b"):
+        lines = [
+            json.loads(line) for line in topology.log(name).splitlines() if line.startswith("{")
+        ]
+        assert any(line.get("route") == "/v1/ops/probes" for line in lines)
+        assert token.split("_", 2)[2] not in topology.log(name)
