@@ -100,6 +100,9 @@ def _fail(error: ExchangeError, as_json: bool) -> None:
 
 
 def _settings() -> Settings:
+    # Whatever the hub writes (the SQLite file and its journal, keys) concerns vulnerable
+    # people or is a secret: readable by the hub's own user only.
+    os.umask(0o077)
     settings = Settings()
     configure_logging(level=settings.log_level, json_lines=settings.log_json)
     return settings
