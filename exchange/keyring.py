@@ -8,8 +8,6 @@ creates them, and the hub refuses to start without them. Their public halves are
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import stat
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+from exchange.audit.notes import KeyType, key_id, verifier_key
 from exchange.crypto import ed25519_jwk, jwk_thumbprint, raw_public_bytes
 from exchange.errors import ConfigurationError
 from exchange.i18n import t
@@ -36,23 +35,6 @@ class KeyUse(StrEnum):
 
 
 KEY_FILES = {KeyUse.checkpoint: "checkpoint-signing.pem", KeyUse.envelope: "envelope-signing.pem"}
-
-# C2SP signed-note: a key's type byte before its public bytes in key ids and verifier keys.
-_NOTE_ED25519 = b"\x01"
-
-
-def note_key_id(name: str, raw_public_key: bytes) -> bytes:
-    """C2SP signed-note key id: the first 4 bytes of SHA-256(name || 0x0A || 0x01 || key)."""
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + _NOTE_ED25519 + raw_public_key).digest()[
-        :4
-    ]
-
-
-def note_verifier_key(name: str, raw_public_key: bytes) -> str:
-    """The C2SP verifier key string ``<name>+<hex key id>+<base64(0x01 || key)>``."""
-    encoded = base64.b64encode(_NOTE_ED25519 + raw_public_key).decode("ascii")
-    return f"{name}+{note_key_id(name, raw_public_key).hex()}+{encoded}"
-
 
 @dataclass(frozen=True)
 class Keyring:
@@ -71,6 +53,11 @@ class Keyring:
             envelope_key=keys[KeyUse.envelope],
         )
 
+    def log_verifier_key(self) -> str:
+        """The C2SP verifier key auditors pin to check checkpoints."""
+        raw = raw_public_bytes(self.checkpoint_key.public_key())
+        return verifier_key(self.origin, KeyType.ed25519, raw)
+
     def public_document(self) -> dict[str, Any]:
         """What ``/.well-known/exchange/keys`` serves: a JWK set, each key with its use; the
         checkpoint key also as a C2SP verifier key for note-verifying tools."""
@@ -83,8 +70,8 @@ class Keyring:
                     "kid": jwk_thumbprint(checkpoint),
                     "use": KeyUse.checkpoint.value,
                     "alg": "EdDSA",
-                    "note_key_id": note_key_id(self.origin, checkpoint).hex(),
-                    "note_verifier_key": note_verifier_key(self.origin, checkpoint),
+                    "note_key_id": key_id(self.origin, KeyType.ed25519, checkpoint).hex(),
+                    "note_verifier_key": self.log_verifier_key(),
                 },
                 {
                     **ed25519_jwk(envelope),

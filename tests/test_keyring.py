@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from exchange.crypto import b64url_decode, jwk_thumbprint
 from exchange.errors import ConfigurationError
 from exchange.hub import Hub
-from exchange.keyring import KEY_FILES, Keyring, note_key_id, note_verifier_key
+from exchange.audit.notes import KeyType, key_id, verifier_key
+from exchange.keyring import KEY_FILES, Keyring
 from exchange.settings import Environment, Settings
 
 
@@ -28,8 +29,8 @@ def test_note_key_id_matches_c2sp_example() -> None:
     # The verifier key in the signed-note documentation (golang.org/x/mod/sumdb/note).
     vkey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
     raw = base64.b64decode(vkey.rsplit("+", 1)[1])[1:]
-    assert note_key_id("PeterNeumann", raw).hex() == "c74f20a3"
-    assert note_verifier_key("PeterNeumann", raw) == vkey
+    assert key_id("PeterNeumann", KeyType.ed25519, raw).hex() == "c74f20a3"
+    assert verifier_key("PeterNeumann", KeyType.ed25519, raw) == vkey
 
 
 def test_dev_keys_are_created_private_and_stable(tmp_path: Path) -> None:
@@ -70,7 +71,7 @@ def test_published_keys_verify_the_hubs_signatures(client: TestClient, hub: Hub)
         Ed25519PublicKey.from_public_bytes(raw).verify(private.sign(b"probe"), b"probe")
     checkpoint = by_use["checkpoint"]
     raw = b64url_decode(checkpoint["x"])
-    assert checkpoint["note_key_id"] == note_key_id(document["origin"], raw).hex()
+    assert checkpoint["note_key_id"] == key_id(document["origin"], KeyType.ed25519, raw).hex()
 
 
 def test_production_refuses_development_defaults() -> None:
