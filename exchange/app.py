@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from exchange.agencies.router import router as agencies_router
+from exchange.audit.router import router as audit_router
 from exchange.errors import install_error_handlers
 from exchange.hub import Hub
 from exchange.logs import configure_logging
@@ -27,7 +28,9 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # memory:// has no separate worker processes: jobs run on threads of this one.
         app.state.worker = (
-            start_worker(hub.broker, threads=settings.worker_threads)
+            start_worker(
+                hub.broker, threads=settings.worker_threads, tick_s=settings.audit_interval_s
+            )
             if settings.embedded_broker
             else None
         )
@@ -51,6 +54,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(agencies_router)
+    app.include_router(audit_router)
     # Added last = outermost: the body limit applies before anything reads the body, and
     # telemetry sees every answer, the limit's 413s included.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

@@ -27,6 +27,7 @@ from exchange.agencies.contracts import (
 )
 from exchange.agencies.models import AgencyKind, Scope
 from exchange.agencies.router import api_key_out
+from exchange.audit.service import operator_actor
 from exchange.db import Database
 from exchange.demo import BANTEN, OPERATOR, DemoAgency
 from exchange.errors import ExchangeError, error_body, translate_validation_error
@@ -134,10 +135,19 @@ def _register(session: Session, demo: DemoAgency) -> dict[str, Any]:
     else:
         return {**_dump(AgencyOut.model_validate(agency)), "created": False, "api_key": None}
     agency = agencies.create_agency(
-        session, agency_id=demo.id, name=demo.name, kind=demo.kind, jurisdiction=demo.jurisdiction
+        session,
+        agency_id=demo.id,
+        name=demo.name,
+        kind=demo.kind,
+        jurisdiction=demo.jurisdiction,
+        actor=operator_actor(),
     )
     issued = agencies.create_api_key(
-        session, agency_id=demo.id, scopes=demo.scopes, label="created by exchange init"
+        session,
+        agency_id=demo.id,
+        scopes=demo.scopes,
+        label="created by exchange init",
+        actor=operator_actor(),
     )
     key = {**_dump(api_key_out(issued.key)), "token": issued.token}
     return {**_dump(AgencyOut.model_validate(agency)), "created": True, "api_key": key}
@@ -257,7 +267,11 @@ def worker(
         hub = Hub.start(settings)
     typer.echo(f"worker: {threads or settings.worker_threads} threads", err=True)
     try:
-        run_until_signalled(hub.broker, threads=threads or settings.worker_threads)
+        run_until_signalled(
+            hub.broker,
+            threads=threads or settings.worker_threads,
+            tick_s=settings.audit_interval_s,
+        )
     finally:
         hub.database.dispose()
 
@@ -294,6 +308,7 @@ def agency_add(
                     name=body.name,
                     kind=body.kind,
                     jurisdiction=body.jurisdiction,
+                    actor=operator_actor(),
                 )
             )
     _emit(_dump(out), as_json=as_json, human=lambda: typer.echo(f"agency {out.id} registered"))
@@ -334,6 +349,7 @@ def agency_update(
                     name=body.name,
                     jurisdiction=body.jurisdiction,
                     active=body.active,
+                    actor=operator_actor(),
                 )
             )
     _emit(_dump(out), as_json=as_json, human=lambda: typer.echo(f"agency {out.id} updated"))
@@ -362,6 +378,7 @@ def key_create(
                 scopes=[Scope(s) for s in body.scopes],
                 label=body.label,
                 expires_at=body.expires_at,
+                actor=operator_actor(),
             )
             document = {**_dump(api_key_out(issued.key)), "token": issued.token}
     _emit(document, as_json=as_json, human=lambda: typer.echo(document["token"]))
@@ -385,9 +402,10 @@ def key_list(agency_id: str, as_json: JsonFlag = False) -> None:
 def key_revoke(agency_id: str, key_id: str, as_json: JsonFlag = False) -> None:
     """Revoke an API key at once."""
     with _reporting(as_json), _hub_session(_settings()) as session:
-        row = _dump(
-            api_key_out(agencies.revoke_api_key(session, agency_id=agency_id, key_id=key_id))
+        key = agencies.revoke_api_key(
+            session, agency_id=agency_id, key_id=key_id, actor=operator_actor()
         )
+        row = _dump(api_key_out(key))
     _emit(row, as_json=as_json, human=lambda: typer.echo(f"key {key_id} revoked"))
 
 
@@ -408,7 +426,11 @@ def signing_key_add(
         with _hub_session(_settings()) as session:
             out = SigningKeyOut.model_validate(
                 agencies.add_signing_key(
-                    session, agency_id=agency_id, public_key=body.public_key, label=body.label
+                    session,
+                    agency_id=agency_id,
+                    public_key=body.public_key,
+                    label=body.label,
+                    actor=operator_actor(),
                 )
             )
     _emit(_dump(out), as_json=as_json, human=lambda: typer.echo(out.id))
@@ -436,6 +458,8 @@ def signing_key_revoke(agency_id: str, key_id: str, as_json: JsonFlag = False) -
     """Revoke a signing key."""
     with _reporting(as_json), _hub_session(_settings()) as session:
         out = SigningKeyOut.model_validate(
-            agencies.revoke_signing_key(session, agency_id=agency_id, key_id=key_id)
+            agencies.revoke_signing_key(
+                session, agency_id=agency_id, key_id=key_id, actor=operator_actor()
+            )
         )
     _emit(_dump(out), as_json=as_json, human=lambda: typer.echo(f"signing key {key_id} revoked"))

@@ -43,7 +43,7 @@ class Hub:
         return cls(
             settings=settings,
             database=database,
-            broker=build_broker(settings, database),
+            broker=build_broker(settings, database, keyring),
             keyring=keyring,
         )
 

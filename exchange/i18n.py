@@ -183,6 +183,32 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "Must be 3-63 lowercase letters, digits or hyphens, starting with a letter.",
         "id": "Harus 3-63 huruf kecil, angka atau tanda hubung, diawali huruf.",
     },
+    # The audit log
+    "audit.no_checkpoint": {
+        "en": "The log has no signed checkpoint yet.",
+        "id": "Log belum memiliki checkpoint bertanda tangan.",
+    },
+    "audit.bad_range": {"en": "Out of range: {reason}.", "id": "Di luar rentang: {reason}."},
+    "audit.event_not_found": {
+        "en": "No audit event with id '{event}'.",
+        "id": "Tidak ada peristiwa audit dengan id '{event}'.",
+    },
+    "audit.event_pending": {
+        "en": "Audit event '{event}' is not in the tree yet; retry in a second.",
+        "id": "Peristiwa audit '{event}' belum masuk pohon; coba lagi sebentar.",
+    },
+    "audit.checkpoint_not_found": {
+        "en": "No signed checkpoint of size {size}.",
+        "id": "Tidak ada checkpoint bertanda tangan berukuran {size}.",
+    },
+    "audit.unknown_witness_key": {
+        "en": "The cosignature matches no active signing key of agency {agency}.",
+        "id": "Cosignature tidak cocok dengan kunci tanda tangan aktif instansi {agency}.",
+    },
+    "audit.bad_cosignature": {
+        "en": "The cosignature is not valid: {reason}.",
+        "id": "Cosignature tidak sah: {reason}.",
+    },
     # Operations
     "config.invalid": {
         "en": "The hub cannot start: {problem}.",

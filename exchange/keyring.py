@@ -36,6 +36,7 @@ class KeyUse(StrEnum):
 
 KEY_FILES = {KeyUse.checkpoint: "checkpoint-signing.pem", KeyUse.envelope: "envelope-signing.pem"}
 
+
 @dataclass(frozen=True)
 class Keyring:
     origin: str

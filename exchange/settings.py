@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     worker_threads: Annotated[int, Field(gt=0)] = Field(
         default=4, description="Worker threads per worker process (and in-process in memory mode)."
     )
+    audit_interval_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=0.25,
+        description="How often workers append new audit events and sign a checkpoint.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level name.")
     log_json: bool = Field(default=True, description="One JSON object per log line.")
 

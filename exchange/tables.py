@@ -3,8 +3,19 @@
 from sqlmodel import SQLModel
 
 from exchange.agencies.models import Agency, ApiKey, SigningKey
+from exchange.audit.models import AuditEvent, AuditNode, Cosignature, SignedCheckpoint
 from exchange.ops.models import Probe
 
 metadata = SQLModel.metadata
 
-__all__ = ["Agency", "ApiKey", "Probe", "SigningKey", "metadata"]
+__all__ = [
+    "Agency",
+    "ApiKey",
+    "AuditEvent",
+    "AuditNode",
+    "Cosignature",
+    "Probe",
+    "SignedCheckpoint",
+    "SigningKey",
+    "metadata",
+]

@@ -135,9 +135,16 @@ def issue_key(
             agencies.get_agency(session, agency_id)
         except agencies.AgencyNotFound:
             agencies.create_agency(
-                session, agency_id=agency_id, name=agency_id, kind=kind, jurisdiction=jurisdiction
+                session,
+                agency_id=agency_id,
+                name=agency_id,
+                kind=kind,
+                jurisdiction=jurisdiction,
+                actor="test",
             )
-        return agencies.create_api_key(session, agency_id=agency_id, scopes=scopes).token
+        return agencies.create_api_key(
+            session, agency_id=agency_id, scopes=scopes, actor="test"
+        ).token
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ from sqlmodel import select
 from exchange.agencies.models import Scope
 from exchange.app import create_app
 from exchange.db import Database
+from exchange.hub import Hub
 from exchange.jobs import enqueue_after_commit
 from exchange.ops.models import Probe
 from exchange.ops.service import complete_probe, request_probe
@@ -20,17 +21,16 @@ from exchange.settings import Settings
 from tests.conftest import bearer, issue_key
 from tests.servers import RedisServer, wait_until
 from workers.actors import worker_identity
-from workers.broker import build_broker, start_worker
+from workers.broker import start_worker
 
 
 @pytest.fixture
 def quiet_broker(settings: Settings) -> Iterator[tuple[Database, StubBroker]]:
     """A memory broker with no worker, so enqueued messages stay visible in its queue."""
-    database = Database(settings.database_url)
-    broker = build_broker(settings, database)
-    assert isinstance(broker, StubBroker)
-    yield database, broker
-    database.dispose()
+    hub = Hub.start(settings)
+    assert isinstance(hub.broker, StubBroker)
+    yield hub.database, hub.broker
+    hub.close()
 
 
 def queued(broker: StubBroker) -> int:
@@ -121,9 +121,8 @@ def test_probe_through_real_redis_to_a_worker(
         created = api.post("/v1/ops/probes", headers=bearer(admin_token)).json()
 
         # A separate worker with its own engine and broker, as `exchange worker` builds them.
-        worker_database = Database(redis_settings.database_url)
-        worker_broker = build_broker(redis_settings, worker_database)
-        worker = start_worker(worker_broker, threads=1)
+        worker_hub = Hub.start(redis_settings)
+        worker = start_worker(worker_hub.broker, threads=1, tick_s=redis_settings.audit_interval_s)
         try:
 
             def answered() -> bool:
@@ -133,5 +132,4 @@ def test_probe_through_real_redis_to_a_worker(
             wait_until(answered, what="the probe answered through Redis", deadline_s=20)
         finally:
             worker.stop()
-            worker_broker.close()
-            worker_database.dispose()
+            worker_hub.close()

@@ -13,14 +13,17 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
+from exchange.audit.service import INTEGRATE_ACTOR
 from exchange.db import Database
+from exchange.keyring import Keyring
 from exchange.settings import Settings
 from workers.actors import declare_actors
+from workers.ticker import Ticker
 
 REDIS_NAMESPACE = "exchange"
 
 
-def build_broker(settings: Settings, database: Database) -> dramatiq.Broker:
+def build_broker(settings: Settings, database: Database, keyring: Keyring) -> dramatiq.Broker:
     broker: dramatiq.Broker
     if settings.embedded_broker:
         broker = StubBroker()
@@ -33,7 +36,7 @@ def build_broker(settings: Settings, database: Database) -> dramatiq.Broker:
             health_check_interval=30,
         )
         broker = RedisBroker(client=client, namespace=REDIS_NAMESPACE)  # type: ignore[no-untyped-call]
-    declare_actors(broker, database)
+    declare_actors(broker, database, keyring)
     return broker
 
 
@@ -48,13 +51,27 @@ def ping_broker(broker: dramatiq.Broker) -> None:
 IDLE_POLL_MS = 100
 
 
-def start_worker(broker: dramatiq.Broker, *, threads: int) -> dramatiq.Worker:
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=IDLE_POLL_MS)
-    worker.start()
-    return worker
+PERIODIC_ACTORS = [INTEGRATE_ACTOR]
 
 
-def run_until_signalled(broker: dramatiq.Broker, *, threads: int) -> None:
+class RunningWorker:
+    """A dramatiq worker and the ticker that feeds it the periodic jobs."""
+
+    def __init__(self, broker: dramatiq.Broker, *, threads: int, tick_s: float) -> None:
+        self.worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=IDLE_POLL_MS)
+        self.worker.start()
+        self.ticker = Ticker(broker, actor_names=PERIODIC_ACTORS, interval_s=tick_s).start()
+
+    def stop(self) -> None:
+        self.ticker.stop()
+        self.worker.stop()
+
+
+def start_worker(broker: dramatiq.Broker, *, threads: int, tick_s: float) -> RunningWorker:
+    return RunningWorker(broker, threads=threads, tick_s=tick_s)
+
+
+def run_until_signalled(broker: dramatiq.Broker, *, threads: int, tick_s: float) -> None:
     """Run a worker in this process until SIGINT or SIGTERM, then let running jobs finish."""
     stop = threading.Event()
 
@@ -62,7 +79,7 @@ def run_until_signalled(broker: dramatiq.Broker, *, threads: int) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    worker = start_worker(broker, threads=threads)
+    worker = start_worker(broker, threads=threads, tick_s=tick_s)
     try:
         stop.wait()
     finally:

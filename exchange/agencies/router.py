@@ -39,9 +39,14 @@ def who_am_i(session: SessionDep, principal: PrincipalDep) -> WhoAmI:
 
 
 @router.post("/v1/agencies", status_code=status.HTTP_201_CREATED, response_model=AgencyOut)
-def create_agency(body: AgencyCreate, session: SessionDep, _admin: AdminDep) -> AgencyOut:
+def create_agency(body: AgencyCreate, session: SessionDep, admin: AdminDep) -> AgencyOut:
     agency = service.create_agency(
-        session, agency_id=body.id, name=body.name, kind=body.kind, jurisdiction=body.jurisdiction
+        session,
+        agency_id=body.id,
+        name=body.name,
+        kind=body.kind,
+        jurisdiction=body.jurisdiction,
+        actor=admin.actor,
     )
     return AgencyOut.model_validate(agency)
 
@@ -59,10 +64,15 @@ def get_agency(agency_id: str, session: SessionDep, principal: PrincipalDep) -> 
 
 @router.patch("/v1/agencies/{agency_id}", response_model=AgencyOut)
 def update_agency(
-    agency_id: str, body: AgencyUpdate, session: SessionDep, _admin: AdminDep
+    agency_id: str, body: AgencyUpdate, session: SessionDep, admin: AdminDep
 ) -> AgencyOut:
     agency = service.update_agency(
-        session, agency_id, name=body.name, jurisdiction=body.jurisdiction, active=body.active
+        session,
+        agency_id,
+        name=body.name,
+        jurisdiction=body.jurisdiction,
+        active=body.active,
+        actor=admin.actor,
     )
     return AgencyOut.model_validate(agency)
 
@@ -84,6 +94,7 @@ def create_api_key(
         label=body.label,
         expires_at=body.expires_at,
         granted_by=principal,
+        actor=principal.actor,
     )
     return IssuedApiKeyOut(**api_key_out(issued.key).model_dump(), token=issued.token)
 
@@ -99,7 +110,8 @@ def revoke_api_key(
     agency_id: str, key_id: str, session: SessionDep, principal: PrincipalDep
 ) -> ApiKeyOut:
     principal.require_self_or_admin(agency_id)
-    return api_key_out(service.revoke_api_key(session, agency_id=agency_id, key_id=key_id))
+    key = service.revoke_api_key(session, agency_id=agency_id, key_id=key_id, actor=principal.actor)
+    return api_key_out(key)
 
 
 @router.post(
@@ -112,7 +124,11 @@ def add_signing_key(
 ) -> SigningKeyOut:
     principal.require_self_or_admin(agency_id)
     key = service.add_signing_key(
-        session, agency_id=agency_id, public_key=body.public_key, label=body.label
+        session,
+        agency_id=agency_id,
+        public_key=body.public_key,
+        label=body.label,
+        actor=principal.actor,
     )
     return SigningKeyOut.model_validate(key)
 
@@ -131,5 +147,7 @@ def revoke_signing_key(
     agency_id: str, key_id: str, session: SessionDep, principal: PrincipalDep
 ) -> SigningKeyOut:
     principal.require_self_or_admin(agency_id)
-    key = service.revoke_signing_key(session, agency_id=agency_id, key_id=key_id)
+    key = service.revoke_signing_key(
+        session, agency_id=agency_id, key_id=key_id, actor=principal.actor
+    )
     return SigningKeyOut.model_validate(key)

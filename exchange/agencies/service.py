@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlmodel import Session, col, select
 
 from exchange.agencies.models import Agency, AgencyKind, ApiKey, Scope, SigningKey
+from exchange.audit import service as audit
 from exchange.crypto import b64url, jwk_thumbprint, raw_public_bytes
 from exchange.errors import (
     AuthenticationFailed,
@@ -64,6 +65,11 @@ class Principal:
     key_id: str
     scopes: frozenset[Scope]
 
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        return f"agency:{self.agency_id}/key:{self.key_id}"
+
     def require(self, scope: Scope) -> None:
         if scope not in self.scopes:
             raise ScopeMissing(t("auth.scope_missing", scope=scope.value))
@@ -82,14 +88,31 @@ class IssuedKey:
 # --- agencies -------------------------------------------------------------------------------
 
 
+def _subject(agency_id: str) -> str:
+    return f"agency:{agency_id}"
+
+
 def create_agency(
-    session: Session, *, agency_id: str, name: str, kind: AgencyKind, jurisdiction: str
+    session: Session,
+    *,
+    agency_id: str,
+    name: str,
+    kind: AgencyKind,
+    jurisdiction: str,
+    actor: str,
 ) -> Agency:
     if session.get(Agency, agency_id) is not None:
         raise AgencyExists(t("agency.exists", agency=agency_id))
     agency = Agency(id=agency_id, name=name, kind=kind, jurisdiction=jurisdiction)
     session.add(agency)
     session.flush()
+    audit.record(
+        session,
+        action="agency.created",
+        subject=_subject(agency_id),
+        actor=actor,
+        details={"kind": kind.value, "jurisdiction": jurisdiction},
+    )
     return agency
 
 
@@ -111,16 +134,26 @@ def update_agency(
     name: str | None = None,
     jurisdiction: str | None = None,
     active: bool | None = None,
+    actor: str,
 ) -> Agency:
     agency = get_agency(session, agency_id)
-    if name is not None:
-        agency.name = name
-    if jurisdiction is not None:
-        agency.jurisdiction = jurisdiction
-    if active is not None:
-        agency.active = active
-    session.add(agency)
-    session.flush()
+    changes: dict[str, str | bool] = {}
+    if name is not None and name != agency.name:
+        agency.name = changes["name"] = name
+    if jurisdiction is not None and jurisdiction != agency.jurisdiction:
+        agency.jurisdiction = changes["jurisdiction"] = jurisdiction
+    if active is not None and active != agency.active:
+        agency.active = changes["active"] = active
+    if changes:
+        session.add(agency)
+        session.flush()
+        audit.record(
+            session,
+            action="agency.updated",
+            subject=_subject(agency_id),
+            actor=actor,
+            details={"changed": changes},
+        )
     return agency
 
 
@@ -149,6 +182,7 @@ def create_api_key(
     label: str = "",
     expires_at: datetime | None = None,
     granted_by: Principal | None = None,
+    actor: str,
 ) -> IssuedKey:
     """A new key for the agency. A non-admin ``granted_by`` may only pass on scopes it holds."""
     get_agency(session, agency_id)
@@ -174,6 +208,17 @@ def create_api_key(
     )
     session.add(key)
     session.flush()
+    audit.record(
+        session,
+        action="api_key.created",
+        subject=_subject(agency_id),
+        actor=actor,
+        details={
+            "key_id": key_id,
+            "scopes": [s.value for s in wanted],
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
     return IssuedKey(key=key, token=f"{TOKEN_PREFIX}_{key_id}_{secret}")
 
 
@@ -183,8 +228,16 @@ def list_api_keys(session: Session, *, agency_id: str) -> list[ApiKey]:
     return list(session.exec(query))
 
 
-def revoke_api_key(session: Session, *, agency_id: str, key_id: str) -> ApiKey:
-    return _revoke(session, ApiKey, agency_id=agency_id, key_id=key_id)
+def revoke_api_key(session: Session, *, agency_id: str, key_id: str, actor: str) -> ApiKey:
+    key = _revoke(session, ApiKey, agency_id=agency_id, key_id=key_id)
+    audit.record(
+        session,
+        action="api_key.revoked",
+        subject=_subject(agency_id),
+        actor=actor,
+        details={"key_id": key_id},
+    )
+    return key
 
 
 _Key = TypeVar("_Key", ApiKey, SigningKey)
@@ -254,7 +307,7 @@ def _load_ed25519(text: str) -> Ed25519PublicKey:
 
 
 def add_signing_key(
-    session: Session, *, agency_id: str, public_key: str, label: str = ""
+    session: Session, *, agency_id: str, public_key: str, label: str = "", actor: str
 ) -> SigningKey:
     get_agency(session, agency_id)
     raw = raw_public_bytes(_load_ed25519(public_key))
@@ -265,6 +318,13 @@ def add_signing_key(
     key = SigningKey(id=key_id, agency_id=agency_id, public_key=b64url(raw), label=label)
     session.add(key)
     session.flush()
+    audit.record(
+        session,
+        action="signing_key.added",
+        subject=_subject(agency_id),
+        actor=actor,
+        details={"key_id": key_id, "public_key": key.public_key},
+    )
     return key
 
 
@@ -278,5 +338,13 @@ def list_signing_keys(session: Session, *, agency_id: str) -> list[SigningKey]:
     return list(session.exec(query))
 
 
-def revoke_signing_key(session: Session, *, agency_id: str, key_id: str) -> SigningKey:
-    return _revoke(session, SigningKey, agency_id=agency_id, key_id=key_id)
+def revoke_signing_key(session: Session, *, agency_id: str, key_id: str, actor: str) -> SigningKey:
+    key = _revoke(session, SigningKey, agency_id=agency_id, key_id=key_id)
+    audit.record(
+        session,
+        action="signing_key.revoked",
+        subject=_subject(agency_id),
+        actor=actor,
+        details={"key_id": key_id},
+    )
+    return key

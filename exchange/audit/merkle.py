@@ -93,9 +93,7 @@ def consistency_proof(source: SubtreeSource, old_size: int, new_size: int) -> li
     return proof
 
 
-def root_from_inclusion_proof(
-    index: int, size: int, leaf: bytes, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """RFC 9162 2.1.3.2: the root that ``proof`` implies for ``leaf`` at ``index``."""
     if not 0 <= index < size:
         raise ProofError(f"leaf index {index} is outside a tree of size {size}")

@@ -158,9 +158,7 @@ class Note:
 
     def signed_by(self, verifier: Verifier) -> list[SignatureLine]:
         return [
-            s
-            for s in self.signatures
-            if s.name == verifier.name and s.key_id == verifier.key_id
+            s for s in self.signatures if s.name == verifier.name and s.key_id == verifier.key_id
         ]
 
 

@@ -119,7 +119,9 @@ def test_proofs_at_random_sizes(size: int, data: st.DataObject) -> None:
             verify_consistency(old, size, old_root, tree_root, tampered)
     if old < size:
         with pytest.raises(ProofError):
-            verify_consistency(old, size, naive_root(leaves[: old - 1] or [b"x" * 32]), tree_root, proof)
+            verify_consistency(
+                old, size, naive_root(leaves[: old - 1] or [b"x" * 32]), tree_root, proof
+            )
 
 
 @settings(max_examples=100, deadline=None)

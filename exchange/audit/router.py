@@ -1,0 +1,123 @@
+"""HTTP surface of the audit log: ``/v1/audit/...``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from exchange.agencies.models import Scope
+from exchange.agencies.service import Principal
+from exchange.audit import service
+from exchange.dependencies import PrincipalDep, SessionDep, get_hub, requires
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+AuditorDep = Annotated[Principal, Depends(requires(Scope.audit))]
+
+
+@router.get("/checkpoint", response_class=PlainTextResponse)
+def checkpoint(session: SessionDep, _caller: PrincipalDep) -> PlainTextResponse:
+    """The latest signed checkpoint (C2SP tlog-checkpoint) with every witness cosignature."""
+    latest = service.current_checkpoint(session)
+    return PlainTextResponse(service.checkpoint_with_cosignatures(session, latest))
+
+
+@router.get("/events")
+def events(
+    session: SessionDep,
+    _auditor: AuditorDep,
+    start: Annotated[int, Query(ge=0)] = 0,
+    end: Annotated[int, Query(ge=1)] = 100,
+) -> list[dict[str, Any]]:
+    """Integrated events with their leaf indices, canonical bytes (base64) and logged leaf."""
+    return service.events(session, start=start, end=end)
+
+
+@router.get("/proof/inclusion")
+def inclusion_proof(
+    session: SessionDep,
+    _auditor: AuditorDep,
+    index: Annotated[int | None, Query(ge=0)] = None,
+    event_id: Annotated[str | None, Query(max_length=32)] = None,
+    size: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """RFC 9162 inclusion proof of a leaf (by index or by event id) in the tree of ``size``
+    (default: the latest checkpoint)."""
+    if event_id is not None:
+        index = service.event_leaf_index(session, event_id)
+    if index is None:
+        index = -1  # neither given: reported as out of range below
+    return service.inclusion(session, index=index, size=size)
+
+
+@router.get("/proof/consistency")
+def consistency_proof(
+    session: SessionDep,
+    _auditor: AuditorDep,
+    old_size: Annotated[int, Query(alias="from", ge=1)],
+    new_size: Annotated[int | None, Query(alias="to", ge=1)] = None,
+) -> dict[str, Any]:
+    """RFC 9162 consistency proof between two tree sizes (default ``to``: the latest)."""
+    return service.consistency(session, old_size=old_size, new_size=new_size)
+
+
+@router.get("/evidence")
+def evidence(
+    session: SessionDep,
+    _auditor: AuditorDep,
+    subject: Annotated[str, Query(min_length=1, max_length=200)],
+) -> dict[str, Any]:
+    """Everything to verify offline what the log says about one subject."""
+    return service.evidence(session, subject=subject)
+
+
+@router.get("/export")
+def export(request: Request, _auditor: AuditorDep) -> StreamingResponse:
+    """The whole log as NDJSON, streamed in constant memory, for ``exchange audit verify``.
+
+    It reads in its own session, since the response outlives the request's."""
+    hub = get_hub(request)
+
+    def lines() -> Iterator[bytes]:
+        with hub.session() as session:
+            for record in service.export_lines(session):
+                yield json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+    with hub.session() as session:
+        service.current_checkpoint(session)  # a 404 now rather than a broken stream later
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+class CosignatureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    size: Annotated[int, Field(ge=0)]
+    signature: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+@router.post("/cosignatures", status_code=status.HTTP_201_CREATED)
+def add_cosignature(
+    body: CosignatureIn, session: SessionDep, auditor: AuditorDep
+) -> dict[str, Any]:
+    """A witness's cosignature/v1 line for the checkpoint of ``size``, checked against the
+    witness agency's registered Ed25519 keys."""
+    stored = service.add_cosignature(
+        session, agency_id=auditor.agency_id, size=body.size, signature_line=body.signature
+    )
+    service.record(
+        session,
+        action="audit.cosigned",
+        subject=f"checkpoint:{stored.checkpoint_size}",
+        actor=auditor.actor,
+        details={"witness": stored.witness_name, "time": stored.cosigned_at},
+    )
+    return {
+        "size": stored.checkpoint_size,
+        "witness": stored.witness_name,
+        "cosigned_at": stored.cosigned_at,
+    }

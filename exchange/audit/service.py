@@ -1,0 +1,407 @@
+"""Recording events, integrating them into the Merkle tree, signing checkpoints, proofs,
+evidence and cosignatures. Functions take the session first and never commit."""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import insert, text, update
+from sqlmodel import Session, col, select
+
+from exchange.agencies.models import SigningKey
+from exchange.audit import merkle
+from exchange.audit.models import AuditEvent, AuditNode, Cosignature, SignedCheckpoint
+from exchange.audit.notes import (
+    Checkpoint,
+    KeyType,
+    Note,
+    NoteError,
+    SignatureLine,
+    Verifier,
+    sign_checkpoint,
+    verify_cosignature,
+)
+from exchange.crypto import b64url_decode
+from exchange.errors import Conflict, ErrorDetail, InvalidInput, NotFound, PermissionDenied
+from exchange.i18n import t
+from exchange.keyring import Keyring
+from exchange.models import utcnow
+
+INTEGRATE_ACTOR = "audit.integrate"
+# pg_advisory_xact_lock key of the single log writer ("EXCHLOG" folded into 63 bits).
+WRITER_LOCK = 0x45584348_4C4F47
+INTEGRATION_BATCH = 20_000
+SYSTEM_ACTOR = "hub"
+
+JsonValue = Any
+
+
+def operator_actor() -> str:
+    """Who ran a CLI command: the operating-system user, which is all the CLI knows."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"operator:{user}"
+
+
+def record(
+    session: Session,
+    *,
+    action: str,
+    subject: str,
+    actor: str,
+    details: Mapping[str, JsonValue] | None = None,
+) -> AuditEvent:
+    """Record an action in the caller's transaction: it is logged if and only if the action
+    commits. ``details`` hold ids, hashes and counts, never payloads or personal data."""
+    now = utcnow()
+    event_id = uuid.uuid4().hex
+    document: dict[str, Any] = {
+        "action": action,
+        "actor": actor,
+        "details": dict(details or {}),
+        "id": event_id,
+        "subject": subject,
+        "time": now.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+    }
+    event = AuditEvent(
+        id=event_id,
+        action=action,
+        subject=subject,
+        recorded_at=now,
+        canonical=rfc8785.dumps(document),
+    )
+    session.add(event)
+    return event
+
+
+# --- the tree ----------------------------------------------------------------------------
+
+
+class _Nodes:
+    """Subtree hashes for the Merkle module: the ones written in this batch, else the table."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.fresh: dict[tuple[int, int], bytes] = {}
+
+    def __call__(self, level: int, index: int) -> bytes:
+        cached = self.fresh.get((level, index))
+        if cached is not None:
+            return cached
+        stored = self.session.get(AuditNode, (level, index))
+        if stored is None:
+            raise merkle.ProofError(f"the log has no subtree at level {level}, index {index}")
+        return stored.hash
+
+
+def latest_checkpoint(session: Session) -> SignedCheckpoint | None:
+    query = select(SignedCheckpoint).order_by(col(SignedCheckpoint.size).desc()).limit(1)
+    return session.exec(query).first()
+
+
+def _take_writer_lock(session: Session) -> bool:
+    """Only one integrator at a time, across every process. On PostgreSQL an advisory lock
+    held to the end of the transaction; SQLite's BEGIN IMMEDIATE already serialises writers."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    taken = session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
+    return bool(taken.scalar_one())
+
+
+def integrate(
+    session: Session, *, keyring: Keyring, batch_size: int = INTEGRATION_BATCH
+) -> SignedCheckpoint | None:
+    """Append committed, not yet integrated events to the tree and sign a checkpoint.
+
+    Returns the new checkpoint, or None when another integrator holds the lock or nothing
+    is pending. Before signing, the new root is proven consistent with the last signed one:
+    the log never signs two checkpoints that disagree.
+    """
+    if not _take_writer_lock(session):
+        return None
+    previous = latest_checkpoint(session)
+    size = previous.size if previous else 0
+    pending = session.exec(
+        select(AuditEvent.seq, AuditEvent.canonical)
+        .where(col(AuditEvent.leaf_index).is_(None))
+        .order_by(col(AuditEvent.seq))
+        .limit(batch_size)
+    ).all()
+    if not pending and previous is not None:
+        return None
+
+    nodes = _Nodes(session)
+    assignments = []
+    for offset, (seq, canonical) in enumerate(pending):
+        index = size + offset
+        assignments.append({"seq": seq, "leaf_index": index})
+        value, level = merkle.leaf_hash(canonical), 0
+        nodes.fresh[(0, index)] = value
+        while index & 1:  # a right child completes its parent
+            value = merkle.node_hash(nodes(level, index - 1), value)
+            level, index = level + 1, index >> 1
+            nodes.fresh[(level, index)] = value
+    new_size = size + len(pending)
+    new_root = merkle.root(nodes, new_size)
+    if previous is not None and previous.size > 0 and new_size > previous.size:
+        proof = merkle.consistency_proof(nodes, previous.size, new_size)
+        merkle.verify_consistency(previous.size, new_size, previous.root_hash, new_root, proof)
+
+    if assignments:
+        session.execute(update(AuditEvent), assignments)
+        session.execute(
+            insert(AuditNode),
+            [{"level": lv, "index": ix, "hash": h} for (lv, ix), h in nodes.fresh.items()],
+        )
+    note = sign_checkpoint(
+        Checkpoint(origin=keyring.origin, size=new_size, root_hash=new_root),
+        keyring.origin,
+        keyring.checkpoint_key,
+    )
+    checkpoint = SignedCheckpoint(size=new_size, root_hash=new_root, note=note.text())
+    session.add(checkpoint)
+    session.flush()
+    return checkpoint
+
+
+# --- reading the log ---------------------------------------------------------------------
+
+
+class LogEmpty(NotFound):
+    """Raised when the log has no signed checkpoint yet."""
+
+    code = "log_empty"
+
+
+def current_checkpoint(session: Session) -> SignedCheckpoint:
+    checkpoint = latest_checkpoint(session)
+    if checkpoint is None:
+        raise LogEmpty(t("audit.no_checkpoint"))
+    return checkpoint
+
+
+def checkpoint_with_cosignatures(session: Session, checkpoint: SignedCheckpoint) -> str:
+    note = Note.parse(checkpoint.note)
+    cosignatures = session.exec(
+        select(Cosignature)
+        .where(Cosignature.checkpoint_size == checkpoint.size)
+        .order_by(col(Cosignature.witness_name))
+    )
+    for cosignature in cosignatures:
+        note = note.with_signature(SignatureLine.parse(cosignature.signature_line.rstrip("\n")))
+    return note.text()
+
+
+def _bad_range(message: str, parameter: str) -> InvalidInput:
+    detail = ErrorDetail(
+        t("audit.bad_range", reason=message), pointer=f"/{parameter}", location="query"
+    )
+    return InvalidInput(t("audit.bad_range", reason=message), details=[detail])
+
+
+def _checked_size(session: Session, size: int | None, parameter: str) -> int:
+    latest = current_checkpoint(session)
+    if size is None:
+        return latest.size
+    if not 0 < size <= latest.size:
+        raise _bad_range(f"{parameter} must be between 1 and {latest.size}", parameter)
+    return size
+
+
+def event_leaf_index(session: Session, event_id: str) -> int:
+    event = session.exec(select(AuditEvent).where(AuditEvent.id == event_id)).first()
+    if event is None:
+        raise NotFound(t("audit.event_not_found", event=event_id))
+    if event.leaf_index is None:
+        raise Conflict(t("audit.event_pending", event=event_id))
+    return event.leaf_index
+
+
+def inclusion(session: Session, *, index: int, size: int | None) -> dict[str, Any]:
+    tree_size = _checked_size(session, size, "size")
+    if not 0 <= index < tree_size:
+        raise _bad_range(f"index must be below the tree size {tree_size}", "index")
+    nodes = _Nodes(session)
+    return {
+        "index": index,
+        "size": tree_size,
+        "leaf_hash": _b64(nodes(0, index)),
+        "proof": [_b64(h) for h in merkle.inclusion_proof(nodes, index, tree_size)],
+    }
+
+
+def consistency(session: Session, *, old_size: int, new_size: int | None) -> dict[str, Any]:
+    tree_size = _checked_size(session, new_size, "to")
+    if not 0 < old_size <= tree_size:
+        raise _bad_range(f"from must be between 1 and {tree_size}", "from")
+    nodes = _Nodes(session)
+    proof = merkle.consistency_proof(nodes, old_size, tree_size)
+    return {"from": old_size, "to": tree_size, "proof": [_b64(h) for h in proof]}
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+MAX_EVENTS_PER_PAGE = 1000
+
+
+def events(session: Session, *, start: int, end: int) -> list[dict[str, Any]]:
+    size = current_checkpoint(session).size
+    if not 0 <= start < end or end - start > MAX_EVENTS_PER_PAGE:
+        raise _bad_range(f"need 0 <= start < end and at most {MAX_EVENTS_PER_PAGE} events", "end")
+    end = min(end, size)
+    rows = session.exec(
+        select(AuditEvent, AuditNode.hash)
+        .join(
+            AuditNode,
+            (col(AuditNode.level) == 0) & (col(AuditNode.index) == col(AuditEvent.leaf_index)),
+            isouter=True,
+        )
+        .where(col(AuditEvent.leaf_index) >= start, col(AuditEvent.leaf_index) < end)
+        .order_by(col(AuditEvent.leaf_index))
+    )
+    return [_event_entry(event, logged) for event, logged in rows]
+
+
+def _event_entry(event: AuditEvent, logged_leaf: bytes | None) -> dict[str, Any]:
+    return {
+        "index": event.leaf_index,
+        "id": event.id,
+        "leaf_hash": _b64(logged_leaf) if logged_leaf is not None else None,
+        "event": _b64(event.canonical),
+        "decoded": json.loads(event.canonical),
+    }
+
+
+def evidence(session: Session, *, subject: str) -> dict[str, Any]:
+    """Everything an auditor needs to verify, offline, what the log says about ``subject``:
+    its events (canonical bytes), their inclusion proofs, and the signed checkpoint they
+    prove into. Events recorded but not yet integrated are listed as pending."""
+    checkpoint = current_checkpoint(session)
+    nodes = _Nodes(session)
+    entries, pending = [], []
+    for event in session.exec(
+        select(AuditEvent).where(AuditEvent.subject == subject).order_by(col(AuditEvent.seq))
+    ):
+        if event.leaf_index is None or event.leaf_index >= checkpoint.size:
+            pending.append(event.id)
+            continue
+        entries.append(
+            {
+                "index": event.leaf_index,
+                "event": _b64(event.canonical),
+                "proof": [
+                    _b64(h)
+                    for h in merkle.inclusion_proof(nodes, event.leaf_index, checkpoint.size)
+                ],
+            }
+        )
+    return {
+        "subject": subject,
+        "checkpoint": checkpoint_with_cosignatures(session, checkpoint),
+        "events": entries,
+        "pending": pending,
+    }
+
+
+def export_lines(session: Session, *, chunk: int = 5000) -> Iterator[dict[str, Any]]:
+    """The log as one stream: a header, every checkpoint (oldest first, cosignatures on the
+    latest), then every integrated event up to the latest checkpoint with its logged leaf."""
+    latest = current_checkpoint(session)
+    yield {"type": "header", "format": "exchange-audit-export/1", "size": latest.size}
+    for checkpoint in session.exec(select(SignedCheckpoint).order_by(col(SignedCheckpoint.size))):
+        note = (
+            checkpoint_with_cosignatures(session, checkpoint)
+            if checkpoint.size == latest.size
+            else checkpoint.note
+        )
+        yield {"type": "checkpoint", "note": note}
+    start = 0
+    while start < latest.size:
+        end = min(start + chunk, latest.size)
+        rows = session.exec(
+            select(AuditEvent.leaf_index, AuditEvent.canonical, AuditNode.hash)
+            .join(
+                AuditNode,
+                (col(AuditNode.level) == 0) & (col(AuditNode.index) == col(AuditEvent.leaf_index)),
+                isouter=True,
+            )
+            .where(col(AuditEvent.leaf_index) >= start, col(AuditEvent.leaf_index) < end)
+            .order_by(col(AuditEvent.leaf_index))
+        )
+        for index, canonical, logged in rows:
+            yield {
+                "type": "event",
+                "index": index,
+                "leaf_hash": _b64(logged) if logged is not None else None,
+                "event": _b64(canonical),
+            }
+        start = end
+
+
+# --- witnesses -----------------------------------------------------------------------------
+
+
+def add_cosignature(
+    session: Session, *, agency_id: str, size: int, signature_line: str
+) -> Cosignature:
+    """Store a witness's cosignature on the checkpoint of ``size``, after checking it with
+    the witness agency's registered Ed25519 keys."""
+    checkpoint = session.get(SignedCheckpoint, size)
+    if checkpoint is None:
+        raise NotFound(t("audit.checkpoint_not_found", size=size))
+    try:
+        line = SignatureLine.parse(signature_line.rstrip("\n"))
+    except NoteError as exc:
+        raise _invalid_cosignature(str(exc)) from None
+    body = Note.parse(checkpoint.note).body
+    keys = session.exec(
+        select(SigningKey).where(
+            SigningKey.agency_id == agency_id, col(SigningKey.revoked_at).is_(None)
+        )
+    )
+    for key in keys:
+        witness = Verifier(
+            line.name,
+            KeyType.cosignature_v1,
+            Ed25519PublicKey.from_public_bytes(b64url_decode(key.public_key)),
+        )
+        if witness.key_id != line.key_id:
+            continue
+        try:
+            timestamp = verify_cosignature(body, line, witness)
+        except NoteError as exc:
+            raise _invalid_cosignature(str(exc)) from None
+        existing = session.exec(
+            select(Cosignature).where(
+                Cosignature.checkpoint_size == size, Cosignature.witness_name == line.name
+            )
+        ).first()
+        cosignature = existing or Cosignature(
+            checkpoint_size=size,
+            witness_agency=agency_id,
+            witness_name=line.name,
+            signature_line=line.text(),
+            cosigned_at=timestamp,
+        )
+        cosignature.signature_line = line.text()
+        cosignature.cosigned_at = timestamp
+        session.add(cosignature)
+        session.flush()
+        return cosignature
+    raise PermissionDenied(t("audit.unknown_witness_key", agency=agency_id))
+
+
+def _invalid_cosignature(reason: str) -> InvalidInput:
+    detail = ErrorDetail(t("audit.bad_cosignature", reason=reason), pointer="/signature")
+    return InvalidInput(t("audit.bad_cosignature", reason=reason), details=[detail])
