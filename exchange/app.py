@@ -3,12 +3,16 @@ is the factory uvicorn calls in each worker process."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from exchange.agencies.router import router as agencies_router
+from exchange.audit.failures import AuthFailureTally
 from exchange.audit.router import router as audit_router
 from exchange.errors import install_error_handlers
 from exchange.hub import Hub
@@ -19,10 +23,29 @@ from exchange.ops.router import router as ops_router
 from exchange.settings import Settings
 from workers.broker import start_worker
 
+logger = logging.getLogger(__name__)
+
+AUTH_FAILURE_WINDOW_S = 60.0
+AUTH_FAILURE_CHECK_S = 5.0
+
 
 def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     """An app for these settings. Its engine and broker are built here, at start-up."""
     hub = hub or Hub.start(settings)
+
+    def summarise_auth_failures(force: bool = False) -> None:
+        tally: AuthFailureTally = app.state.auth_failures
+        if force or tally.due():
+            with hub.session() as session:
+                tally.record_summary(session)
+
+    async def summarise_periodically() -> None:
+        while True:
+            await asyncio.sleep(AUTH_FAILURE_CHECK_S)
+            try:
+                await run_in_threadpool(summarise_auth_failures)
+            except Exception:
+                logger.exception("could not record the authentication failure summary")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -34,9 +57,12 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
             if settings.embedded_broker
             else None
         )
+        summariser = asyncio.create_task(summarise_periodically())
         try:
             yield
         finally:
+            summariser.cancel()
+            await run_in_threadpool(summarise_auth_failures, True)
             if app.state.worker is not None:
                 app.state.worker.stop()
                 app.state.worker = None
@@ -51,6 +77,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.state.hub = hub
     app.state.worker = None
     app.state.metrics = HttpMetrics()
+    app.state.auth_failures = AuthFailureTally(window_s=AUTH_FAILURE_WINDOW_S)
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(agencies_router)

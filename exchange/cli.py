@@ -3,16 +3,12 @@ and then prints exactly one JSON document on stdout (errors too, with a non-zero
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
 from exchange import migrations
@@ -27,15 +23,16 @@ from exchange.agencies.contracts import (
 )
 from exchange.agencies.models import AgencyKind, Scope
 from exchange.agencies.router import api_key_out
+from exchange.audit.cli import audit_app, witness_app
 from exchange.audit.service import operator_actor
+from exchange.console import JsonFlag, dump, emit, hub_session, load_settings, reporting
 from exchange.db import Database
 from exchange.demo import BANTEN, OPERATOR, DemoAgency
-from exchange.errors import ExchangeError, error_body, translate_validation_error
+from exchange.errors import ExchangeError
 from exchange.hub import Hub
-from exchange.i18n import Locale, negotiate, t
+from exchange.i18n import t
 from exchange.keyring import Keyring
-from exchange.logs import configure_logging
-from exchange.settings import Environment, Settings
+from exchange.settings import Environment
 
 app = typer.Typer(
     help="Exchange hub: secure exchange of early-warning reports between agencies.",
@@ -46,82 +43,11 @@ agency_app = typer.Typer(help="Agencies and their credentials.", no_args_is_help
 key_app = typer.Typer(help="API keys of an agency.", no_args_is_help=True)
 signing_key_app = typer.Typer(help="Ed25519 public keys of an agency.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.add_typer(witness_app, name="witness")
 app.add_typer(agency_app, name="agency")
 agency_app.add_typer(key_app, name="key")
 agency_app.add_typer(signing_key_app, name="signing-key")
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-
-
-def _cli_locale() -> Locale:
-    """The operator's language from the POSIX locale variables (id_ID.UTF-8 -> id)."""
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(name)
-        if value:
-            return negotiate(value.split(".", 1)[0].replace("_", "-"))
-    return "en"
-
-
-def _emit(document: Any, *, as_json: bool, human: Callable[[], None]) -> None:
-    if as_json:
-        typer.echo(json.dumps(document, ensure_ascii=False, indent=2, default=str))
-    else:
-        human()
-
-
-@contextmanager
-def _reporting(as_json: bool) -> Iterator[None]:
-    """Show the hub's errors as their message (or as a JSON error document), exit 1."""
-    try:
-        yield
-    except ValidationError as exc:
-        _fail(translate_validation_error(_as_request_error(exc)), as_json)
-    except ExchangeError as exc:
-        _fail(exc, as_json)
-
-
-def _as_request_error(exc: ValidationError) -> Any:
-    from fastapi.exceptions import RequestValidationError
-
-    return RequestValidationError(
-        [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-    )
-
-
-def _fail(error: ExchangeError, as_json: bool) -> None:
-    locale = _cli_locale()
-    body = error_body(error.code, error.message, error.details, locale)
-    if as_json:
-        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
-    else:
-        typer.echo(f"error: {body['error']['message']}", err=True)
-        for detail in body["error"]["details"]:
-            typer.echo(f"  {detail['pointer'] or '/'}: {detail['message']}", err=True)
-    raise typer.Exit(1)
-
-
-def _settings() -> Settings:
-    # Whatever the hub writes (the SQLite file and its journal, keys) concerns vulnerable
-    # people or is a secret: readable by the hub's own user only.
-    os.umask(0o077)
-    settings = Settings()
-    configure_logging(level=settings.log_level, json_lines=settings.log_json)
-    return settings
-
-
-@contextmanager
-def _hub_session(settings: Settings) -> Iterator[Session]:
-    hub = Hub.start(settings)
-    try:
-        with hub.session() as session:
-            yield session
-    finally:
-        hub.close()
-
-
-def _dump(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json")
-
 
 # --- init, serve, worker, db -----------------------------------------------------------------
 
@@ -133,7 +59,7 @@ def _register(session: Session, demo: DemoAgency) -> dict[str, Any]:
     except agencies.AgencyNotFound:
         pass
     else:
-        return {**_dump(AgencyOut.model_validate(agency)), "created": False, "api_key": None}
+        return {**dump(AgencyOut.model_validate(agency)), "created": False, "api_key": None}
     agency = agencies.create_agency(
         session,
         agency_id=demo.id,
@@ -149,8 +75,8 @@ def _register(session: Session, demo: DemoAgency) -> dict[str, Any]:
         label="created by exchange init",
         actor=operator_actor(),
     )
-    key = {**_dump(api_key_out(issued.key)), "token": issued.token}
-    return {**_dump(AgencyOut.model_validate(agency)), "created": True, "api_key": key}
+    key = {**dump(api_key_out(issued.key)), "token": issued.token}
+    return {**dump(AgencyOut.model_validate(agency)), "created": True, "api_key": key}
 
 
 @app.command()
@@ -162,8 +88,8 @@ def init(
 ) -> None:
     """Create or upgrade the database, generate the hub's keys if missing, and register the
     operator agency (and with --demo the Banten agencies), printing new API keys once."""
-    settings = _settings()
-    with _reporting(as_json):
+    settings = load_settings()
+    with reporting(as_json):
         keyring = Keyring.load(settings.key_dir, origin=settings.log_origin, create_missing=True)
         migrations.upgrade(settings.database_url)
         database = Database(settings.database_url)
@@ -191,7 +117,7 @@ def init(
         if any(e["api_key"] for e in registered):
             typer.echo("Store these keys now: the hub keeps only their hashes.")
 
-    _emit(document, as_json=as_json, human=human)
+    emit(document, as_json=as_json, human=human)
 
 
 def _safe_url(url: str) -> str:
@@ -209,8 +135,8 @@ def serve(
     """Serve the HTTP API (with worker threads inside it when the broker is memory://)."""
     import uvicorn
 
-    settings = _settings()
-    with _reporting(False):
+    settings = load_settings()
+    with reporting(False):
         if settings.env is Environment.dev:
             migrations.upgrade(settings.database_url)
         elif not migrations.is_current(settings.database_url):
@@ -254,8 +180,8 @@ def worker(
     """Run a worker process for the Redis broker until SIGINT or SIGTERM."""
     from workers.broker import run_until_signalled
 
-    settings = _settings()
-    with _reporting(False):
+    settings = load_settings()
+    with reporting(False):
         if settings.embedded_broker:
             raise ExchangeError(
                 t(
@@ -281,7 +207,7 @@ def db_upgrade(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
     """Apply the migrations up to REVISION (default: the latest)."""
-    settings = _settings()
+    settings = load_settings()
     migrations.upgrade(settings.database_url, revision)
     typer.echo(f"database at {revision}: {_safe_url(settings.database_url)}", err=True)
 
@@ -298,9 +224,9 @@ def agency_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Register an agency."""
-    with _reporting(as_json):
+    with reporting(as_json):
         body = AgencyCreate(id=agency_id, name=name, kind=kind, jurisdiction=jurisdiction)
-        with _hub_session(_settings()) as session:
+        with hub_session(load_settings()) as session:
             out = AgencyOut.model_validate(
                 agencies.create_agency(
                     session,
@@ -311,21 +237,21 @@ def agency_add(
                     actor=operator_actor(),
                 )
             )
-    _emit(_dump(out), as_json=as_json, human=lambda: typer.echo(f"agency {out.id} registered"))
+    emit(dump(out), as_json=as_json, human=lambda: typer.echo(f"agency {out.id} registered"))
 
 
 @agency_app.command("list")
 def agency_list(as_json: JsonFlag = False) -> None:
     """List the agencies."""
-    with _reporting(as_json), _hub_session(_settings()) as session:
-        rows = [_dump(AgencyOut.model_validate(a)) for a in agencies.list_agencies(session)]
+    with reporting(as_json), hub_session(load_settings()) as session:
+        rows = [dump(AgencyOut.model_validate(a)) for a in agencies.list_agencies(session)]
 
     def human() -> None:
         for row in rows:
             state = "active" if row["active"] else "inactive"
             typer.echo(f"{row['id']:<24} {row['kind']:<12} {row['jurisdiction']:<14} {state}")
 
-    _emit(rows, as_json=as_json, human=human)
+    emit(rows, as_json=as_json, human=human)
 
 
 @agency_app.command("update")
@@ -339,9 +265,9 @@ def agency_update(
     as_json: JsonFlag = False,
 ) -> None:
     """Change an agency's name, jurisdiction or whether it is active."""
-    with _reporting(as_json):
+    with reporting(as_json):
         body = AgencyUpdate(name=name, jurisdiction=jurisdiction, active=active)
-        with _hub_session(_settings()) as session:
+        with hub_session(load_settings()) as session:
             out = AgencyOut.model_validate(
                 agencies.update_agency(
                     session,
@@ -352,7 +278,7 @@ def agency_update(
                     actor=operator_actor(),
                 )
             )
-    _emit(_dump(out), as_json=as_json, human=lambda: typer.echo(f"agency {out.id} updated"))
+    emit(dump(out), as_json=as_json, human=lambda: typer.echo(f"agency {out.id} updated"))
 
 
 @key_app.command("create")
@@ -369,9 +295,9 @@ def key_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an API key; its token is printed now and never again."""
-    with _reporting(as_json):
+    with reporting(as_json):
         body = ApiKeyCreate(scopes=[s.value for s in scope], label=label, expires_at=expires_at)
-        with _hub_session(_settings()) as session:
+        with hub_session(load_settings()) as session:
             issued = agencies.create_api_key(
                 session,
                 agency_id=agency_id,
@@ -380,33 +306,33 @@ def key_create(
                 expires_at=body.expires_at,
                 actor=operator_actor(),
             )
-            document = {**_dump(api_key_out(issued.key)), "token": issued.token}
-    _emit(document, as_json=as_json, human=lambda: typer.echo(document["token"]))
+            document = {**dump(api_key_out(issued.key)), "token": issued.token}
+    emit(document, as_json=as_json, human=lambda: typer.echo(document["token"]))
 
 
 @key_app.command("list")
 def key_list(agency_id: str, as_json: JsonFlag = False) -> None:
     """List an agency's API keys (never their secrets)."""
-    with _reporting(as_json), _hub_session(_settings()) as session:
-        rows = [_dump(api_key_out(k)) for k in agencies.list_api_keys(session, agency_id=agency_id)]
+    with reporting(as_json), hub_session(load_settings()) as session:
+        rows = [dump(api_key_out(k)) for k in agencies.list_api_keys(session, agency_id=agency_id)]
 
     def human() -> None:
         for row in rows:
             state = "revoked" if row["revoked_at"] else "active"
             typer.echo(f"{row['id']}  {' '.join(row['scopes']):<24} {state}  {row['label']}")
 
-    _emit(rows, as_json=as_json, human=human)
+    emit(rows, as_json=as_json, human=human)
 
 
 @key_app.command("revoke")
 def key_revoke(agency_id: str, key_id: str, as_json: JsonFlag = False) -> None:
     """Revoke an API key at once."""
-    with _reporting(as_json), _hub_session(_settings()) as session:
+    with reporting(as_json), hub_session(load_settings()) as session:
         key = agencies.revoke_api_key(
             session, agency_id=agency_id, key_id=key_id, actor=operator_actor()
         )
-        row = _dump(api_key_out(key))
-    _emit(row, as_json=as_json, human=lambda: typer.echo(f"key {key_id} revoked"))
+        row = dump(api_key_out(key))
+    emit(row, as_json=as_json, human=lambda: typer.echo(f"key {key_id} revoked"))
 
 
 @signing_key_app.command("add")
@@ -421,9 +347,9 @@ def signing_key_add(
     """Register an agency's Ed25519 public key."""
     if Path(public_key).is_file():
         public_key = Path(public_key).read_text(encoding="ascii")
-    with _reporting(as_json):
+    with reporting(as_json):
         body = SigningKeyCreate(public_key=public_key, label=label)
-        with _hub_session(_settings()) as session:
+        with hub_session(load_settings()) as session:
             out = SigningKeyOut.model_validate(
                 agencies.add_signing_key(
                     session,
@@ -433,15 +359,15 @@ def signing_key_add(
                     actor=operator_actor(),
                 )
             )
-    _emit(_dump(out), as_json=as_json, human=lambda: typer.echo(out.id))
+    emit(dump(out), as_json=as_json, human=lambda: typer.echo(out.id))
 
 
 @signing_key_app.command("list")
 def signing_key_list(agency_id: str, as_json: JsonFlag = False) -> None:
     """List an agency's signing keys."""
-    with _reporting(as_json), _hub_session(_settings()) as session:
+    with reporting(as_json), hub_session(load_settings()) as session:
         rows = [
-            _dump(SigningKeyOut.model_validate(k))
+            dump(SigningKeyOut.model_validate(k))
             for k in agencies.list_signing_keys(session, agency_id=agency_id)
         ]
 
@@ -450,16 +376,16 @@ def signing_key_list(agency_id: str, as_json: JsonFlag = False) -> None:
             state = "revoked" if row["revoked_at"] else "active"
             typer.echo(f"{row['id']}  {state}  {row['label']}")
 
-    _emit(rows, as_json=as_json, human=human)
+    emit(rows, as_json=as_json, human=human)
 
 
 @signing_key_app.command("revoke")
 def signing_key_revoke(agency_id: str, key_id: str, as_json: JsonFlag = False) -> None:
     """Revoke a signing key."""
-    with _reporting(as_json), _hub_session(_settings()) as session:
+    with reporting(as_json), hub_session(load_settings()) as session:
         out = SigningKeyOut.model_validate(
             agencies.revoke_signing_key(
                 session, agency_id=agency_id, key_id=key_id, actor=operator_actor()
             )
         )
-    _emit(_dump(out), as_json=as_json, human=lambda: typer.echo(f"signing key {key_id} revoked"))
+    emit(dump(out), as_json=as_json, human=lambda: typer.echo(f"signing key {key_id} revoked"))

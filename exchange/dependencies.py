@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from exchange.agencies.models import Scope
-from exchange.agencies.service import Principal, authenticate
+from exchange.agencies.service import Principal, authenticate, public_key_id
+from exchange.audit.failures import AuthFailureTally
 from exchange.errors import AuthenticationFailed
 from exchange.hub import Hub
 from exchange.i18n import t
@@ -34,9 +35,14 @@ HubDep = Annotated[Hub, Depends(get_hub)]
 def current_principal(request: Request, session: SessionDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationFailed(t("auth.missing"))
-    principal = authenticate(session, token=token.strip())
+    try:
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationFailed(t("auth.missing"))
+        principal = authenticate(session, token=token.strip())
+    except AuthenticationFailed as failure:
+        tally: AuthFailureTally = request.app.state.auth_failures
+        tally.add(reason=failure.message.key, key_id=public_key_id(token.strip()))
+        raise
     request.state.principal = principal  # for the access log: agency and key id, no secret
     return principal
 

@@ -11,10 +11,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 
+from exchange.audit.notes import KeyType, key_id, verifier_key
 from exchange.crypto import b64url_decode, jwk_thumbprint
 from exchange.errors import ConfigurationError
 from exchange.hub import Hub
-from exchange.audit.notes import KeyType, key_id, verifier_key
 from exchange.keyring import KEY_FILES, Keyring
 from exchange.settings import Environment, Settings
 

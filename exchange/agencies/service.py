@@ -174,6 +174,12 @@ def _parse_token(token: str) -> tuple[str, str] | None:
     return key_id, secret
 
 
+def public_key_id(token: str) -> str | None:
+    """The public id part of a token (safe to log and audit), if it has that shape."""
+    parsed = _parse_token(token)
+    return parsed[0][:32] if parsed else None
+
+
 def create_api_key(
     session: Session,
     *,

@@ -27,6 +27,7 @@ from exchange.audit.notes import (
 )
 
 EXPORT_FORMAT = "exchange-audit-export/1"
+PROGRESS_EVERY = 4096
 
 
 class VerificationFailed(Exception):
@@ -184,11 +185,13 @@ def verify_export(
                     index=last_verified,
                 )
             last_verified = tree.size
-        if progress is not None:
+        if progress is not None and tree.size % PROGRESS_EVERY == 0:
             progress(tree.size)
         record = next(stream, None)
     if tree.size < final.size:
         raise VerificationFailed("event missing from the log", index=tree.size)
+    if progress is not None:
+        progress(tree.size)
     cosigned = check_witnesses(final_note, witnesses, quorum)
     return VerifiedLog(
         checkpoint=final,
