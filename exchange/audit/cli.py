@@ -106,7 +106,7 @@ def export(
             sink.write(json.dumps(record, separators=(",", ":")) + "\n")
 
 
-def _export_source(path: Path | None, hub: str | None, token: str | None) -> Iterator[str]:
+def _export_source(path: Path | None, hub: str | None, token: str | None) -> Iterator[str | bytes]:
     if hub:
         with _client(hub, token) as client, client.stream("GET", "/v1/audit/export") as response:
             if response.status_code != 200:
@@ -118,7 +118,7 @@ def _export_source(path: Path | None, hub: str | None, token: str | None) -> Ite
         return
     if path is None:
         raise typer.BadParameter("give an export file or --hub")
-    with path.open(encoding="utf-8") as lines:
+    with path.open("rb") as lines:
         yield from lines
 
 

@@ -179,22 +179,21 @@ class CompactRange:
 
     def __init__(self) -> None:
         self.size = 0
-        self._stack: list[tuple[int, bytes]] = []  # (leaf count, hash)
+        self._stack: list[bytes] = []  # perfect subtrees' hashes, largest (leftmost) first
 
     def append(self, leaf: bytes) -> None:
-        count, value = 1, leaf
-        stack = self._stack
-        while stack and stack[-1][0] == count:
-            left_count, left = stack.pop()
-            value = node_hash(left, value)
-            count += left_count
-        stack.append((count, value))
+        # The trailing one-bits of the old size are the subtrees this leaf completes.
+        size, stack, value = self.size, self._stack, leaf
+        while size & 1:
+            value = hashlib.sha256(b"\x01" + stack.pop() + value).digest()
+            size >>= 1
+        stack.append(value)
         self.size += 1
 
     def root(self) -> bytes:
         if not self._stack:
             return EMPTY_ROOT
-        value = self._stack[-1][1]
-        for _, left in reversed(self._stack[:-1]):
+        value = self._stack[-1]
+        for left in reversed(self._stack[:-1]):
             value = node_hash(left, value)
         return value

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from exchange.audit import merkle
 from exchange.audit.notes import (
@@ -152,41 +155,50 @@ def verify_export(
     last_verified = 0
     if 0 in roots and roots[0] != merkle.EMPTY_ROOT:
         raise VerificationFailed("the checkpoint of size 0 does not have the empty root")
+    # The hot loop of a million-event audit: locals, no per-event helper calls.
+    sha256, a2b = hashlib.sha256, binascii.a2b_base64
+    append, expected_roots = tree.append, roots
     while record is not None:
+        size = tree.size
         if record.get("type") != "event":
             raise VerificationFailed(f"unexpected record {record.get('type')!r} among events")
         index = record.get("index")
-        if not isinstance(index, int):
-            raise VerificationFailed("an event has no leaf index", index=tree.size)
-        if index > tree.size:
-            raise VerificationFailed("event missing from the log", index=tree.size)
-        if index < tree.size:
+        if index != size:
+            if not isinstance(index, int):
+                raise VerificationFailed("an event has no leaf index", index=size)
+            if index > size:
+                raise VerificationFailed("event missing from the log", index=size)
             raise VerificationFailed("a second event claims this leaf", index=index)
         if index >= final.size:
             break
-        leaf = merkle.leaf_hash(_decode(record.get("event"), "event bytes", index))
-        logged = record.get("leaf_hash")
-        if logged is not None and _decode(logged, "logged leaf hash", index) != leaf:
+        try:
+            leaf = sha256(b"\x00" + a2b(record["event"], strict_mode=True)).digest()
+            logged = record.get("leaf_hash")
+            if logged is not None and a2b(logged, strict_mode=True) != leaf:
+                raise VerificationFailed(
+                    "the event's bytes do not hash to its logged leaf", index=index
+                )
+        except (KeyError, TypeError, binascii.Error):
             raise VerificationFailed(
-                "the event's bytes do not hash to its logged leaf", index=index
-            )
-        tree.append(leaf)
-        expected = roots.get(tree.size)
+                "the event or its leaf hash is not base64", index=index
+            ) from None
+        append(leaf)
+        expected = expected_roots.get(size + 1)
         if expected is not None:
             if tree.root() != expected:
                 seen = (
                     "the checkpoint seen before"
-                    if state and tree.size == state.size
-                    else ("its signed checkpoint")
+                    if state and size + 1 == state.size
+                    else "its signed checkpoint"
                 )
                 raise VerificationFailed(
-                    f"the tree of leaves {last_verified}..{tree.size - 1} does not match {seen} "
-                    f"of size {tree.size} (altered, inserted or removed events)",
+                    f"the tree of leaves {last_verified}..{size} does not match {seen} "
+                    f"of size {size + 1} (altered, inserted or removed events)",
                     index=last_verified,
                 )
-            last_verified = tree.size
-        if progress is not None and tree.size % PROGRESS_EVERY == 0:
-            progress(tree.size)
+            last_verified = size + 1
+        if progress is not None and (size + 1) % PROGRESS_EVERY == 0:
+            progress(size + 1)
         record = next(stream, None)
     if tree.size < final.size:
         raise VerificationFailed("event missing from the log", index=tree.size)
@@ -201,15 +213,17 @@ def verify_export(
     )
 
 
-def read_export(lines: Iterable[str | bytes]) -> Iterable[dict[str, Any]]:
+def read_export(lines: Iterable[str | bytes]) -> Iterator[dict[str, Any]]:
+    number = 0
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError  # several times json's speed
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        if len(line) < 3:  # a blank line, or a newline alone
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
+            record = loads(line)
+        except decode_error as exc:
             raise VerificationFailed(f"line {number} of the export is not JSON: {exc}") from None
-        if not isinstance(record, dict):
+        if type(record) is not dict:
             raise VerificationFailed(f"line {number} of the export is not a JSON object")
         yield record
 
