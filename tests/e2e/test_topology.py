@@ -30,10 +30,10 @@ class Topology:
         self.log_dir = log_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def run(self, *args: str) -> str:
+    def run(self, *args: str, env: dict[str, str] | None = None) -> str:
         result = subprocess.run(
             [sys.executable, "-m", "exchange", *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             capture_output=True,
             timeout=120,
             check=False,
@@ -154,6 +154,30 @@ def test_two_apis_and_two_workers_share_the_work(topology: Topology) -> None:
     workers["worker-a"].send_signal(signal.SIGTERM)
     assert workers["worker-a"].wait(timeout=30) == 0, topology.log("worker-a")
     assert run_probes(10) == {str(workers["worker-b"].pid)}
+
+    # Both workers integrated the log concurrently; an auditor verifies it end to end.
+    keys = httpx.get(f"{apis[0]}/.well-known/exchange/keys").json()["keys"]
+    vkey = next(k["note_verifier_key"] for k in keys if k["use"] == "checkpoint")
+
+    def agency_logged() -> bool:
+        size = int(httpx.get(f"{apis[1]}/v1/audit/checkpoint", headers=admin).text.split("\n")[1])
+        return size >= 3  # hub agency, its key, polres-serang
+
+    wait_until(agency_logged, what="the events signed into a checkpoint", deadline_s=10)
+    verified = json.loads(
+        topology.run(
+            "audit",
+            "verify",
+            "--hub",
+            apis[1],
+            "--log-key",
+            vkey,
+            "--json",
+            env={"EXCHANGE_TOKEN": init["agencies"][0]["api_key"]["token"]},
+        )
+    )
+    assert verified["ok"] is True
+    assert verified["size"] >= 3
 
     # The API processes logged requests as JSON lines, with no token in them.
     token = init["agencies"][0]["api_key"]["token"]
