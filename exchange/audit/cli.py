@@ -27,7 +27,6 @@ from exchange.audit.notes import KeyType, NoteError, Verifier, verifier_key
 from exchange.audit.verify import (
     TrustedState,
     VerificationFailed,
-    read_export,
     verify_evidence,
     verify_export,
 )
@@ -159,7 +158,7 @@ def verify(
 
     try:
         result = verify_export(
-            read_export(_export_source(export_file, hub, token)),
+            _export_source(export_file, hub, token),
             log_key=pinned,
             state=trusted,
             witnesses=witnesses,

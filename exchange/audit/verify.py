@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
+import concurrent.futures
 import hashlib
+import itertools
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +34,6 @@ from exchange.audit.notes import (
 )
 
 EXPORT_FORMAT = "exchange-audit-export/1"
-PROGRESS_EVERY = 4096
 
 
 class VerificationFailed(Exception):
@@ -107,8 +110,98 @@ def check_witnesses(note: Note, witnesses: Iterable[Verifier], quorum: int) -> l
     return valid
 
 
+ExportLine = str | bytes
+
+
+def _record(line: ExportLine, what: str) -> dict[str, Any]:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise VerificationFailed(f"{what} is not JSON: {exc}") from None
+    if type(record) is not dict:
+        raise VerificationFailed(f"{what} is not a JSON object")
+    return record
+
+
+def _check_events(lines: list[ExportLine], first: int) -> tuple[bytes, tuple[int, str] | None]:
+    """The leaves of a run of event lines that should hold leaves ``first``, ``first + 1``...,
+    each checked against the leaf the log recorded; stops at the first problem.
+
+    The hot loop of a million-event audit: a plain function over raw lines so that it can
+    run in worker processes, with locals and no per-event helper calls.
+    """
+    leaves = bytearray()
+    sha256, a2b, loads = hashlib.sha256, binascii.a2b_base64, orjson.loads
+    expected = first
+    for line in lines:
+        try:
+            record = loads(line)
+            if record.get("type") != "event":
+                return bytes(leaves), (expected, f"unexpected record {record.get('type')!r}")
+            index = record.get("index")
+            if index != expected:
+                if not isinstance(index, int):
+                    return bytes(leaves), (expected, "an event has no leaf index")
+                if index > expected:
+                    return bytes(leaves), (expected, "event missing from the log")
+                return bytes(leaves), (index, "a second event claims this leaf")
+            leaf = sha256(b"\x00" + a2b(record["event"], strict_mode=True)).digest()
+            logged = record.get("leaf_hash")
+            if logged is not None and a2b(logged, strict_mode=True) != leaf:
+                return bytes(leaves), (index, "the event's bytes do not hash to its logged leaf")
+        except (orjson.JSONDecodeError, AttributeError):
+            return bytes(leaves), (expected, "the line is not a JSON object")
+        except (KeyError, TypeError, binascii.Error):
+            return bytes(leaves), (expected, "the event or its leaf hash is not base64")
+        leaves += leaf
+        expected += 1
+    return bytes(leaves), None
+
+
+CHUNK_LINES = 16_384
+PARALLEL_FROM = 65_536  # events; below this a process pool costs more than it saves
+
+
+def _chunks(lines: Iterator[ExportLine], limit: int) -> Iterator[list[ExportLine]]:
+    taken = 0
+    while taken < limit:
+        chunk = list(itertools.islice(lines, min(CHUNK_LINES, limit - taken)))
+        if not chunk:
+            return
+        taken += len(chunk)
+        yield chunk
+
+
+def _leaf_runs(
+    lines: Iterator[ExportLine], size: int
+) -> Iterator[tuple[int, bytes, tuple[int, str] | None]]:
+    """(first index, leaves, problem) for consecutive runs of the ``size`` event lines; in
+    two or more processes when the log is large, in order either way."""
+    chunks = _chunks(lines, size)
+    workers = min(os.cpu_count() or 1, 4)
+    if size < PARALLEL_FROM or workers < 2:
+        first = 0
+        for chunk in chunks:
+            leaves, problem = _check_events(chunk, first)
+            yield first, leaves, problem
+            first += len(chunk)
+        return
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: collections.deque[tuple[int, concurrent.futures.Future[Any]]] = collections.deque()
+        first = 0
+        for chunk in chunks:
+            pending.append((first, pool.submit(_check_events, chunk, first)))
+            first += len(chunk)
+            if len(pending) > workers * 2:  # bounded read-ahead: constant memory
+                start, future = pending.popleft()
+                yield (start, *future.result())
+        while pending:
+            start, future = pending.popleft()
+            yield (start, *future.result())
+
+
 def verify_export(
-    records: Iterable[dict[str, Any]],
+    lines: Iterable[ExportLine],
     *,
     log_key: Verifier,
     state: TrustedState | None = None,
@@ -116,15 +209,18 @@ def verify_export(
     quorum: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> VerifiedLog:
-    stream = iter(records)
-    header = next(stream, None)
-    if not header or header.get("type") != "header" or header.get("format") != EXPORT_FORMAT:
+    stream = (line for line in lines if len(line) > 2)  # skip blank lines
+    header = _record(next(stream, b"{}"), "the first line")
+    if header.get("type") != "header" or header.get("format") != EXPORT_FORMAT:
         raise VerificationFailed(f"not an {EXPORT_FORMAT} stream")
 
     roots: dict[int, bytes] = {}
     latest: tuple[Checkpoint, Note] | None = None
-    record = next(stream, None)
-    while record is not None and record.get("type") == "checkpoint":
+    line = next(stream, None)
+    while line is not None:
+        record = _record(line, "a checkpoint line")
+        if record.get("type") != "checkpoint":
+            break
         try:
             checkpoint, note = open_checkpoint(str(record.get("note", "")), log_key)
         except NoteError as exc:
@@ -134,7 +230,7 @@ def verify_export(
         roots[checkpoint.size] = checkpoint.root_hash
         if latest is None or checkpoint.size >= latest[0].size:
             latest = (checkpoint, note)
-        record = next(stream, None)
+        line = next(stream, None)
     if latest is None:
         raise VerificationFailed("the export holds no signed checkpoint")
     final, final_note = latest
@@ -150,60 +246,35 @@ def verify_export(
                 f"fork: the log signed two different roots for size {state.size}"
             )
         roots.setdefault(state.size, state.root_hash)
-
-    tree = merkle.CompactRange()
-    last_verified = 0
     if 0 in roots and roots[0] != merkle.EMPTY_ROOT:
         raise VerificationFailed("the checkpoint of size 0 does not have the empty root")
-    # The hot loop of a million-event audit: locals, no per-event helper calls.
-    sha256, a2b = hashlib.sha256, binascii.a2b_base64
-    append, expected_roots = tree.append, roots
-    while record is not None:
-        size = tree.size
-        if record.get("type") != "event":
-            raise VerificationFailed(f"unexpected record {record.get('type')!r} among events")
-        index = record.get("index")
-        if index != size:
-            if not isinstance(index, int):
-                raise VerificationFailed("an event has no leaf index", index=size)
-            if index > size:
-                raise VerificationFailed("event missing from the log", index=size)
-            raise VerificationFailed("a second event claims this leaf", index=index)
-        if index >= final.size:
-            break
-        try:
-            leaf = sha256(b"\x00" + a2b(record["event"], strict_mode=True)).digest()
-            logged = record.get("leaf_hash")
-            if logged is not None and a2b(logged, strict_mode=True) != leaf:
-                raise VerificationFailed(
-                    "the event's bytes do not hash to its logged leaf", index=index
-                )
-        except (KeyError, TypeError, binascii.Error):
-            raise VerificationFailed(
-                "the event or its leaf hash is not base64", index=index
-            ) from None
-        append(leaf)
-        expected = expected_roots.get(size + 1)
-        if expected is not None:
-            if tree.root() != expected:
-                seen = (
-                    "the checkpoint seen before"
-                    if state and size + 1 == state.size
-                    else "its signed checkpoint"
-                )
-                raise VerificationFailed(
-                    f"the tree of leaves {last_verified}..{size} does not match {seen} "
-                    f"of size {size + 1} (altered, inserted or removed events)",
-                    index=last_verified,
-                )
-            last_verified = size + 1
-        if progress is not None and (size + 1) % PROGRESS_EVERY == 0:
-            progress(size + 1)
-        record = next(stream, None)
+
+    events = itertools.chain([line] if line is not None else [], stream)
+    tree = merkle.CompactRange()
+    last_verified = 0
+    for first, leaves, problem in _leaf_runs(events, final.size):
+        for offset in range(0, len(leaves), merkle.HASH_SIZE):
+            tree.append(leaves[offset : offset + merkle.HASH_SIZE])
+            expected = roots.get(tree.size)
+            if expected is not None:
+                if tree.root() != expected:
+                    seen = (
+                        "the checkpoint seen before"
+                        if state and tree.size == state.size
+                        else "its signed checkpoint"
+                    )
+                    raise VerificationFailed(
+                        f"the tree of leaves {last_verified}..{tree.size - 1} does not match "
+                        f"{seen} of size {tree.size} (altered, inserted or removed events)",
+                        index=last_verified,
+                    )
+                last_verified = tree.size
+        if problem is not None:
+            raise VerificationFailed(problem[1], index=problem[0])
+        if progress is not None:
+            progress(first + len(leaves) // merkle.HASH_SIZE)
     if tree.size < final.size:
         raise VerificationFailed("event missing from the log", index=tree.size)
-    if progress is not None:
-        progress(tree.size)
     cosigned = check_witnesses(final_note, witnesses, quorum)
     return VerifiedLog(
         checkpoint=final,
@@ -211,21 +282,6 @@ def verify_export(
         checkpoints_checked=len(roots),
         cosigned_by=cosigned,
     )
-
-
-def read_export(lines: Iterable[str | bytes]) -> Iterator[dict[str, Any]]:
-    number = 0
-    loads, decode_error = orjson.loads, orjson.JSONDecodeError  # several times json's speed
-    for number, line in enumerate(lines, start=1):
-        if len(line) < 3:  # a blank line, or a newline alone
-            continue
-        try:
-            record = loads(line)
-        except decode_error as exc:
-            raise VerificationFailed(f"line {number} of the export is not JSON: {exc}") from None
-        if type(record) is not dict:
-            raise VerificationFailed(f"line {number} of the export is not a JSON object")
-        yield record
 
 
 def verify_evidence(bundle: dict[str, Any], *, log_key: Verifier) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
@@ -75,9 +76,9 @@ def integrate_now(hub: Hub, batch_size: int = 20_000) -> SignedCheckpoint | None
         return integrate(session, keyring=hub.keyring, batch_size=batch_size)
 
 
-def export(hub: Hub) -> list[dict[str, Any]]:
+def export(hub: Hub) -> list[bytes]:
     with hub.session() as session:
-        return list(export_lines(session))
+        return [orjson.dumps(record) for record in export_lines(session)]
 
 
 def verify(hub: Hub, **options: Any) -> Any:
