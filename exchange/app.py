@@ -20,6 +20,7 @@ from exchange.logs import configure_logging
 from exchange.metrics import HttpMetrics
 from exchange.middleware import BodySizeLimit, RequestTelemetry
 from exchange.ops.router import router as ops_router
+from exchange.registry.router import router as registry_router
 from exchange.settings import Settings
 from workers.broker import start_worker
 
@@ -82,6 +83,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.include_router(ops_router)
     app.include_router(agencies_router)
     app.include_router(audit_router)
+    app.include_router(registry_router)
     # Added last = outermost: the body limit applies before anything reads the body, and
     # telemetry sees every answer, the limit's 413s included.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

@@ -32,6 +32,7 @@ from exchange.errors import ExchangeError
 from exchange.hub import Hub
 from exchange.i18n import t
 from exchange.keyring import Keyring
+from exchange.registry.service import SchemaRegistry, default_schemas_dir
 from exchange.settings import Environment
 
 app = typer.Typer(
@@ -39,10 +40,12 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+schemas_app = typer.Typer(help="The shared report schemas.", no_args_is_help=True)
 agency_app = typer.Typer(help="Agencies and their credentials.", no_args_is_help=True)
 key_app = typer.Typer(help="API keys of an agency.", no_args_is_help=True)
 signing_key_app = typer.Typer(help="Ed25519 public keys of an agency.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(schemas_app, name="schemas")
 app.add_typer(audit_app, name="audit")
 app.add_typer(witness_app, name="witness")
 app.add_typer(agency_app, name="agency")
@@ -200,6 +203,33 @@ def worker(
         )
     finally:
         hub.database.dispose()
+
+
+@schemas_app.command("check")
+def schemas_check(
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Schemas directory (default: the hub's).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check every schema: meta-schema, $refs, examples against both validators, the x-
+    annotations, and each new version's compatibility with the previous one."""
+    registry = SchemaRegistry(directory or default_schemas_dir())
+    problems = registry.problems()
+    document = {
+        "ok": not problems,
+        "types": {name: [v.version for v in registry.versions(name)] for name in registry.names()},
+        "problems": problems,
+    }
+
+    def human() -> None:
+        for problem in problems:
+            typer.echo(problem, err=True)
+        typer.echo(f"{len(registry.names())} report types, {len(problems)} problem(s)")
+
+    emit(document, as_json=as_json, human=human)
+    if problems:
+        raise typer.Exit(1)
 
 
 @db_app.command("upgrade")

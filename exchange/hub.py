@@ -13,6 +13,7 @@ from exchange.db import Database
 from exchange.errors import ConfigurationError
 from exchange.i18n import t
 from exchange.keyring import Keyring
+from exchange.registry.service import SchemaRegistry, checked_registry, default_schemas_dir
 from exchange.settings import Environment, Settings
 from workers.broker import build_broker
 
@@ -23,6 +24,7 @@ class Hub:
     database: Database
     broker: dramatiq.Broker
     keyring: Keyring
+    registry: SchemaRegistry
 
     @classmethod
     def start(cls, settings: Settings) -> Hub:
@@ -39,12 +41,14 @@ class Hub:
             origin=settings.log_origin,
             create_missing=settings.env is Environment.dev,
         )
+        registry = checked_registry(settings.schemas_dir or default_schemas_dir())
         database = Database(settings.database_url)
         return cls(
             settings=settings,
             database=database,
             broker=build_broker(settings, database, keyring),
             keyring=keyring,
+            registry=registry,
         )
 
     @contextmanager

@@ -183,6 +183,49 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "Must be 3-63 lowercase letters, digits or hyphens, starting with a letter.",
         "id": "Harus 3-63 huruf kecil, angka atau tanda hubung, diawali huruf.",
     },
+    # Report schemas
+    "registry.unknown_type": {
+        "en": "Unknown report type '{type}'; known types: {known}.",
+        "id": "Jenis laporan '{type}' tidak dikenal; jenis yang ada: {known}.",
+    },
+    "registry.unknown_version": {
+        "en": "Report type '{type}' has no version {version}; known versions: {known}.",
+        "id": "Jenis laporan '{type}' tidak memiliki versi {version}; versi yang ada: {known}.",
+    },
+    "schema.required": {
+        "en": "The field '{property}' is required.",
+        "id": "Kolom '{property}' wajib diisi.",
+    },
+    "schema.type": {"en": "Must be of type {types}.", "id": "Harus bertipe {types}."},
+    "schema.enum": {"en": "Must be one of: {options}.", "id": "Harus salah satu dari: {options}."},
+    "schema.pattern": {
+        "en": "Does not match the pattern {pattern}.",
+        "id": "Tidak sesuai pola {pattern}.",
+    },
+    "schema.format": {"en": "Is not a valid {format}.", "id": "Bukan {format} yang sah."},
+    "schema.minItems": {
+        "en": "Must have at least {limit} item(s).",
+        "id": "Minimal {limit} butir.",
+    },
+    "schema.maxItems": {"en": "Must have at most {limit} items.", "id": "Maksimal {limit} butir."},
+    "schema.minLength": {
+        "en": "Must have at least {limit} character(s).",
+        "id": "Minimal {limit} karakter.",
+    },
+    "schema.maxLength": {
+        "en": "Must have at most {limit} characters.",
+        "id": "Maksimal {limit} karakter.",
+    },
+    "schema.minimum": {"en": "Must be at least {limit}.", "id": "Paling kecil {limit}."},
+    "schema.maximum": {"en": "Must be at most {limit}.", "id": "Paling besar {limit}."},
+    "schema.additionalProperties": {
+        "en": "Fields not allowed here: {unexpected}.",
+        "id": "Kolom yang tidak diperbolehkan di sini: {unexpected}.",
+    },
+    "schema.uniqueItems": {
+        "en": "Items must not repeat.",
+        "id": "Butir tidak boleh berulang.",
+    },
     # The audit log
     "audit.no_checkpoint": {
         "en": "The log has no signed checkpoint yet.",

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
         default=DEFAULT_KEY_DIR,
         description="Directory holding the hub's private keys (mode 0700, files 0600).",
     )
+    schemas_dir: Path | None = Field(
+        default=None,
+        description="Directory of report schemas (default: the ones shipped with the hub).",
+    )
     log_origin: str = Field(
         default="exchange.local/log",
         description="Origin line of the audit log's checkpoints (C2SP tlog-checkpoint).",

@@ -1,0 +1,1 @@
+"""The shared report schemas: loading, checking, compatibility between versions, validation."""

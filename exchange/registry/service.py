@@ -1,0 +1,312 @@
+"""The schema registry: every report type and version under the schemas directory, checked
+at start-up and compiled once.
+
+Validation on the hot path uses jsonschema-rs; python-jsonschema is kept as the reference
+implementation, run by ``exchange schemas check`` and by the differential tests, which
+require both to agree on every example and on generated documents.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import jsonschema_rs
+import referencing
+import referencing.exceptions
+from jsonschema import Draft202012Validator, FormatChecker
+
+from exchange.agencies.models import AgencyKind
+from exchange.errors import ConfigurationError, ErrorDetail, InvalidInput
+from exchange.i18n import CATALOGUE, Text, t
+from exchange.registry.compat import incompatibilities
+from exchange.registry.formats import FORMATS
+
+TLP_MARKINGS = ("CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED")
+_VERSION_FILE = re.compile(r"^([1-9][0-9]*)\.json$")
+
+
+def default_schemas_dir() -> Path:
+    """The schemas shipped inside the wheel, else the source tree's ``schemas/``."""
+    bundled = Path(str(resources.files("exchange"))) / "_schemas"
+    if bundled.is_dir():
+        return bundled
+    return Path(__file__).resolve().parents[2] / "schemas"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One way a payload breaks its schema: where (a JSON pointer into the payload), which
+    keyword, and the values a message needs."""
+
+    pointer: str
+    keyword: str
+    params: dict[str, Any]
+    message: str
+    schema_path: str
+
+    def text(self) -> Text:
+        key = f"schema.{self.keyword}"
+        if key in CATALOGUE:
+            return Text(key, {k: _shown(v) for k, v in self.params.items()})
+        return Text("validation.value_error", {"reason": self.message})
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _pointer(path: Any) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+@dataclass
+class ReportType:
+    name: str
+    version: int
+    schema: dict[str, Any]
+    path: Path
+    validator: Any = field(repr=False)
+
+    @property
+    def uri(self) -> str:
+        return str(self.schema["$id"])
+
+    @property
+    def submitters(self) -> frozenset[str]:
+        return frozenset(self.schema.get("x-submitters", []))
+
+    @property
+    def default_tlp(self) -> str:
+        return str(self.schema.get("x-default-tlp", "AMBER"))
+
+    @property
+    def region_code_paths(self) -> tuple[str, ...]:
+        return tuple(self.schema.get("x-region-codes", []))
+
+    @property
+    def nik_paths(self) -> tuple[str, ...]:
+        return tuple(self.schema.get("x-niks", []))
+
+    @property
+    def routing(self) -> dict[str, str]:
+        return dict(self.schema.get("x-routing", {}))
+
+    def examples(self) -> Iterator[tuple[Path, bool]]:
+        for kind, valid in (("valid", True), ("invalid", False)):
+            folder = self.path.parent / "examples" / kind
+            for example in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+                yield example, valid
+
+    def violations(self, payload: Any) -> list[Violation]:
+        return [
+            Violation(
+                pointer=_pointer(error.instance_path),
+                keyword=error.kind.name,
+                params=dict(error.kind.as_dict()),
+                message=error.message,
+                schema_path=_pointer(error.evaluation_path),
+            )
+            for error in self.validator.iter_errors(payload)
+        ]
+
+
+class UnknownReportType(InvalidInput):
+    """Raised when a submission names a report type or version the registry does not have."""
+
+    code = "unknown_report_type"
+
+
+class SchemaRegistry:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.resources: dict[str, dict[str, Any]] = {}
+        self._types: dict[str, dict[int, ReportType]] = {}
+        for path in sorted(directory.glob("*/*.json")):
+            document = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(document, dict) or "$id" not in document:
+                raise ValueError(f"{path}: a schema needs an $id")
+            self.resources[document["$id"]] = document
+        rs_registry = jsonschema_rs.Registry(list(self.resources.items()))
+        for path in sorted(directory.glob("*/*.json")):
+            match = _VERSION_FILE.match(path.name)
+            if path.parent.name == "common" or match is None:
+                continue
+            document = self.resources[json.loads(path.read_text(encoding="utf-8"))["$id"]]
+            validator = jsonschema_rs.validator_for(
+                document, registry=rs_registry, formats=FORMATS, validate_formats=True
+            )
+            report_type = ReportType(
+                path.parent.name, int(match.group(1)), document, path, validator
+            )
+            self._types.setdefault(report_type.name, {})[report_type.version] = report_type
+
+    # --- lookups -----------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+    def versions(self, name: str) -> list[ReportType]:
+        return [self._types[name][v] for v in sorted(self._types.get(name, {}))]
+
+    def latest(self) -> list[ReportType]:
+        return [self.versions(name)[-1] for name in self.names()]
+
+    def get(self, name: str, version: int | None = None, *, pointer: str = "/type") -> ReportType:
+        versions = self._types.get(name)
+        if not versions:
+            raise UnknownReportType(
+                t("registry.unknown_type", type=name, known=", ".join(self.names())),
+                details=[
+                    ErrorDetail(
+                        t("registry.unknown_type", type=name, known=", ".join(self.names())),
+                        pointer=pointer,
+                    )
+                ],
+            )
+        if version is None:
+            return versions[max(versions)]
+        if version not in versions:
+            known = ", ".join(str(v) for v in sorted(versions))
+            message = t("registry.unknown_version", type=name, version=version, known=known)
+            raise UnknownReportType(message, details=[ErrorDetail(message, pointer="/version")])
+        return versions[version]
+
+    # --- the reference implementation -------------------------------------------------------
+
+    def reference_registry(self) -> referencing.Registry[Any]:
+        return referencing.Registry().with_resources(
+            (uri, referencing.Resource.from_contents(document))
+            for uri, document in self.resources.items()
+        )
+
+    def reference_validator(self, report_type: ReportType) -> Draft202012Validator:
+        checker = FormatChecker()
+        for name, function in FORMATS.items():
+            checker.checks(name)(function)
+        return Draft202012Validator(
+            report_type.schema, registry=self.reference_registry(), format_checker=checker
+        )
+
+    # --- checks ----------------------------------------------------------------------------
+
+    def problems(self) -> list[str]:
+        """Everything wrong with the schemas, each naming the file and the rule."""
+        found: list[str] = []
+        reference = self.reference_registry()
+        for uri, document in self.resources.items():
+            try:
+                Draft202012Validator.check_schema(document)
+            except jsonschema.SchemaError as exc:
+                found.append(f"{uri}: not a valid 2020-12 schema: {exc.message}")
+            resolver = reference.resolver(base_uri=uri)
+            for ref in _refs(document):
+                try:
+                    resolver.lookup(ref)
+                except referencing.exceptions.Unresolvable:
+                    found.append(f"{uri}: $ref {ref} does not resolve")
+        for name in self.names():
+            versions = self.versions(name)
+            for report_type in versions:
+                found.extend(self._annotation_problems(report_type))
+                validator = self.reference_validator(report_type)
+                for example, valid in report_type.examples():
+                    payload = json.loads(example.read_text(encoding="utf-8"))
+                    fast_ok = not report_type.violations(payload)
+                    reference_ok = validator.is_valid(payload)
+                    label = f"{name}/{report_type.version} example {example.name}"
+                    if fast_ok != reference_ok:
+                        found.append(f"{label}: the two validators disagree")
+                    elif fast_ok != valid:
+                        found.append(f"{label}: labelled {'valid' if valid else 'invalid'}")
+            for older, newer in itertools.pairwise(versions):
+                found.extend(
+                    f"{name}/{newer.version} is incompatible with {older.version}: {problem}"
+                    for problem in incompatibilities(older.schema, newer.schema)
+                )
+        return found
+
+    def _annotation_problems(self, report_type: ReportType) -> list[str]:
+        label = f"{report_type.name}/{report_type.version}"
+        found = []
+        kinds = {k.value for k in AgencyKind}
+        if not report_type.submitters or not report_type.submitters <= kinds:
+            found.append(f"{label}: x-submitters must list agency kinds from {sorted(kinds)}")
+        if report_type.default_tlp not in TLP_MARKINGS:
+            found.append(f"{label}: x-default-tlp must be one of {', '.join(TLP_MARKINGS)}")
+        paths = [
+            *report_type.region_code_paths,
+            *report_type.nik_paths,
+            *report_type.routing.values(),
+        ]
+        for path in paths:
+            if not self._path_exists(report_type, path):
+                found.append(f"{label}: {path} names no field of the schema")
+        return found
+
+    def _path_exists(self, report_type: ReportType, pattern: str) -> bool:
+        resolver = self.reference_registry().resolver(base_uri=report_type.uri)
+        node: Any = report_type.schema
+        for part in pattern.strip("/").split("/"):
+            while isinstance(node, dict) and "$ref" in node:
+                resolved = resolver.lookup(node["$ref"])
+                node, resolver = resolved.contents, resolved.resolver
+            if not isinstance(node, dict):
+                return False
+            node = node.get("items") if part == "*" else node.get("properties", {}).get(part)
+            if node is None:
+                return False
+        return True
+
+
+@functools.cache
+def checked_registry(directory: Path) -> SchemaRegistry:
+    """The registry of ``directory``, loaded and checked once per process; the hub refuses
+    to start on schemas that break a rule."""
+    registry = SchemaRegistry(directory)
+    problems = registry.problems()
+    if problems:
+        raise ConfigurationError(
+            t("config.invalid", problem="the report schemas are not valid: " + "; ".join(problems))
+        )
+    return registry
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def values_at(payload: Any, pattern: str) -> Iterator[tuple[str, Any]]:
+    """(pointer, value) for each place in ``payload`` that ``pattern`` (a JSON pointer
+    where ``*`` stands for every array item) names."""
+
+    def walk(node: Any, parts: list[str], pointer: str) -> Iterator[tuple[str, Any]]:
+        if not parts:
+            yield pointer, node
+            return
+        head, rest = parts[0], parts[1:]
+        if head == "*" and isinstance(node, list):
+            for index, item in enumerate(node):
+                yield from walk(item, rest, f"{pointer}/{index}")
+        elif isinstance(node, dict) and head in node:
+            yield from walk(node[head], rest, f"{pointer}/{head}")
+
+    yield from walk(payload, pattern.strip("/").split("/"), "")
