@@ -16,12 +16,15 @@ def nik_birth_date(value: str) -> datetime.date | None:
     day, month, year = int(value[6:8]), int(value[8:10]), int(value[10:12])
     if day > WOMEN_DAY_OFFSET:
         day -= WOMEN_DAY_OFFSET
-    # Two-digit years: the century that gives a real date, the later one when both do.
+    # Two-digit years: the latest century that gives a real date not in the future.
+    today = datetime.date.today()
     for century in (2000, 1900):
         try:
-            return datetime.date(century + year, month, day)
+            born = datetime.date(century + year, month, day)
         except ValueError:
             continue
+        if born <= today:
+            return born
     return None
 
 

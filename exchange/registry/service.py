@@ -132,20 +132,29 @@ class SchemaRegistry:
         self.directory = directory
         self.resources: dict[str, dict[str, Any]] = {}
         self._types: dict[str, dict[int, ReportType]] = {}
+        self._compile_errors: list[str] = []
         for path in sorted(directory.glob("*/*.json")):
             document = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(document, dict) or "$id" not in document:
                 raise ValueError(f"{path}: a schema needs an $id")
             self.resources[document["$id"]] = document
-        rs_registry = jsonschema_rs.Registry(list(self.resources.items()))
+        try:
+            rs_registry = jsonschema_rs.Registry(list(self.resources.items()))
+        except ValueError as exc:  # an unresolvable $ref: nothing can be compiled
+            self._compile_errors.append(f"the schemas do not compile: {exc}")
+            return
         for path in sorted(directory.glob("*/*.json")):
             match = _VERSION_FILE.match(path.name)
             if path.parent.name == "common" or match is None:
                 continue
             document = self.resources[json.loads(path.read_text(encoding="utf-8"))["$id"]]
-            validator = jsonschema_rs.validator_for(
-                document, registry=rs_registry, formats=FORMATS, validate_formats=True
-            )
+            try:
+                validator = jsonschema_rs.validator_for(
+                    document, registry=rs_registry, formats=FORMATS, validate_formats=True
+                )
+            except (ValueError, jsonschema_rs.ReferencingError) as exc:
+                self._compile_errors.append(f"{document['$id']}: does not compile: {exc}")
+                continue
             report_type = ReportType(
                 path.parent.name, int(match.group(1)), document, path, validator
             )
@@ -202,7 +211,7 @@ class SchemaRegistry:
 
     def problems(self) -> list[str]:
         """Everything wrong with the schemas, each naming the file and the rule."""
-        found: list[str] = []
+        found: list[str] = list(self._compile_errors)
         reference = self.reference_registry()
         for uri, document in self.resources.items():
             try:
