@@ -21,6 +21,7 @@ from exchange.metrics import HttpMetrics
 from exchange.middleware import BodySizeLimit, RequestTelemetry
 from exchange.ops.router import router as ops_router
 from exchange.registry.router import router as registry_router
+from exchange.reports.router import router as reports_router
 from exchange.settings import Settings
 from workers.broker import start_worker
 
@@ -84,6 +85,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.include_router(agencies_router)
     app.include_router(audit_router)
     app.include_router(registry_router)
+    app.include_router(reports_router)
     # Added last = outermost: the body limit applies before anything reads the body, and
     # telemetry sees every answer, the limit's 413s included.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

@@ -226,6 +226,61 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "Items must not repeat.",
         "id": "Butir tidak boleh berulang.",
     },
+    # Reports
+    "report.type_forbidden": {
+        "en": "A {kind} agency may not submit '{type}' reports; allowed: {allowed}.",
+        "id": "Instansi jenis {kind} tidak boleh mengirim laporan '{type}'; yang boleh: {allowed}.",
+    },
+    "report.invalid": {
+        "en": "The report breaks {count} rule(s); see details.",
+        "id": "Laporan melanggar {count} aturan; lihat rincian.",
+    },
+    "report.unknown_ref": {
+        "en": "No report with id '{report}'.",
+        "id": "Tidak ada laporan dengan id '{report}'.",
+    },
+    "report.signature_malformed": {
+        "en": 'Exchange-Signature must be keyid="<key id>", sig="<base64url signature>".',
+        "id": 'Exchange-Signature harus berbentuk keyid="<id kunci>", '
+        'sig="<tanda tangan base64url>".',
+    },
+    "report.signature_required": {
+        "en": "Agency {agency} must sign its reports (Exchange-Signature).",
+        "id": "Instansi {agency} wajib menandatangani laporannya (Exchange-Signature).",
+    },
+    "report.signature_unknown_key": {
+        "en": "No active signing key '{key}' is registered for this agency.",
+        "id": "Tidak ada kunci tanda tangan aktif '{key}' untuk instansi ini.",
+    },
+    "report.signature_wrong": {
+        "en": "The signature does not match the canonical payload.",
+        "id": "Tanda tangan tidak cocok dengan payload kanonis.",
+    },
+    "report.idempotency_conflict": {
+        "en": "Idempotency-Key '{key}' was used with a different request body.",
+        "id": "Idempotency-Key '{key}' sudah dipakai dengan isi permintaan yang berbeda.",
+    },
+    "report.not_found": {
+        "en": "No report with id '{report}'.",
+        "id": "Tidak ada laporan dengan id '{report}'.",
+    },
+    # Region directory
+    "regions.bad_file": {
+        "en": "Not a region code list: {reason}.",
+        "id": "Bukan daftar kode wilayah: {reason}.",
+    },
+    "regions.unknown_code": {
+        "en": "Region code {code} does not exist; the nearest existing one is {parent}.",
+        "id": "Kode wilayah {code} tidak ada; kode terdekat yang ada adalah {parent}.",
+    },
+    "regions.unknown_code_no_parent": {
+        "en": "Region code {code} does not exist, nor does any region enclosing it.",
+        "id": "Kode wilayah {code} tidak ada, begitu pula wilayah induknya.",
+    },
+    "regions.nik_district_unknown": {
+        "en": "The NIK's district {district} is not in the region directory.",
+        "id": "Kecamatan {district} pada NIK tidak ada dalam daftar wilayah.",
+    },
     # The audit log
     "audit.no_checkpoint": {
         "en": "The log has no signed checkpoint yet.",

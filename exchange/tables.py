@@ -5,6 +5,8 @@ from sqlmodel import SQLModel
 from exchange.agencies.models import Agency, ApiKey, SigningKey
 from exchange.audit.models import AuditEvent, AuditNode, Cosignature, SignedCheckpoint
 from exchange.ops.models import Probe
+from exchange.regions.models import Region
+from exchange.reports.models import IdempotencyRecord, Report
 
 metadata = SQLModel.metadata
 
@@ -14,7 +16,10 @@ __all__ = [
     "AuditEvent",
     "AuditNode",
     "Cosignature",
+    "IdempotencyRecord",
     "Probe",
+    "Region",
+    "Report",
     "SignedCheckpoint",
     "SigningKey",
     "metadata",

@@ -28,7 +28,12 @@ def test_admin_registers_and_lists_agencies(client: TestClient, admin_token: str
     create_agency(client, admin_token, POLDA)
     listed = client.get("/v1/agencies", headers=bearer(admin_token)).json()
     assert [a["id"] for a in listed] == ["hub", "polda-banten"]
-    assert listed[1] | {"created_at": None} == {**POLDA, "active": True, "created_at": None}
+    assert listed[1] | {"created_at": None} == {
+        **POLDA,
+        "active": True,
+        "require_signed_reports": False,
+        "created_at": None,
+    }
 
 
 def test_duplicate_agency_is_a_conflict(client: TestClient, admin_token: str) -> None:

@@ -57,6 +57,7 @@ class AgencyUpdate(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     jurisdiction: Jurisdiction | None = None
     active: bool | None = None
+    require_signed_reports: bool | None = None
 
 
 class AgencyOut(BaseModel):
@@ -67,6 +68,7 @@ class AgencyOut(BaseModel):
     kind: AgencyKind
     jurisdiction: str
     active: bool
+    require_signed_reports: bool
     created_at: datetime
 
 

@@ -39,6 +39,7 @@ class Agency(SQLModel, table=True):
     kind: AgencyKind = Field(sa_column=Column(String(20), nullable=False))
     jurisdiction: str = Field(max_length=13)
     active: bool = Field(default=True)
+    require_signed_reports: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

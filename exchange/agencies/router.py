@@ -72,6 +72,7 @@ def update_agency(
         name=body.name,
         jurisdiction=body.jurisdiction,
         active=body.active,
+        require_signed_reports=body.require_signed_reports,
         actor=admin.actor,
     )
     return AgencyOut.model_validate(agency)

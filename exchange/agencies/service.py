@@ -134,6 +134,7 @@ def update_agency(
     name: str | None = None,
     jurisdiction: str | None = None,
     active: bool | None = None,
+    require_signed_reports: bool | None = None,
     actor: str,
 ) -> Agency:
     agency = get_agency(session, agency_id)
@@ -144,6 +145,11 @@ def update_agency(
         agency.jurisdiction = changes["jurisdiction"] = jurisdiction
     if active is not None and active != agency.active:
         agency.active = changes["active"] = active
+    if (
+        require_signed_reports is not None
+        and require_signed_reports != agency.require_signed_reports
+    ):
+        agency.require_signed_reports = changes["require_signed_reports"] = require_signed_reports
     if changes:
         session.add(agency)
         session.flush()

@@ -1,0 +1,117 @@
+"""Loading a Kemendagri code list and checking codes against it. Functions take the session
+first and never commit."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert
+from sqlmodel import Session, col, select
+
+from exchange.audit import service as audit
+from exchange.errors import ErrorDetail, InvalidInput
+from exchange.i18n import t
+from exchange.regions.models import Region
+
+_CODE_SHAPES = {2, 5, 8, 13}  # lengths of 36, 36.03, 36.03.11, 36.03.11.2009
+IMPORT_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    count: int
+    sha256: str
+
+
+def _rows(lines: Iterable[str], digest: hashlib._Hash) -> Iterator[dict[str, str]]:
+    def hashed() -> Iterator[str]:
+        for line in lines:
+            digest.update(line.encode("utf-8"))
+            yield line
+
+    reader = csv.DictReader(hashed())
+    if reader.fieldnames is None or not {"code", "name"} <= set(reader.fieldnames):
+        raise InvalidInput(
+            t("regions.bad_file", reason="the header must name the columns code and name")
+        )
+    for number, row in enumerate(reader, start=2):
+        code, name = (row.get("code") or "").strip(), (row.get("name") or "").strip()
+        if len(code) not in _CODE_SHAPES or not code.replace(".", "").isdigit() or not name:
+            raise InvalidInput(
+                t("regions.bad_file", reason=f"line {number}: {code!r} is not a code")
+            )
+        yield {"code": code, "name": name[:200]}
+
+
+def import_directory(session: Session, *, lines: Iterable[str], actor: str) -> ImportResult:
+    """Replace the directory with the code list in ``lines`` (CSV with code,name)."""
+    digest = hashlib.sha256()
+    session.execute(delete(Region))
+    count = 0
+    batch: list[dict[str, str]] = []
+    for row in _rows(lines, digest):
+        batch.append(row)
+        if len(batch) == IMPORT_BATCH:
+            session.execute(insert(Region), batch)
+            count, batch = count + len(batch), []
+    if batch:
+        session.execute(insert(Region), batch)
+        count += len(batch)
+    result = ImportResult(count=count, sha256=digest.hexdigest())
+    audit.record(
+        session,
+        action="regions.imported",
+        subject="regions",
+        actor=actor,
+        details={"count": result.count, "sha256": result.sha256},
+    )
+    return result
+
+
+def is_loaded(session: Session) -> bool:
+    return session.exec(select(Region.code).limit(1)).first() is not None
+
+
+def known_codes(session: Session, codes: Iterable[str]) -> set[str]:
+    wanted = set(codes)
+    if not wanted:
+        return set()
+    return set(session.exec(select(Region.code).where(col(Region.code).in_(wanted))))
+
+
+def parents(code: str) -> list[str]:
+    """The enclosing codes, nearest first: 36.03.11.2009 -> 36.03.11, 36.03, 36."""
+    parts = code.split(".")
+    return [".".join(parts[:n]) for n in range(len(parts) - 1, 0, -1)]
+
+
+def unknown_code_details(
+    session: Session, located: list[tuple[str, str]], *, prefix: str
+) -> list[ErrorDetail]:
+    """One detail per code (at a JSON pointer) the loaded directory does not have, naming
+    the nearest enclosing code it does."""
+    if not located or not is_loaded(session):
+        return []
+    codes = {code for _, code in located}
+    known = known_codes(session, codes | {p for code in codes for p in parents(code)})
+    details = []
+    for pointer, code in located:
+        if code in known:
+            continue
+        nearest = next((p for p in parents(code) if p in known), None)
+        message = (
+            t("regions.unknown_code", code=code, parent=nearest)
+            if nearest
+            else t("regions.unknown_code_no_parent", code=code)
+        )
+        details.append(
+            ErrorDetail(message, pointer=prefix + pointer, extra={"type": "unknown_region"})
+        )
+    return details
+
+
+def nik_district(nik: str) -> str:
+    return f"{nik[0:2]}.{nik[2:4]}.{nik[4:6]}"

@@ -1,0 +1,1 @@
+"""Reports: submission (single, bulk, idempotent, signed) and reading them back."""

@@ -1,0 +1,50 @@
+"""The shapes of submissions and their results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Tlp = Literal["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]
+ReportId = Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+
+
+class ReportSubmission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Annotated[str, Field(min_length=1, max_length=64)]
+    version: Annotated[int, Field(ge=1)] | None = None
+    tlp: Tlp | None = None
+    payload: dict[str, Any]
+    refs: Annotated[list[ReportId], Field(max_length=100)] = []
+
+
+class Warning_(BaseModel):
+    code: str
+    pointer: str
+    message: str
+
+
+class SubmissionResult(BaseModel):
+    id: str
+    type: str
+    version: int
+    tlp: Tlp
+    payload_hash: str
+    received_at: datetime
+    audit_event_id: str
+    warnings: list[Warning_] = []
+
+
+class ReportOut(BaseModel):
+    id: str
+    type: str
+    version: int
+    sender: str
+    tlp: Tlp
+    refs: list[str]
+    payload_hash: str
+    received_at: datetime
+    payload: dict[str, Any]

@@ -1,0 +1,43 @@
+"""Tables of the reports domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, Integer, LargeBinary, String, Text
+from sqlmodel import Field, SQLModel
+
+from exchange.models import UTCDateTime, utcnow
+
+
+class Report(SQLModel, table=True):
+    """One accepted submission. Immutable: a correction is a new report that refers to it."""
+
+    __tablename__ = "report"
+
+    id: str = Field(primary_key=True, max_length=32)
+    type: str = Field(max_length=64, index=True)
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    sender: str = Field(
+        sa_column=Column(String(63), ForeignKey("agency.id"), nullable=False, index=True)
+    )
+    tlp: str = Field(max_length=16)
+    refs: str = Field(sa_column=Column(Text, nullable=False))  # JSON array of report ids
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # RFC 8785 bytes
+    payload_hash: str = Field(max_length=64)  # SHA-256 of the canonical payload, hex
+    region: str | None = Field(default=None, max_length=13, index=True)
+    severity: str | None = Field(default=None, max_length=16)
+    signature_key_id: str | None = Field(default=None, max_length=64)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a submission with an Idempotency-Key, replayed for 24 hours."""
+
+    __tablename__ = "idempotency_record"
+
+    agency_id: str = Field(primary_key=True, max_length=63)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    response: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

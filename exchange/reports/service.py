@@ -1,0 +1,309 @@
+"""Accepting reports: validation against the shared schemas and the region directory,
+sender signatures, idempotency, and the audit trail of every acceptance and rejection.
+Functions take the session first and never commit."""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlmodel import Session, col, select
+
+from exchange.agencies.models import SigningKey
+from exchange.agencies.service import Principal, get_agency
+from exchange.audit import service as audit
+from exchange.crypto import b64url_decode
+from exchange.errors import (
+    AuthenticationFailed,
+    Conflict,
+    ErrorDetail,
+    ExchangeError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
+from exchange.i18n import Locale, t
+from exchange.models import utcnow
+from exchange.regions import service as regions
+from exchange.registry.service import ReportType, SchemaRegistry, values_at
+from exchange.reports.contracts import ReportSubmission, SubmissionResult, Warning_
+from exchange.reports.models import IdempotencyRecord, Report
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+PAYLOAD_POINTER = "/payload"
+
+
+class SignatureInvalid(AuthenticationFailed):
+    """Raised when an Exchange-Signature is missing where required, malformed or wrong."""
+
+    code = "signature_invalid"
+
+
+class IdempotencyConflict(Conflict):
+    """Raised when an Idempotency-Key is reused with a different body."""
+
+    code = "idempotency_conflict"
+
+
+class ReportNotFound(NotFound):
+    """Raised when a report id names no report the caller may see."""
+
+    code = "report_not_found"
+
+
+def canonical_hash(document: Any) -> tuple[bytes, str]:
+    canonical = rfc8785.dumps(document)
+    return canonical, hashlib.sha256(canonical).hexdigest()
+
+
+def parse_signature_header(header: str) -> tuple[str, bytes]:
+    """``keyid="<JWK thumbprint>", sig="<base64url Ed25519 signature>"``."""
+    fields: dict[str, str] = {}
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        fields[name.strip().lower()] = value.strip().strip('"')
+    try:
+        signature = b64url_decode(fields["sig"])
+        key_id = fields["keyid"]
+    except (KeyError, binascii.Error, ValueError):
+        raise SignatureInvalid(t("report.signature_malformed")) from None
+    if not key_id or len(signature) != 64:
+        raise SignatureInvalid(t("report.signature_malformed"))
+    return key_id, signature
+
+
+def _verify_signature(
+    session: Session, *, agency_id: str, header: str | None, canonical: bytes, required: bool
+) -> str | None:
+    if header is None:
+        if required:
+            raise SignatureInvalid(t("report.signature_required", agency=agency_id))
+        return None
+    key_id, signature = parse_signature_header(header)
+    key = session.get(SigningKey, key_id)
+    if key is None or key.agency_id != agency_id or key.revoked_at is not None:
+        raise SignatureInvalid(t("report.signature_unknown_key", key=key_id))
+    try:
+        Ed25519PublicKey.from_public_bytes(b64url_decode(key.public_key)).verify(
+            signature, canonical
+        )
+    except InvalidSignature:
+        raise SignatureInvalid(t("report.signature_wrong")) from None
+    return key_id
+
+
+def _schema_violations(report_type: ReportType, payload: dict[str, Any]) -> list[ErrorDetail]:
+    return [
+        ErrorDetail(
+            v.text(),
+            pointer=PAYLOAD_POINTER + v.pointer,
+            extra={"type": v.keyword, "schema_path": v.schema_path},
+        )
+        for v in report_type.violations(payload)
+    ]
+
+
+def _first(payload: dict[str, Any], pattern: str | None) -> Any:
+    if not pattern:
+        return None
+    return next((value for _, value in values_at(payload, pattern)), None)
+
+
+def submit(
+    session: Session,
+    *,
+    principal: Principal,
+    registry: SchemaRegistry,
+    submission: ReportSubmission,
+    signature_header: str | None,
+    locale: Locale = "en",
+) -> SubmissionResult:
+    """Validate and store one report, recording ``report.submitted``; raise on any rule
+    broken (the caller records the rejection)."""
+    agency = get_agency(session, principal.agency_id)
+    report_type = registry.get(submission.type, submission.version)
+    if agency.kind not in report_type.submitters:
+        raise PermissionDenied(
+            t(
+                "report.type_forbidden",
+                kind=agency.kind,
+                type=report_type.name,
+                allowed=", ".join(sorted(report_type.submitters)),
+            )
+        )
+    payload = submission.payload
+    details = _schema_violations(report_type, payload)
+    if details:
+        raise InvalidInput(t("report.invalid", count=len(details)), details=details)
+    located = [
+        (pointer, value)
+        for pattern in report_type.region_code_paths
+        for pointer, value in values_at(payload, pattern)
+        if isinstance(value, str)
+    ]
+    details = regions.unknown_code_details(session, located, prefix=PAYLOAD_POINTER)
+    unknown_refs = _unknown_refs(session, submission.refs)
+    if details or unknown_refs:
+        raise InvalidInput(
+            t("report.invalid", count=len(details) + len(unknown_refs)),
+            details=[*details, *unknown_refs],
+        )
+
+    canonical, payload_hash = canonical_hash(payload)
+    key_id = _verify_signature(
+        session,
+        agency_id=agency.id,
+        header=signature_header,
+        canonical=canonical,
+        required=agency.require_signed_reports,
+    )
+    warnings = [
+        Warning_(
+            code="nik_district_unknown",
+            pointer=PAYLOAD_POINTER + pointer,
+            message=t("regions.nik_district_unknown", district=district).render(locale),
+        )
+        for pointer, district in _unknown_nik_districts(session, report_type, payload)
+    ]
+    report = Report(
+        id=uuid.uuid4().hex,
+        type=report_type.name,
+        version=report_type.version,
+        sender=agency.id,
+        tlp=submission.tlp or report_type.default_tlp,
+        refs=json.dumps(submission.refs),
+        payload=canonical,
+        payload_hash=payload_hash,
+        region=_first(payload, report_type.routing.get("region")),
+        severity=_first(payload, report_type.routing.get("severity")),
+        signature_key_id=key_id,
+    )
+    session.add(report)
+    event = audit.record(
+        session,
+        action="report.submitted",
+        subject=f"report:{report.id}",
+        actor=principal.actor,
+        details={
+            "type": report.type,
+            "version": report.version,
+            "tlp": report.tlp,
+            "payload_hash": payload_hash,
+            "signature_key_id": key_id,
+            "refs": submission.refs,
+        },
+    )
+    return SubmissionResult(
+        id=report.id,
+        type=report.type,
+        version=report.version,
+        tlp=report.tlp,
+        payload_hash=payload_hash,
+        received_at=report.received_at,
+        audit_event_id=event.id,
+        warnings=warnings,
+    )
+
+
+def _unknown_refs(session: Session, refs: list[str]) -> list[ErrorDetail]:
+    if not refs:
+        return []
+    known = set(session.exec(select(Report.id).where(col(Report.id).in_(refs))))
+    return [
+        ErrorDetail(t("report.unknown_ref", report=ref), pointer=f"/refs/{index}")
+        for index, ref in enumerate(refs)
+        if ref not in known
+    ]
+
+
+def _unknown_nik_districts(
+    session: Session, report_type: ReportType, payload: dict[str, Any]
+) -> list[tuple[str, str]]:
+    located = [
+        (pointer, regions.nik_district(value))
+        for pattern in report_type.nik_paths
+        for pointer, value in values_at(payload, pattern)
+        if isinstance(value, str) and len(value) == 16
+    ]
+    if not located or not regions.is_loaded(session):
+        return []
+    known = regions.known_codes(session, {district for _, district in located})
+    return [(pointer, district) for pointer, district in located if district not in known]
+
+
+def record_rejection(
+    session: Session, *, principal: Principal, submission_type: str | None, error: ExchangeError
+) -> None:
+    audit.record(
+        session,
+        action="report.rejected",
+        subject=f"agency:{principal.agency_id}",
+        actor=principal.actor,
+        details={
+            "type": submission_type,
+            "code": error.code,
+            "status": error.status,
+            "problems": [d.pointer for d in error.details][:50],
+        },
+    )
+
+
+# --- idempotency ---------------------------------------------------------------------------
+
+
+def replayed(
+    session: Session, *, agency_id: str, key: str, request_hash: str
+) -> dict[str, Any] | None:
+    """The stored answer for this key, if any; a conflict if the body differs."""
+    record = session.get(IdempotencyRecord, (agency_id, key))
+    if record is None:
+        return None
+    if record.created_at < utcnow() - IDEMPOTENCY_WINDOW:
+        session.delete(record)
+        session.flush()
+        return None
+    if record.request_hash != request_hash:
+        raise IdempotencyConflict(t("report.idempotency_conflict", key=key))
+    stored: dict[str, Any] = json.loads(record.response)
+    return stored
+
+
+def remember(
+    session: Session, *, agency_id: str, key: str, request_hash: str, response: dict[str, Any]
+) -> None:
+    session.add(
+        IdempotencyRecord(
+            agency_id=agency_id,
+            key=key,
+            request_hash=request_hash,
+            response=json.dumps(response),
+        )
+    )
+    session.flush()
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read(session: Session, *, principal: Principal, report_id: str) -> Report:
+    """A report its reader may see. For now: its sender, or an auditor (routing and the
+    clearance rules widen this); anything else is "not found", never "forbidden", so ids
+    reveal nothing."""
+    report = session.get(Report, report_id)
+    if report is None or report.sender != principal.agency_id:
+        raise ReportNotFound(t("report.not_found", report=report_id))
+    audit.record(
+        session,
+        action="report.read",
+        subject=f"report:{report.id}",
+        actor=principal.actor,
+        details={"via": "GET /v1/reports/{id}"},
+    )
+    return report
