@@ -32,6 +32,7 @@ from exchange.errors import ExchangeError
 from exchange.hub import Hub
 from exchange.i18n import t
 from exchange.keyring import Keyring
+from exchange.regions import service as regions
 from exchange.registry.service import SchemaRegistry, default_schemas_dir
 from exchange.settings import Environment
 
@@ -41,11 +42,13 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The shared report schemas.", no_args_is_help=True)
+regions_app = typer.Typer(help="The region directory (Kemendagri codes).", no_args_is_help=True)
 agency_app = typer.Typer(help="Agencies and their credentials.", no_args_is_help=True)
 key_app = typer.Typer(help="API keys of an agency.", no_args_is_help=True)
 signing_key_app = typer.Typer(help="Ed25519 public keys of an agency.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(regions_app, name="regions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(witness_app, name="witness")
 app.add_typer(agency_app, name="agency")
@@ -230,6 +233,23 @@ def schemas_check(
     emit(document, as_json=as_json, human=human)
     if problems:
         raise typer.Exit(1)
+
+
+@regions_app.command("import")
+def regions_import(
+    file: Annotated[Path, typer.Argument(help="CSV with the columns code,name.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Replace the region directory with a Kemendagri code list. Reports are then checked
+    against it: an unknown village or district code is rejected."""
+    with (
+        reporting(as_json),
+        hub_session(load_settings()) as session,
+        file.open(encoding="utf-8-sig", newline="") as lines,
+    ):
+        result = regions.import_directory(session, lines=lines, actor=operator_actor())
+    document = {"count": result.count, "sha256": result.sha256}
+    emit(document, as_json=as_json, human=lambda: typer.echo(f"{result.count} region codes loaded"))
 
 
 @db_app.command("upgrade")

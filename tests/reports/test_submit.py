@@ -1,0 +1,436 @@
+"""Submitting reports: every rule, every bad input, idempotency under concurrency, sender
+signatures, the region directory, and what the audit log keeps."""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import csv
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import rfc8785
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import func, select
+
+from exchange.agencies import service as agencies
+from exchange.agencies.models import AgencyKind, Scope
+from exchange.audit.models import AuditEvent
+from exchange.crypto import b64url, jwk_thumbprint, raw_public_bytes
+from exchange.hub import Hub
+from exchange.regions import service as regions
+from exchange.registry.service import SchemaRegistry, default_schemas_dir
+from exchange.reports.models import Report
+from tests.conftest import bearer, issue_key
+from tests.servers import IN_CI, free_port, wait_until
+
+WILAYAH = Path(__file__).resolve().parents[3] / "shared" / "data" / "wilayah.csv"
+REGISTRY = SchemaRegistry(default_schemas_dir())
+
+
+def example(report_type: str, name: str) -> dict[str, Any]:
+    path = default_schemas_dir() / report_type / "examples" / "valid" / f"{name}.json"
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
+
+
+WARNING = example("village-early-warning", "calo-group-departure")
+
+
+@pytest.fixture
+def village(hub: Hub) -> dict[str, str]:
+    return bearer(issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village))
+
+
+def count(hub: Hub, model: Any, **where: Any) -> int:
+    with hub.session() as session:
+        query = select(func.count()).select_from(model)
+        for name, value in where.items():
+            query = query.where(getattr(model, name) == value)
+        return int(session.exec(query).one())
+
+
+def submit(
+    client: TestClient, headers: dict[str, str], body: dict[str, Any], **extra: str
+) -> httpx.Response:
+    return client.post("/v1/reports", json=body, headers={**headers, **extra})
+
+
+def load_banten(hub: Hub) -> None:
+    """The Banten part of the region directory an operator loads (shared/data/wilayah.csv)."""
+    if not WILAYAH.exists():
+        if IN_CI:
+            raise AssertionError(f"{WILAYAH} is missing")
+        pytest.skip(f"no region list at {WILAYAH}")
+    with WILAYAH.open(encoding="utf-8") as source:
+        rows = [r for r in csv.reader(source) if r[0] == "code" or r[0].startswith("36")]
+    lines = [f"{code},{name}\n" for code, name in rows]
+    with hub.session() as session:
+        regions.import_directory(session, lines=lines, actor="test")
+
+
+# --- accepted -------------------------------------------------------------------------------
+
+SUBMITTER_KIND = {
+    "village-early-warning": AgencyKind.village,
+    "passport-application-flag": AgencyKind.immigration,
+    "departure-interception": AgencyKind.immigration,
+    "victim-referral": AgencyKind.social,
+    "case-update": AgencyKind.police,
+    "recruitment-actor-alert": AgencyKind.manpower,
+}
+VALID = [
+    pytest.param(rt.name, path, id=f"{rt.name}/{path.stem}")
+    for rt in REGISTRY.latest()
+    for path, valid in rt.examples()
+    if valid
+]
+
+
+@pytest.mark.parametrize(("report_type", "path"), VALID)
+def test_each_valid_example_is_accepted(
+    client: TestClient, hub: Hub, report_type: str, path: Path
+) -> None:
+    token = bearer(
+        issue_key(hub, "sender-agency", [Scope.submit], kind=SUBMITTER_KIND[report_type])
+    )
+    payload = json.loads(path.read_text())
+    if report_type == "case-update":  # it must refer to reports that exist
+        village = bearer(issue_key(hub, "pimpasa-x", [Scope.submit], kind=AgencyKind.village))
+        earlier = submit(client, village, {"type": "village-early-warning", "payload": WARNING})
+        payload["references"] = [earlier.json()["id"]]
+    response = submit(client, token, {"type": report_type, "payload": payload})
+    assert response.status_code == 202, response.text
+    result = response.json()
+    assert result["version"] == 1
+    assert result["tlp"] == REGISTRY.get(report_type).default_tlp
+    assert result["payload_hash"] == hashlib.sha256(rfc8785.dumps(payload)).hexdigest()
+    read = client.get(f"/v1/reports/{result['id']}", headers=token)
+    assert read.status_code == 200
+    assert read.json()["payload"] == payload
+
+
+def test_acceptance_is_audited_with_hashes_not_payload(
+    client: TestClient, hub: Hub, village: dict[str, str]
+) -> None:
+    result = submit(
+        client, village, {"type": "village-early-warning", "tlp": "RED", "payload": WARNING}
+    ).json()
+    with hub.session() as session:
+        event = session.exec(
+            select(AuditEvent).where(AuditEvent.id == result["audit_event_id"])
+        ).one()
+    logged = json.loads(event.canonical)
+    assert logged["action"] == "report.submitted"
+    assert logged["details"]["payload_hash"] == result["payload_hash"]
+    assert logged["details"]["tlp"] == "RED"
+    assert b"Siti" not in event.canonical
+    assert b"3603114505950001" not in event.canonical
+
+
+# --- rejected -------------------------------------------------------------------------------
+
+
+def test_a_type_the_agency_may_not_submit_is_403(
+    client: TestClient, hub: Hub, village: dict[str, str]
+) -> None:
+    body = {
+        "type": "passport-application-flag",
+        "payload": example("passport-application-flag", "deferred-work-as-tourism"),
+    }
+    response = submit(client, village, body)
+    assert response.status_code == 403
+    assert "immigration" in response.json()["error"]["message"]
+    assert count(hub, Report) == 0
+    assert count(hub, AuditEvent, action="report.rejected") == 1
+
+
+def test_every_violation_is_reported_with_pointer_and_schema_path(
+    client: TestClient, hub: Hub, village: dict[str, str]
+) -> None:
+    payload = {**WARNING, "village_code": "36.03.11", "indicators": [], "severity": "dire"}
+    del payload["observed_at"]
+    response = submit(
+        client,
+        village,
+        {"type": "village-early-warning", "payload": payload},
+        **{"Accept-Language": "id"},
+    )
+    assert response.status_code == 422
+    details = {d["pointer"]: d for d in response.json()["error"]["details"]}
+    assert set(details) == {
+        "/payload",
+        "/payload/village_code",
+        "/payload/indicators",
+        "/payload/severity",
+    }
+    assert details["/payload"]["message"] == "Kolom 'observed_at' wajib diisi."
+    assert details["/payload/severity"]["schema_path"].endswith("/enum")
+    assert details["/payload/village_code"]["type"] == "pattern"
+    assert count(hub, Report) == 0
+    rejected = count(hub, AuditEvent, action="report.rejected")
+    assert rejected == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer", "fragment"),
+    [
+        ({"type": "village-warning", "payload": {}}, "/type", "known types: case-update"),
+        (
+            {"type": "village-early-warning", "version": 7, "payload": WARNING},
+            "/version",
+            "known versions: 1",
+        ),
+    ],
+)
+def test_unknown_type_or_version_names_the_known_ones(
+    client: TestClient, village: dict[str, str], body: dict[str, Any], pointer: str, fragment: str
+) -> None:
+    response = submit(client, village, body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "unknown_report_type"
+    assert error["details"][0]["pointer"] == pointer
+    assert fragment in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "pointer"),
+    [
+        ({"type": "village-early-warning"}, 422, "/payload"),
+        ({"type": "village-early-warning", "payload": [1]}, 422, "/payload"),
+        ({"type": "village-early-warning", "payload": WARNING, "tlp": "PURPLE"}, 422, "/tlp"),
+        ({"type": "village-early-warning", "payload": WARNING, "refs": ["x"]}, 422, "/refs/0"),
+        ({"type": "village-early-warning", "payload": WARNING, "extra": 1}, 422, "/extra"),
+    ],
+)
+def test_malformed_submissions(
+    client: TestClient, village: dict[str, str], body: dict[str, Any], status: int, pointer: str
+) -> None:
+    response = submit(client, village, body)
+    assert response.status_code == status
+    assert pointer in [d["pointer"] for d in response.json()["error"]["details"]]
+
+
+def test_bad_json_and_missing_scope(client: TestClient, hub: Hub, village: dict[str, str]) -> None:
+    bad = client.post(
+        "/v1/reports", content=b'{"type": ', headers={**village, "Content-Type": "application/json"}
+    )
+    assert bad.status_code == 400
+    receiver = bearer(issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police))
+    assert (
+        submit(client, receiver, {"type": "village-early-warning", "payload": WARNING}).status_code
+        == 403
+    )
+    assert (
+        submit(client, {}, {"type": "village-early-warning", "payload": WARNING}).status_code == 401
+    )
+
+
+def test_refs_must_name_existing_reports(client: TestClient, village: dict[str, str]) -> None:
+    response = submit(
+        client, village, {"type": "village-early-warning", "payload": WARNING, "refs": ["0" * 32]}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["pointer"] == "/refs/0"
+
+
+def test_another_agency_cannot_read_a_report(
+    client: TestClient, hub: Hub, village: dict[str, str]
+) -> None:
+    report_id = submit(
+        client, village, {"type": "village-early-warning", "payload": WARNING}
+    ).json()["id"]
+    other = bearer(issue_key(hub, "dinsos-banten", [Scope.receive], kind=AgencyKind.social))
+    response = client.get(f"/v1/reports/{report_id}", headers=other)
+    assert response.status_code == 404
+    assert client.get(f"/v1/reports/{'f' * 32}", headers=village).status_code == 404
+
+
+# --- the region directory ------------------------------------------------------------------
+
+
+def test_without_a_directory_only_the_format_is_checked(
+    client: TestClient, village: dict[str, str]
+) -> None:
+    payload = {**WARNING, "village_code": "36.03.11.9999"}
+    assert (
+        submit(client, village, {"type": "village-early-warning", "payload": payload}).status_code
+        == 202
+    )
+
+
+def test_unknown_codes_are_rejected_naming_the_nearest_parent(
+    client: TestClient, hub: Hub, village: dict[str, str]
+) -> None:
+    load_banten(hub)
+    payload = {**WARNING, "village_code": "36.03.11.9999"}
+    response = submit(client, village, {"type": "village-early-warning", "payload": payload})
+    assert response.status_code == 422
+    detail = response.json()["error"]["details"][0]
+    assert detail["pointer"] == "/payload/village_code"
+    assert "nearest existing one is 36.03.11" in detail["message"]
+    assert (
+        submit(client, village, {"type": "village-early-warning", "payload": WARNING}).status_code
+        == 202
+    )
+
+
+def test_a_nik_from_an_unknown_district_is_a_warning(
+    client: TestClient, hub: Hub, village: dict[str, str]
+) -> None:
+    load_banten(hub)
+    people = [{**WARNING["persons_at_risk"]["people"][0], "nik": "3699994505950001"}]
+    payload = {**WARNING, "persons_at_risk": {"count": 1, "people": people}}
+    response = submit(client, village, {"type": "village-early-warning", "payload": payload})
+    assert response.status_code == 202
+    assert response.json()["warnings"] == [
+        {
+            "code": "nik_district_unknown",
+            "pointer": "/payload/persons_at_risk/people/0/nik",
+            "message": "The NIK's district 36.99.99 is not in the region directory.",
+        }
+    ]
+
+
+# --- idempotency ------------------------------------------------------------------------------
+
+
+def test_idempotent_replay_and_conflict(
+    client: TestClient, hub: Hub, village: dict[str, str]
+) -> None:
+    body = {"type": "village-early-warning", "payload": WARNING}
+    first = submit(client, village, body, **{"Idempotency-Key": "abc-1"})
+    again = submit(client, village, body, **{"Idempotency-Key": "abc-1"})
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert count(hub, Report) == 1
+    changed = submit(client, village, {**body, "tlp": "RED"}, **{"Idempotency-Key": "abc-1"})
+    assert changed.status_code == 409
+    assert changed.json()["error"]["code"] == "idempotency_conflict"
+    other = bearer(issue_key(hub, "pimpasa-other", [Scope.submit], kind=AgencyKind.village))
+    assert (
+        submit(client, other, body, **{"Idempotency-Key": "abc-1"}).status_code == 202
+    )  # keys are per agency
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[str]:
+    """The app on a real socket, for requests that must really run at the same time."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, what="uvicorn started", deadline_s=10)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_concurrent_requests_with_one_key_store_one_report(live_server: str, hub: Hub) -> None:
+    token = issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
+    headers = {**bearer(token), "Idempotency-Key": "race-1"}
+    body = {"type": "village-early-warning", "payload": WARNING}
+
+    def send(_: int) -> httpx.Response:
+        return httpx.post(f"{live_server}/v1/reports", json=body, headers=headers, timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(send, range(8)))
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert count(hub, Report) == 1
+
+
+# --- signatures --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def signer(hub: Hub) -> Ed25519PrivateKey:
+    key = Ed25519PrivateKey.generate()
+    issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
+    with hub.session() as session:
+        agencies.add_signing_key(
+            session,
+            agency_id="pimpasa-tanjakan-mekar",
+            public_key=b64url(raw_public_bytes(key.public_key())),
+            actor="test",
+        )
+    return key
+
+
+def signature_header(key: Ed25519PrivateKey, payload: Any) -> str:
+    key_id = jwk_thumbprint(raw_public_bytes(key.public_key()))
+    return f'keyid="{key_id}", sig="{b64url(key.sign(rfc8785.dumps(payload)))}"'
+
+
+def test_a_signed_report_is_accepted_and_attributed(
+    client: TestClient, hub: Hub, village: dict[str, str], signer: Ed25519PrivateKey
+) -> None:
+    response = submit(
+        client,
+        village,
+        {"type": "village-early-warning", "payload": WARNING},
+        **{"Exchange-Signature": signature_header(signer, WARNING)},
+    )
+    assert response.status_code == 202, response.text
+    with hub.session() as session:
+        report = session.get(Report, response.json()["id"])
+    assert report is not None
+    assert report.signature_key_id == jwk_thumbprint(raw_public_bytes(signer.public_key()))
+
+
+@pytest.mark.parametrize(
+    "case", ["wrong-payload", "unknown-key", "malformed", "missing-when-required"]
+)
+def test_bad_signatures_are_401(
+    client: TestClient, hub: Hub, village: dict[str, str], signer: Ed25519PrivateKey, case: str
+) -> None:
+    headers: dict[str, str] = {}
+    if case == "wrong-payload":
+        headers["Exchange-Signature"] = signature_header(signer, {**WARNING, "severity": "low"})
+    elif case == "unknown-key":
+        headers["Exchange-Signature"] = signature_header(Ed25519PrivateKey.generate(), WARNING)
+    elif case == "malformed":
+        headers["Exchange-Signature"] = "sig=abc"
+    else:
+        with hub.session() as session:
+            agencies.update_agency(
+                session, "pimpasa-tanjakan-mekar", require_signed_reports=True, actor="test"
+            )
+    response = submit(
+        client, village, {"type": "village-early-warning", "payload": WARNING}, **headers
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "signature_invalid"
+    assert count(hub, Report) == 0
+
+
+def test_signature_is_over_the_canonical_payload_not_the_bytes_sent(
+    client: TestClient, village: dict[str, str], signer: Ed25519PrivateKey
+) -> None:
+    reordered = dict(reversed(list(WARNING.items())))  # same JSON value, other key order
+    response = submit(
+        client,
+        village,
+        {"type": "village-early-warning", "payload": reordered},
+        **{"Exchange-Signature": signature_header(signer, WARNING)},
+    )
+    assert response.status_code == 202
+
+
+def test_signature_header_parsing_rejects_short_signatures() -> None:
+    from exchange.reports.service import SignatureInvalid, parse_signature_header
+
+    with pytest.raises(SignatureInvalid):
+        parse_signature_header(f'keyid="k", sig="{base64.urlsafe_b64encode(b"short").decode()}"')
