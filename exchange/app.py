@@ -88,7 +88,11 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.include_router(reports_router)
     # Added last = outermost: the body limit applies before anything reads the body, and
     # telemetry sees every answer, the limit's 413s included.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        max_bulk_bytes=settings.max_bulk_bytes,
+    )
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     return app
 

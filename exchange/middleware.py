@@ -23,24 +23,32 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-class BodySizeLimit:
-    """Refuse bodies over ``max_bytes``: at once when Content-Length says so, and while
-    reading when the body is chunked or the header lies."""
+BULK_SUFFIX = ":bulk"
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+
+class BodySizeLimit:
+    """Refuse bodies over the limit: at once when Content-Length says so, and while reading
+    when the body is chunked or the header lies. Bulk endpoints (``...:bulk``) have their
+    own, larger limit."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_bulk_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_bulk_bytes = max_bulk_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = (
+            self.max_bulk_bytes
+            if str(scope.get("path", "")).endswith(BULK_SUFFIX)
+            else self.max_bytes
+        )
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             locale = negotiate(_header(scope, b"accept-language"))
-            body = error_body(
-                "payload_too_large", t("request.too_large", limit=self.max_bytes), (), locale
-            )
+            body = error_body("payload_too_large", t("request.too_large", limit=limit), (), locale)
             response = JSONResponse(body, status_code=413, headers={"Content-Language": locale})
             await response(scope, receive, send)
             return
@@ -52,8 +60,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, counting_receive, send)

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     max_request_bytes: Annotated[int, Field(gt=0)] = Field(
         default=1_048_576, description="Largest request body accepted, in bytes."
     )
+    max_bulk_bytes: Annotated[int, Field(gt=0)] = Field(
+        default=256 * 1_048_576,
+        description="Largest body of a bulk (NDJSON) submission; each line is held to the "
+        "request limit.",
+    )
     worker_threads: Annotated[int, Field(gt=0)] = Field(
         default=4, description="Worker threads per worker process (and in-process in memory mode)."
     )

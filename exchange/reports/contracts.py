@@ -21,6 +21,13 @@ class ReportSubmission(BaseModel):
     refs: Annotated[list[ReportId], Field(max_length=100)] = []
 
 
+class BulkLine(ReportSubmission):
+    """One line of a bulk submission: a submission with its own key and signature."""
+
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    signature: Annotated[str, Field(max_length=400)] | None = None
+
+
 class Warning_(BaseModel):
     code: str
     pointer: str

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Iterator
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from exchange.agencies.models import Scope
 from exchange.agencies.service import Principal
 from exchange.dependencies import HubDep, PrincipalDep, SessionDep, requires
-from exchange.errors import ExchangeError, error_response
-from exchange.i18n import negotiate
+from exchange.errors import (
+    ExchangeError,
+    PayloadTooLarge,
+    error_body,
+    translate_validation_error,
+)
+from exchange.hub import Hub
+from exchange.i18n import Locale, negotiate, t
 from exchange.reports import service
-from exchange.reports.contracts import ReportOut, ReportSubmission, SubmissionResult
+from exchange.reports.contracts import BulkLine, ReportOut, ReportSubmission, SubmissionResult
 
 router = APIRouter(tags=["reports"])
 
@@ -25,6 +37,7 @@ IdempotencyKey = Annotated[
 ]
 SignatureHeader = Annotated[str | None, Header(alias="Exchange-Signature", max_length=400)]
 REPLAYED = {"Idempotent-Replayed": "true"}
+BULK_BATCH = 500  # lines handed to the database thread at a time
 
 
 @router.post("/v1/reports", status_code=202, response_model=SubmissionResult)
@@ -39,49 +52,101 @@ def submit_report(
 ) -> JSONResponse:
     """Submit one report. With an Idempotency-Key the first answer is replayed for 24 h;
     the same key with another body is a 409."""
-    _, request_hash = service.canonical_hash(body.model_dump(mode="json"))
-    key = (submitter.agency_id, idempotency_key)
+    locale = negotiate(request.headers.get("accept-language"))
+    outcome = service.accept(
+        session,
+        principal=submitter,
+        registry=hub.registry,
+        submission=body,
+        idempotency_key=idempotency_key,
+        signature_header=exchange_signature,
+        locale=locale,
+    )
+    headers = dict(REPLAYED) if outcome.replayed else {}
+    if outcome.status >= 400:
+        headers["Content-Language"] = locale
+        if outcome.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="exchange"'
+    return JSONResponse(outcome.document, status_code=outcome.status, headers=headers)
+
+
+@router.post("/v1/reports:bulk", response_class=StreamingResponse)
+async def submit_bulk(
+    request: Request, session: SessionDep, hub: HubDep, submitter: SubmitterDep
+) -> StreamingResponse:
+    """NDJSON in, NDJSON out: one result per line, in order. A bad line never sinks the
+    others. Each line may carry its own ``idempotency_key`` and ``signature``.
+
+    The body is read as it arrives and the results are spooled (to disk past a few MB), so
+    memory stays flat whatever the size; they are sent once every line is committed."""
+    locale = negotiate(request.headers.get("accept-language"))
+    line_limit = hub.settings.max_request_bytes
+    results = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115
+    batch: list[bytes] = []
+    number = 0
+
+    def process(lines: list[bytes], first: int) -> None:
+        for offset, raw in enumerate(lines):
+            outcome = _bulk_line(session, hub, submitter, raw, line_limit, locale)
+            record: dict[str, Any] = {"line": first + offset, "status": outcome.status}
+            if outcome.status < 400:
+                record["result"] = outcome.document
+            else:
+                record["error"] = outcome.document["error"]
+            results.write(orjson.dumps(record) + b"\n")
+
+    pending = b""
+    async for chunk in request.stream():
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            if raw.strip():
+                batch.append(raw)
+        if len(batch) >= BULK_BATCH:
+            await run_in_threadpool(process, batch, number + 1)
+            number, batch = number + len(batch), []
+    if pending.strip():
+        batch.append(pending)
+    if batch:
+        await run_in_threadpool(process, batch, number + 1)
+    results.seek(0)
+
+    def stream() -> Iterator[bytes]:
+        with results:
+            yield from results
+
+    return StreamingResponse(stream(), media_type="application/x-ndjson")
+
+
+def _bulk_line(
+    session: Session, hub: Hub, submitter: Principal, raw: bytes, limit: int, locale: Locale
+) -> service.Outcome:
+    def failure(error: ExchangeError) -> service.Outcome:
+        return service.Outcome(
+            error.status, error_body(error.code, error.message, error.details, locale)
+        )
+
+    if len(raw) > limit:
+        return failure(PayloadTooLarge(t("request.too_large", limit=limit)))
     try:
-        if idempotency_key:
-            stored = service.replayed(
-                session, agency_id=key[0], key=idempotency_key, request_hash=request_hash
+        line = BulkLine.model_validate_json(raw)
+    except ValidationError as exc:
+        return failure(
+            translate_validation_error(
+                RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()])
             )
-            if stored is not None:
-                return JSONResponse(stored, status_code=202, headers=REPLAYED)
-        with session.begin_nested():  # a rejected report leaves nothing behind
-            result = service.submit(
-                session,
-                principal=submitter,
-                registry=hub.registry,
-                submission=body,
-                signature_header=exchange_signature,
-                locale=negotiate(request.headers.get("accept-language")),
-            )
-            document: dict[str, Any] = result.model_dump(mode="json")
-            if idempotency_key:
-                service.remember(
-                    session,
-                    agency_id=key[0],
-                    key=idempotency_key,
-                    request_hash=request_hash,
-                    response=document,
-                )
-    except IntegrityError:
-        # A concurrent request with the same key committed first: answer as it did.
-        if not idempotency_key:
-            raise
-        stored = service.replayed(
-            session, agency_id=key[0], key=idempotency_key, request_hash=request_hash
         )
-        if stored is None:
-            raise
-        return JSONResponse(stored, status_code=202, headers=REPLAYED)
-    except ExchangeError as error:
-        service.record_rejection(
-            session, principal=submitter, submission_type=body.type, error=error
-        )
-        return error_response(request, error)
-    return JSONResponse(document, status_code=202)
+    return service.accept(
+        session,
+        principal=submitter,
+        registry=hub.registry,
+        submission=ReportSubmission.model_validate(
+            line.model_dump(exclude={"idempotency_key", "signature"})
+        ),
+        idempotency_key=line.idempotency_key,
+        signature_header=line.signature,
+        locale=locale,
+    )
 
 
 @router.get("/v1/reports/{report_id}", response_model=ReportOut)

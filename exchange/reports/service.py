@@ -8,12 +8,14 @@ import binascii
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from exchange.agencies.models import SigningKey
@@ -28,6 +30,7 @@ from exchange.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    error_body,
 )
 from exchange.i18n import Locale, t
 from exchange.models import utcnow
@@ -287,6 +290,72 @@ def remember(
         )
     )
     session.flush()
+
+
+# --- one submission, start to finish ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    document: dict[str, Any]
+    replayed: bool = False
+
+
+def accept(
+    session: Session,
+    *,
+    principal: Principal,
+    registry: SchemaRegistry,
+    submission: ReportSubmission,
+    idempotency_key: str | None,
+    signature_header: str | None,
+    locale: Locale,
+) -> Outcome:
+    """Idempotency, validation and storage of one submission, as one outcome: 202 with the
+    result, or the error a client sees. A rejected report leaves nothing behind but its
+    ``report.rejected`` event."""
+    _, request_hash = canonical_hash(submission.model_dump(mode="json"))
+    agency_id = principal.agency_id
+    try:
+        if idempotency_key:
+            stored = replayed(
+                session, agency_id=agency_id, key=idempotency_key, request_hash=request_hash
+            )
+            if stored is not None:
+                return Outcome(202, stored, replayed=True)
+        with session.begin_nested():
+            result = submit(
+                session,
+                principal=principal,
+                registry=registry,
+                submission=submission,
+                signature_header=signature_header,
+                locale=locale,
+            )
+            document: dict[str, Any] = result.model_dump(mode="json")
+            if idempotency_key:
+                remember(
+                    session,
+                    agency_id=agency_id,
+                    key=idempotency_key,
+                    request_hash=request_hash,
+                    response=document,
+                )
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        stored = (
+            replayed(session, agency_id=agency_id, key=idempotency_key, request_hash=request_hash)
+            if idempotency_key
+            else None
+        )
+        if stored is None:
+            raise
+        return Outcome(202, stored, replayed=True)
+    except ExchangeError as error:
+        record_rejection(session, principal=principal, submission_type=submission.type, error=error)
+        return Outcome(error.status, error_body(error.code, error.message, error.details, locale))
+    return Outcome(202, document)
 
 
 # --- reading ---------------------------------------------------------------------------------

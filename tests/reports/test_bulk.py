@@ -1,0 +1,83 @@
+"""Bulk submission: NDJSON in, one result per line out, in order; bad lines never sink good ones."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+from fastapi.testclient import TestClient
+
+from exchange.agencies.models import AgencyKind, Scope
+from exchange.hub import Hub
+from exchange.reports.models import Report
+from tests.conftest import bearer, issue_key
+from tests.reports.test_submit import WARNING, count
+
+
+def ndjson(lines: list[Any]) -> bytes:
+    return b"".join(
+        (line if isinstance(line, bytes) else orjson.dumps(line)) + b"\n" for line in lines
+    )
+
+
+def post_bulk(client: TestClient, token: str, body: bytes) -> list[dict[str, Any]]:
+    response = client.post(
+        "/v1/reports:bulk",
+        content=body,
+        headers={**bearer(token), "Content-Type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/x-ndjson"
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+def test_mixed_lines_each_get_their_own_answer_in_order(client: TestClient, hub: Hub) -> None:
+    token = issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
+    good = {"type": "village-early-warning", "payload": WARNING}
+    lines: list[Any] = [
+        good,
+        {"type": "village-early-warning", "payload": {**WARNING, "severity": "dire"}},
+        b'{"type": "village-early',
+        {"type": "passport-application-flag", "payload": {}},
+        {**good, "idempotency_key": "line-5"},
+        {**good, "idempotency_key": "line-5"},
+        {**good, "idempotency_key": "line-5", "tlp": "RED"},
+        {"type": "no-such-type", "payload": {}},
+        good,
+    ]
+    results = post_bulk(client, token, ndjson(lines))
+    assert [r["line"] for r in results] == list(range(1, 10))
+    assert [r["status"] for r in results] == [202, 422, 400, 403, 202, 202, 409, 422, 202]
+    assert results[1]["error"]["details"][0]["pointer"] == "/payload/severity"
+    assert results[5]["result"] == results[4]["result"]  # replayed by its idempotency key
+    assert count(hub, Report) == 3
+
+
+def test_an_oversize_line_fails_alone(client: TestClient, hub: Hub) -> None:
+    token = issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
+    huge = {"type": "village-early-warning", "payload": {**WARNING, "narrative": "x" * 2_000_000}}
+    good = {"type": "village-early-warning", "payload": WARNING}
+    results = post_bulk(client, token, ndjson([good, huge, good]))
+    assert [r["status"] for r in results] == [202, 413, 202]
+
+
+def test_many_lines_across_batches(client: TestClient, hub: Hub) -> None:
+    token = issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
+    lines = [
+        {"type": "village-early-warning", "payload": {**WARNING, "persons_at_risk": {"count": n}}}
+        for n in range(1, 1201)
+    ]
+    results = post_bulk(client, token, ndjson(lines))
+    assert len(results) == 1200
+    assert all(r["status"] == 202 for r in results)
+    assert len({r["result"]["id"] for r in results}) == 1200
+    assert count(hub, Report) == 1200
+
+
+def test_bulk_needs_the_submit_scope(client: TestClient, hub: Hub) -> None:
+    token = issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police)
+    response = client.post(
+        "/v1/reports:bulk", content=ndjson([{"type": "x"}]), headers=bearer(token)
+    )
+    assert response.status_code == 403
