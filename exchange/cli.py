@@ -33,6 +33,7 @@ from exchange.hub import Hub
 from exchange.i18n import t
 from exchange.keyring import Keyring
 from exchange.regions import service as regions
+from exchange.registry.docs import markdown
 from exchange.registry.service import SchemaRegistry, default_schemas_dir
 from exchange.settings import Environment
 
@@ -233,6 +234,12 @@ def schemas_check(
     emit(document, as_json=as_json, human=human)
     if problems:
         raise typer.Exit(1)
+
+
+@schemas_app.command("doc")
+def schemas_doc() -> None:
+    """Print docs/schemas.md: every report type, its fields and an example."""
+    typer.echo(markdown(SchemaRegistry(default_schemas_dir())), nl=False)
 
 
 @regions_app.command("import")

@@ -40,7 +40,16 @@ def build_engine(url: str) -> Engine:
 def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    # One connection: SQLite has one writer at a time anyway, and queueing for the pool wakes
+    # a waiting thread the moment the writer commits, where SQLite's own busy handler
+    # sleeps and retries (tens of milliseconds each under load).
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=60,
+    )
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -77,19 +77,19 @@ def evidence(
 
 
 @router.get("/export")
-def export(request: Request, _auditor: AuditorDep) -> StreamingResponse:
+def export(request: Request, session: SessionDep, _auditor: AuditorDep) -> StreamingResponse:
     """The whole log as NDJSON, streamed in constant memory, for ``exchange audit verify``.
 
-    It reads in its own session, since the response outlives the request's."""
+    The stream reads in its own session, opened once the request's has closed: the response
+    outlives the request."""
     hub = get_hub(request)
+    service.current_checkpoint(session)  # a 404 now rather than a broken stream later
 
     def lines() -> Iterator[bytes]:
         with hub.session() as session:
             for record in service.export_lines(session):
                 yield json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
-    with hub.session() as session:
-        service.current_checkpoint(session)  # a 404 now rather than a broken stream later
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 

@@ -50,6 +50,7 @@ def import_directory(session: Session, *, lines: Iterable[str], actor: str) -> I
     """Replace the directory with the code list in ``lines`` (CSV with code,name)."""
     digest = hashlib.sha256()
     session.execute(delete(Region))
+    session.info.pop(_LOADED, None)
     count = 0
     batch: list[dict[str, str]] = []
     for row in _rows(lines, digest):
@@ -71,8 +72,14 @@ def import_directory(session: Session, *, lines: Iterable[str], actor: str) -> I
     return result
 
 
+_LOADED = "exchange.regions_loaded"
+
+
 def is_loaded(session: Session) -> bool:
-    return session.exec(select(Region.code).limit(1)).first() is not None
+    """Whether a directory is loaded; asked once per transaction (a bulk asks per line)."""
+    if _LOADED not in session.info:
+        session.info[_LOADED] = session.exec(select(Region.code).limit(1)).first() is not None
+    return bool(session.info[_LOADED])
 
 
 def known_codes(session: Session, codes: Iterable[str]) -> set[str]:

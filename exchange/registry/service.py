@@ -28,6 +28,7 @@ from exchange.agencies.models import AgencyKind
 from exchange.errors import ConfigurationError, ErrorDetail, InvalidInput
 from exchange.i18n import CATALOGUE, Text, t
 from exchange.registry.compat import incompatibilities
+from exchange.registry.docs import fields
 from exchange.registry.formats import FORMATS
 
 TLP_MARKINGS = ("CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED")
@@ -253,6 +254,14 @@ class SchemaRegistry:
             found.append(f"{label}: x-submitters must list agency kinds from {sorted(kinds)}")
         if report_type.default_tlp not in TLP_MARKINGS:
             found.append(f"{label}: x-default-tlp must be one of {', '.join(TLP_MARKINGS)}")
+        for pointer, node, _required in fields(self, report_type):
+            missing = [
+                key
+                for key in ("description", "x-description-id", "x-sensitivity")
+                if key not in node
+            ]
+            if missing:
+                found.append(f"{label}: {pointer} lacks {', '.join(missing)}")
         paths = [
             *report_type.region_code_paths,
             *report_type.nik_paths,

@@ -5,6 +5,7 @@ Functions take the session first and never commit."""
 from __future__ import annotations
 
 import binascii
+import contextlib
 import hashlib
 import json
 import uuid
@@ -324,7 +325,9 @@ def accept(
             )
             if stored is not None:
                 return Outcome(202, stored, replayed=True)
-        with session.begin_nested():
+        # submit() checks everything before it writes anything, so only the idempotency
+        # record, which can collide with a concurrent request's, needs a savepoint.
+        with session.begin_nested() if idempotency_key else contextlib.nullcontext():
             result = submit(
                 session,
                 principal=principal,

@@ -243,6 +243,10 @@ def test_an_incompatible_new_version_is_reported_by_the_check(tmp_path: Path) ->
         (lambda s: s.update(type="no-such-type"), "not a valid 2020-12 schema"),
         (lambda s: s.update({"x-submitters": ["army"]}), "x-submitters"),
         (lambda s: s.update({"x-niks": ["/victim/nik_number"]}), "names no field"),
+        (
+            lambda s: s["properties"]["needs"].pop("x-description-id"),
+            "/needs lacks x-description-id",
+        ),
     ],
 )
 def test_broken_schemas_are_reported(tmp_path: Path, breakage: Any, finding: str) -> None:
@@ -272,6 +276,13 @@ def test_the_hub_refuses_to_start_on_broken_schemas(settings: Settings, tmp_path
     checked_registry.cache_clear()
     with pytest.raises(ConfigurationError, match="labelled valid"):
         Hub.start(settings.model_copy(update={"schemas_dir": directory}))
+
+
+def test_docs_schemas_md_is_generated_from_the_schemas() -> None:
+    from exchange.registry.docs import markdown
+
+    written = (Path(__file__).resolve().parents[2] / "docs" / "schemas.md").read_text()
+    assert written == markdown(REGISTRY), "run: exchange schemas doc > docs/schemas.md"
 
 
 # --- over HTTP -------------------------------------------------------------------------------

@@ -1,0 +1,207 @@
+"""Submission benchmark: the hub (embedded SQLite, in-process worker) against a bare FastAPI
+echo app on the same uvicorn settings, driven by the same concurrent load in the same run;
+then one large bulk submission.
+
+    .venv/bin/python bench/submit.py                  # 10 s per target, 32 connections
+    .venv/bin/python bench/submit.py --seconds 5 --bulk-lines 20000
+
+Targets (from the submission issue): single submit >= 50 % of the echo's requests/s;
+bulk >= 20,000 reports/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+PAYLOAD = json.loads(
+    (
+        REPO
+        / "schemas"
+        / "village-early-warning"
+        / "examples"
+        / "valid"
+        / "calo-group-departure.json"
+    ).read_text()
+)
+ECHO_APP = """
+from typing import Any
+from fastapi import FastAPI
+app = FastAPI()
+
+@app.post("/v1/reports", status_code=202)
+def echo(body: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True, "type": body.get("type")}
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+{auth}
+"""
+
+
+def drive(url: str, token: str | None, *, seconds: float, connections: int, work: Path) -> float:
+    """Requests/s that ``wrk`` gets from ``url`` (a C load generator: a Python client would
+    measure itself). Non-2xx answers are counted apart and reported."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/submit.py needs wrk: apt-get install wrk")
+    body = json.dumps({"type": "village-early-warning", "payload": PAYLOAD})
+    auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
+    script = work / "post.lua"
+    script.write_text(WRK_SCRIPT.format(body=json.dumps(body), auth=auth))
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if bad:
+        print(f"  ({bad.group(1)} answers were not 2xx)")
+    rate = re.search(r"Requests/sec:\s+([0-9.]+)", output)
+    assert rate, output
+    return float(rate.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--bulk-lines", type=int, default=20_000)
+    args = parser.parse_args()
+    exchange = [sys.executable, "-m", "exchange"]
+    with tempfile.TemporaryDirectory(prefix="exchange-bench-") as scratch:
+        work = Path(scratch)
+        env = {
+            **os.environ,
+            "EXCHANGE_DATABASE_URL": f"sqlite:///{work / 'hub.db'}",
+            "EXCHANGE_KEY_DIR": str(work / "keys"),
+            "EXCHANGE_LOG_LEVEL": "WARNING",
+        }
+        init = json.loads(
+            subprocess.run(
+                [*exchange, "init", "--demo", "--json"],
+                env=env,
+                check=True,
+                capture_output=True,
+                cwd=work,
+            ).stdout
+        )
+        token = next(a for a in init["agencies"] if a["id"] == "pimpasa-tanjakan-mekar")
+        headers = {"Authorization": f"Bearer {token['api_key']['token']}"}
+        (work / "echo_app.py").write_text(ECHO_APP)
+
+        hub_port, echo_port = free_port(), free_port()
+        uvicorn_flags = ["--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
+        servers = [
+            subprocess.Popen(
+                [*exchange, "serve", "--port", str(hub_port)],
+                env=env,
+                cwd=work,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ),
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "echo_app:app",
+                    "--port",
+                    str(echo_port),
+                    *uvicorn_flags,
+                ],
+                cwd=work,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            ),
+        ]
+        try:
+            wait_ready(f"http://127.0.0.1:{hub_port}/healthz")
+            wait_ready(f"http://127.0.0.1:{echo_port}/docs")
+            print(f"single submit, {args.connections} connections, {args.seconds} s each (wrk):")
+            hub_rate = drive(
+                f"http://127.0.0.1:{hub_port}/v1/reports",
+                token["api_key"]["token"],
+                seconds=args.seconds,
+                connections=args.connections,
+                work=work,
+            )
+            echo_rate = drive(
+                f"http://127.0.0.1:{echo_port}/v1/reports",
+                None,
+                seconds=args.seconds,
+                connections=args.connections,
+                work=work,
+            )
+            print(f"  hub  {hub_rate:8.0f} req/s")
+            print(f"  echo {echo_rate:8.0f} req/s   (baseline: same body, same server settings)")
+            print(f"  hub/echo = {hub_rate / echo_rate:.2f}   target >= 0.50")
+
+            lines = b"".join(
+                orjson.dumps(
+                    {
+                        "type": "village-early-warning",
+                        "payload": {**PAYLOAD, "persons_at_risk": {"count": n}},
+                    }
+                )
+                + b"\n"
+                for n in range(args.bulk_lines)
+            )
+            started = time.monotonic()
+            response = httpx.post(
+                f"http://127.0.0.1:{hub_port}/v1/reports:bulk",
+                content=lines,
+                headers={**headers, "Content-Type": "application/x-ndjson"},
+                timeout=600,
+            )
+            elapsed = time.monotonic() - started
+            accepted = sum(1 for line in response.text.splitlines() if '"status":202' in line)
+            print(
+                f"bulk: {accepted}/{args.bulk_lines} accepted in {elapsed:.2f} s = "
+                f"{accepted / elapsed:.0f} reports/s   target >= 20000;"
+                f" ratio to single-submit rate {accepted / elapsed / hub_rate:.1f}"
+            )
+        finally:
+            for server in servers:
+                server.terminate()
+                server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
