@@ -7,6 +7,7 @@ see exactly the schema the migrations build.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import uuid
@@ -17,6 +18,7 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from exchange import migrations
 from exchange.agencies import service as agencies
@@ -119,6 +121,19 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 def hub(app: FastAPI) -> Hub:
     running: Hub = app.state.hub
     return running
+
+
+@pytest.fixture
+def runner(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """The ``exchange`` command on the test's database and keys."""
+    monkeypatch.setenv("EXCHANGE_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("EXCHANGE_KEY_DIR", str(settings.key_dir))
+    monkeypatch.setenv("EXCHANGE_LOG_JSON", "false")
+    monkeypatch.setenv("EXCHANGE_BROKER_URL", "memory://")
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield CliRunner()
+    root.handlers[:], root.level = handlers, level  # the CLI configures logging for itself
 
 
 def issue_key(

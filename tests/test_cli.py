@@ -4,8 +4,6 @@ works against the API."""
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +16,6 @@ from exchange.cli import app as cli
 from exchange.demo import BANTEN, OPERATOR
 from exchange.settings import Settings
 from tests.conftest import bearer
-
-
-@pytest.fixture
-def runner(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("EXCHANGE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("EXCHANGE_KEY_DIR", str(settings.key_dir))
-    monkeypatch.setenv("EXCHANGE_LOG_JSON", "false")
-    monkeypatch.setenv("EXCHANGE_BROKER_URL", "memory://")
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield CliRunner()
-    root.handlers[:], root.level = handlers, level  # the CLI configures logging for itself
 
 
 def run_json(runner: CliRunner, *args: str, exit_code: int = 0) -> Any:

@@ -259,9 +259,27 @@ def events(session: Session, *, start: int, end: int) -> list[dict[str, Any]]:
     size = current_checkpoint(session).size
     if not 0 <= start < end or end - start > MAX_EVENTS_PER_PAGE:
         raise _bad_range(f"need 0 <= start < end and at most {MAX_EVENTS_PER_PAGE} events", "end")
-    end = min(end, size)
+    return [
+        {
+            "index": index,
+            "id": event_id,
+            "leaf_hash": _b64(logged) if logged is not None else None,
+            "event": _b64(canonical),
+            "decoded": json.loads(canonical),
+        }
+        for index, event_id, canonical, logged in _with_logged_leaves(
+            session, start=start, end=min(end, size)
+        )
+    ]
+
+
+def _with_logged_leaves(
+    session: Session, *, start: int, end: int
+) -> Iterator[tuple[int, str, bytes, bytes | None]]:
+    """(leaf index, event id, event bytes, logged leaf hash) for leaves [start, end); the
+    logged hash is None where the tree has none, a sign of tampering."""
     rows = session.exec(
-        select(AuditEvent, AuditNode.hash)
+        select(AuditEvent.leaf_index, AuditEvent.id, AuditEvent.canonical, AuditNode.hash)
         .join(
             AuditNode,
             (col(AuditNode.level) == 0) & (col(AuditNode.index) == col(AuditEvent.leaf_index)),
@@ -270,17 +288,8 @@ def events(session: Session, *, start: int, end: int) -> list[dict[str, Any]]:
         .where(col(AuditEvent.leaf_index) >= start, col(AuditEvent.leaf_index) < end)
         .order_by(col(AuditEvent.leaf_index))
     )
-    return [_event_entry(event, logged) for event, logged in rows]
-
-
-def _event_entry(event: AuditEvent, logged_leaf: bytes | None) -> dict[str, Any]:
-    return {
-        "index": event.leaf_index,
-        "id": event.id,
-        "leaf_hash": _b64(logged_leaf) if logged_leaf is not None else None,
-        "event": _b64(event.canonical),
-        "decoded": json.loads(event.canonical),
-    }
+    for index, event_id, canonical, logged in rows:
+        yield int(index or 0), event_id, canonical, logged
 
 
 def evidence(session: Session, *, subject: str) -> dict[str, Any]:
@@ -329,17 +338,9 @@ def export_lines(session: Session, *, chunk: int = 5000) -> Iterator[dict[str, A
     start = 0
     while start < latest.size:
         end = min(start + chunk, latest.size)
-        rows = session.exec(
-            select(AuditEvent.leaf_index, AuditEvent.canonical, AuditNode.hash)
-            .join(
-                AuditNode,
-                (col(AuditNode.level) == 0) & (col(AuditNode.index) == col(AuditEvent.leaf_index)),
-                isouter=True,
-            )
-            .where(col(AuditEvent.leaf_index) >= start, col(AuditEvent.leaf_index) < end)
-            .order_by(col(AuditEvent.leaf_index))
-        )
-        for index, canonical, logged in rows:
+        for index, _event_id, canonical, logged in _with_logged_leaves(
+            session, start=start, end=end
+        ):
             yield {
                 "type": "event",
                 "index": index,

@@ -4,12 +4,9 @@ summary of authentication failures."""
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -22,17 +19,6 @@ from exchange.cli import app as cli
 from exchange.hub import Hub
 from exchange.settings import Settings
 from tests.conftest import bearer, issue_key
-
-
-@pytest.fixture
-def runner(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("EXCHANGE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("EXCHANGE_KEY_DIR", str(settings.key_dir))
-    monkeypatch.setenv("EXCHANGE_LOG_JSON", "false")
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield CliRunner()
-    root.handlers[:], root.level = handlers, level
 
 
 def invoke_json(runner: CliRunner, *args: str, exit_code: int = 0) -> Any:
