@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from exchange.agencies.models import Scope
 from exchange.agencies.service import Principal
+from exchange.audit import service as audit
 from exchange.dependencies import HubDep, PrincipalDep, SessionDep, requires
 from exchange.errors import (
     ExchangeError,
@@ -28,6 +29,7 @@ from exchange.hub import Hub
 from exchange.i18n import Locale, negotiate, t
 from exchange.reports import service
 from exchange.reports.contracts import BulkLine, ReportOut, ReportSubmission, SubmissionResult
+from exchange.reports.models import Report
 
 router = APIRouter(tags=["reports"])
 
@@ -147,6 +149,19 @@ def _bulk_line(
         signature_header=line.signature,
         locale=locale,
     )
+
+
+@router.get("/v1/reports/{report_id}/evidence")
+def report_evidence(
+    report_id: str,
+    session: SessionDep,
+    auditor: Annotated[Principal, Depends(requires(Scope.audit))],
+) -> dict[str, Any]:
+    """Everything to verify offline what the log says about one report: its events, their
+    inclusion proofs and the signed checkpoint (check with ``exchange audit verify-evidence``)."""
+    if session.get(Report, report_id) is None:
+        raise service.ReportNotFound(t("report.not_found", report=report_id))
+    return audit.evidence(session, subject=f"report:{report_id}")
 
 
 @router.get("/v1/reports/{report_id}", response_model=ReportOut)

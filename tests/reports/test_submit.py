@@ -434,3 +434,24 @@ def test_signature_header_parsing_rejects_short_signatures() -> None:
 
     with pytest.raises(SignatureInvalid):
         parse_signature_header(f'keyid="k", sig="{base64.urlsafe_b64encode(b"short").decode()}"')
+
+
+def test_a_reports_evidence_verifies_offline(
+    client: TestClient, hub: Hub, village: dict[str, str]
+) -> None:
+    from exchange.audit.notes import Verifier
+    from exchange.audit.service import integrate
+    from exchange.audit.verify import verify_evidence
+
+    report_id = submit(
+        client, village, {"type": "village-early-warning", "payload": WARNING}
+    ).json()["id"]
+    client.get(f"/v1/reports/{report_id}", headers=village)  # a read, also logged
+    with hub.session() as session:
+        integrate(session, keyring=hub.keyring)
+    auditor = bearer(issue_key(hub, "inspektorat", [Scope.audit]))
+    assert client.get(f"/v1/reports/{report_id}/evidence", headers=village).status_code == 403
+    assert client.get(f"/v1/reports/{'0' * 32}/evidence", headers=auditor).status_code == 404
+    bundle = client.get(f"/v1/reports/{report_id}/evidence", headers=auditor).json()
+    events = verify_evidence(bundle, log_key=Verifier.parse(hub.keyring.log_verifier_key()))
+    assert [e["action"] for e in events] == ["report.submitted", "report.read"]
