@@ -177,7 +177,7 @@ def main() -> None:
                 orjson.dumps(
                     {
                         "type": "village-early-warning",
-                        "payload": {**PAYLOAD, "persons_at_risk": {"count": n}},
+                        "payload": {**PAYLOAD, "persons_at_risk": {"count": n % 10_000}},
                     }
                 )
                 + b"\n"
