@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from exchange.agencies.models import Scope
-from exchange.agencies.service import Principal
+from exchange.agencies.models import Agency, Scope
+from exchange.agencies.service import Principal, get_agency
 from exchange.audit import service as audit
 from exchange.dependencies import HubDep, PrincipalDep, SessionDep, requires
 from exchange.errors import (
@@ -57,6 +57,7 @@ def submit_report(
     locale = negotiate(request.headers.get("accept-language"))
     outcome = service.accept(
         session,
+        sender=get_agency(session, submitter.agency_id),
         principal=submitter,
         registry=hub.registry,
         submission=body,
@@ -86,10 +87,11 @@ async def submit_bulk(
     results = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115
     batch: list[bytes] = []
     number = 0
+    sender = await run_in_threadpool(get_agency, session, submitter.agency_id)
 
     def process(lines: list[bytes], first: int) -> None:
         for offset, raw in enumerate(lines):
-            outcome = _bulk_line(session, hub, submitter, raw, line_limit, locale)
+            outcome = _bulk_line(session, hub, sender, submitter, raw, line_limit, locale)
             record: dict[str, Any] = {"line": first + offset, "status": outcome.status}
             if outcome.status < 400:
                 record["result"] = outcome.document
@@ -121,7 +123,13 @@ async def submit_bulk(
 
 
 def _bulk_line(
-    session: Session, hub: Hub, submitter: Principal, raw: bytes, limit: int, locale: Locale
+    session: Session,
+    hub: Hub,
+    sender: Agency,
+    submitter: Principal,
+    raw: bytes,
+    limit: int,
+    locale: Locale,
 ) -> service.Outcome:
     def failure(error: ExchangeError) -> service.Outcome:
         return service.Outcome(
@@ -140,6 +148,7 @@ def _bulk_line(
         )
     return service.accept(
         session,
+        sender=sender,
         principal=submitter,
         registry=hub.registry,
         submission=ReportSubmission.model_validate(

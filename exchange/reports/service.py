@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from exchange.agencies.models import SigningKey
-from exchange.agencies.service import Principal, get_agency
+from exchange.agencies.models import Agency, SigningKey
+from exchange.agencies.service import Principal
 from exchange.audit import service as audit
 from exchange.crypto import b64url_decode
 from exchange.errors import (
@@ -123,6 +123,7 @@ def _first(payload: dict[str, Any], pattern: str | None) -> Any:
 def submit(
     session: Session,
     *,
+    sender: Agency,
     principal: Principal,
     registry: SchemaRegistry,
     submission: ReportSubmission,
@@ -130,8 +131,9 @@ def submit(
     locale: Locale = "en",
 ) -> SubmissionResult:
     """Validate and store one report, recording ``report.submitted``; raise on any rule
-    broken (the caller records the rejection)."""
-    agency = get_agency(session, principal.agency_id)
+    broken (the caller records the rejection). ``sender`` is the principal's agency, loaded
+    once by the caller (a bulk submission has thousands of lines and one sender)."""
+    agency = sender
     report_type = registry.get(submission.type, submission.version)
     if agency.kind not in report_type.submitters:
         raise PermissionDenied(
@@ -306,6 +308,7 @@ class Outcome:
 def accept(
     session: Session,
     *,
+    sender: Agency,
     principal: Principal,
     registry: SchemaRegistry,
     submission: ReportSubmission,
@@ -316,7 +319,7 @@ def accept(
     """Idempotency, validation and storage of one submission, as one outcome: 202 with the
     result, or the error a client sees. A rejected report leaves nothing behind but its
     ``report.rejected`` event."""
-    _, request_hash = canonical_hash(submission.model_dump(mode="json"))
+    request_hash = canonical_hash(submission.model_dump(mode="json"))[1] if idempotency_key else ""
     agency_id = principal.agency_id
     try:
         if idempotency_key:
@@ -330,6 +333,7 @@ def accept(
         with session.begin_nested() if idempotency_key else contextlib.nullcontext():
             result = submit(
                 session,
+                sender=sender,
                 principal=principal,
                 registry=registry,
                 submission=submission,
