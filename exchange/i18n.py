@@ -260,6 +260,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "Idempotency-Key '{key}' was used with a different request body.",
         "id": "Idempotency-Key '{key}' sudah dipakai dengan isi permintaan yang berbeda.",
     },
+    "report.batch_failed": {
+        "en": "This line's batch could not be stored; submit the line again.",
+        "id": "Kelompok baris ini gagal disimpan; kirim ulang baris ini.",
+    },
     "report.not_found": {
         "en": "No report with id '{report}'.",
         "id": "Tidak ada laporan dengan id '{report}'.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -31,6 +32,7 @@ from exchange.reports import service
 from exchange.reports.contracts import BulkLine, ReportOut, ReportSubmission, SubmissionResult
 from exchange.reports.models import Report
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["reports"])
 
 SubmitterDep = Annotated[Principal, Depends(requires(Scope.submit))]
@@ -80,23 +82,42 @@ async def submit_bulk(
     """NDJSON in, NDJSON out: one result per line, in order. A bad line never sinks the
     others. Each line may carry its own ``idempotency_key`` and ``signature``.
 
-    The body is read as it arrives and the results are spooled (to disk past a few MB), so
-    memory stays flat whatever the size; they are sent once every line is committed."""
+    Every batch of lines is its own unit of work, committed before the next is read, so a
+    large bulk neither holds the database for its whole length nor loses what was accepted
+    if the connection drops (retrying with the same idempotency keys is safe). The body is
+    read as it arrives and the results are spooled (to disk past a few MB): memory stays
+    flat whatever the size. The results are sent once every line has been handled."""
+    # Authentication is done; end its transaction so the batches can have the database.
+    await run_in_threadpool(session.commit)
     locale = negotiate(request.headers.get("accept-language"))
     line_limit = hub.settings.max_request_bytes
     results = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115
     batch: list[bytes] = []
     number = 0
-    sender = await run_in_threadpool(get_agency, session, submitter.agency_id)
 
     def process(lines: list[bytes], first: int) -> None:
-        for offset, raw in enumerate(lines):
-            outcome = _bulk_line(session, hub, sender, submitter, raw, line_limit, locale)
-            record: dict[str, Any] = {"line": first + offset, "status": outcome.status}
-            if outcome.status < 400:
-                record["result"] = outcome.document
-            else:
-                record["error"] = outcome.document["error"]
+        records: list[dict[str, Any]] = []
+        try:
+            with hub.session() as unit:
+                sender = get_agency(unit, submitter.agency_id)
+                for offset, raw in enumerate(lines):
+                    outcome = _bulk_line(unit, hub, sender, submitter, raw, line_limit, locale)
+                    record: dict[str, Any] = {"line": first + offset, "status": outcome.status}
+                    if outcome.status < 400:
+                        record["result"] = outcome.document
+                    else:
+                        record["error"] = outcome.document["error"]
+                    records.append(record)
+        except Exception:
+            # Nothing of this batch was committed: say so for each of its lines, and only
+            # now, so that no line is reported accepted before it is durable.
+            logger.exception("bulk batch not committed", extra={"first_line": first})
+            unavailable = error_body("not_committed", t("report.batch_failed"), (), locale)
+            records = [
+                {"line": first + offset, "status": 503, "error": unavailable["error"]}
+                for offset in range(len(lines))
+            ]
+        for record in records:
             results.write(orjson.dumps(record) + b"\n")
 
     pending = b""
@@ -106,9 +127,10 @@ async def submit_bulk(
         for raw in complete:
             if raw.strip():
                 batch.append(raw)
-        if len(batch) >= BULK_BATCH:
-            await run_in_threadpool(process, batch, number + 1)
-            number, batch = number + len(batch), []
+        while len(batch) >= BULK_BATCH:
+            head, batch = batch[:BULK_BATCH], batch[BULK_BATCH:]
+            await run_in_threadpool(process, head, number + 1)
+            number += len(head)
     if pending.strip():
         batch.append(pending)
     if batch:

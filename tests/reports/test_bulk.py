@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 
 from exchange.agencies.models import AgencyKind, Scope
@@ -81,3 +82,28 @@ def test_bulk_needs_the_submit_scope(client: TestClient, hub: Hub) -> None:
         "/v1/reports:bulk", content=ndjson([{"type": "x"}]), headers=bearer(token)
     )
     assert response.status_code == 403
+
+
+def test_a_failed_batch_is_reported_per_line_and_leaves_nothing(
+    client: TestClient, hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exchange.reports import router, service
+
+    token = issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
+    monkeypatch.setattr(router, "BULK_BATCH", 3)
+    accept = service.accept
+
+    def failing_on_line_five(session: Any, **kwargs: Any) -> Any:
+        if kwargs["submission"].payload.get("persons_at_risk", {}).get("count") == 5:
+            raise RuntimeError("the database went away")
+        return accept(session, **kwargs)
+
+    monkeypatch.setattr(service, "accept", failing_on_line_five)
+    lines = [
+        {"type": "village-early-warning", "payload": {**WARNING, "persons_at_risk": {"count": n}}}
+        for n in range(1, 8)
+    ]
+    results = post_bulk(client, token, ndjson(lines))
+    assert [r["status"] for r in results] == [202, 202, 202, 503, 503, 503, 202]
+    assert results[3]["error"]["code"] == "not_committed"
+    assert count(hub, Report) == 4
