@@ -14,12 +14,14 @@ from starlette.concurrency import run_in_threadpool
 from exchange.agencies.router import router as agencies_router
 from exchange.audit.failures import AuthFailureTally
 from exchange.audit.router import router as audit_router
+from exchange.audit.service import SYSTEM_ACTOR
 from exchange.errors import install_error_handlers
 from exchange.hub import Hub
 from exchange.logs import configure_logging
 from exchange.metrics import HttpMetrics
 from exchange.middleware import BodySizeLimit, RequestTelemetry
 from exchange.ops.router import router as ops_router
+from exchange.registry.publication import record_publications
 from exchange.registry.router import router as registry_router
 from exchange.reports.router import router as reports_router
 from exchange.settings import Settings
@@ -49,8 +51,16 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
             except Exception:
                 logger.exception("could not record the authentication failure summary")
 
+    def announce_schemas() -> None:
+        try:
+            with hub.session() as session:
+                record_publications(session, registry=hub.registry, actor=SYSTEM_ACTOR)
+        except Exception:  # the database is down: /readyz says so; the next start records them
+            logger.warning("could not record the published schema versions", exc_info=True)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(announce_schemas)
         # memory:// has no separate worker processes: jobs run on threads of this one.
         app.state.worker = (
             start_worker(

@@ -24,7 +24,7 @@ from exchange.agencies.models import AgencyKind, Scope
 from exchange.app import create_app
 from exchange.audit import merkle
 from exchange.audit.models import AuditEvent, AuditNode, Cosignature, SignedCheckpoint
-from exchange.audit.notes import KeyType, Verifier, open_checkpoint, verifier_key
+from exchange.audit.notes import KeyType, Verifier, cosign, open_checkpoint, verifier_key
 from exchange.audit.service import export_lines, integrate, record
 from exchange.audit.verify import (
     TrustedState,
@@ -211,13 +211,15 @@ def test_proofs_over_http_verify_against_the_signed_root(
     assert first is not None
     note = audit_client.get("/v1/audit/checkpoint", headers=auditor).text
     checkpoint, _ = open_checkpoint(note, log_key(hub))
-    # The log holds the auditor's key creation too: 3 + 6 + 1 (inspektorat) + 1 (its key).
-    assert checkpoint.size == 11
+    # Every event so far: 3 + 6 agencies, the auditor and its key, six schema announcements.
+    with hub.session() as session:
+        recorded = len(session.exec(select(AuditEvent)).all())
+    assert checkpoint.size == recorded == 3 + 6 + 2 + 6
 
     listed = audit_client.get(
         "/v1/audit/events", params={"start": 0, "end": 100}, headers=auditor
     ).json()
-    assert [e["index"] for e in listed] == list(range(11))
+    assert [e["index"] for e in listed] == list(range(checkpoint.size))
     for entry in listed:
         leaf = merkle.leaf_hash(base64.b64decode(entry["event"]))
         assert base64.b64decode(entry["leaf_hash"]) == leaf
@@ -536,18 +538,13 @@ def test_a_cosignature_by_an_unregistered_key_is_refused(
     hub: Hub = audit_app.state.hub
     integrate_now(hub)
     token = issue_key(hub, "witness-unknown", [Scope.audit])
-    from exchange.audit.notes import cosign
-
-    line = cosign(
-        open_checkpoint(
-            audit_client.get("/v1/audit/checkpoint", headers=bearer(token)).text, log_key(hub)
-        )[1].body,
-        "unknown.test/w",
-        Ed25519PrivateKey.generate(),
-        timestamp=1,
-    )
+    note = audit_client.get("/v1/audit/checkpoint", headers=bearer(token)).text
+    checkpoint, opened = open_checkpoint(note, log_key(hub))
+    line = cosign(opened.body, "unknown.test/w", Ed25519PrivateKey.generate(), timestamp=1)
     response = audit_client.post(
-        "/v1/audit/cosignatures", json={"size": 0, "signature": line.text()}, headers=bearer(token)
+        "/v1/audit/cosignatures",
+        json={"size": checkpoint.size, "signature": line.text()},
+        headers=bearer(token),
     )
     assert response.status_code == 403
 

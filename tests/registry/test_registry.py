@@ -301,3 +301,24 @@ def test_schemas_are_listed_and_served(client: TestClient, hub: Hub) -> None:
     missing = client.get("/v1/schemas/village-early-warning/9", headers=token)
     assert missing.status_code == 404
     assert "known versions: 1" in missing.json()["error"]["message"]
+
+
+def test_each_schema_version_is_announced_once_in_the_audit_log(settings: Settings) -> None:
+    from sqlmodel import select
+
+    from exchange.app import create_app
+    from exchange.audit.models import AuditEvent
+
+    for _ in range(2):  # two starts, one announcement
+        app = create_app(settings)
+        with TestClient(app):
+            pass
+    with Hub.start(settings).session() as session:
+        events = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "schema.published")
+        ).all()
+    subjects = sorted(e.subject for e in events)
+    assert subjects == sorted(f"schema:{name}/1" for name in REQUIRED_TYPES)
+    details = json.loads(events[0].canonical)["details"]
+    assert details["uri"].startswith("https://schemas.exchange.example/")
+    assert len(details["sha256"]) == 64
