@@ -133,13 +133,12 @@ def submit(
     """Validate and store one report, recording ``report.submitted``; raise on any rule
     broken (the caller records the rejection). ``sender`` is the principal's agency, loaded
     once by the caller (a bulk submission has thousands of lines and one sender)."""
-    agency = sender
     report_type = registry.get(submission.type, submission.version)
-    if agency.kind not in report_type.submitters:
+    if sender.kind not in report_type.submitters:
         raise PermissionDenied(
             t(
                 "report.type_forbidden",
-                kind=agency.kind,
+                kind=sender.kind,
                 type=report_type.name,
                 allowed=", ".join(sorted(report_type.submitters)),
             )
@@ -165,10 +164,10 @@ def submit(
     canonical, payload_hash = canonical_hash(payload)
     key_id = _verify_signature(
         session,
-        agency_id=agency.id,
+        agency_id=sender.id,
         header=signature_header,
         canonical=canonical,
-        required=agency.require_signed_reports,
+        required=sender.require_signed_reports,
     )
     warnings = [
         Warning_(
@@ -182,7 +181,7 @@ def submit(
         id=uuid.uuid4().hex,
         type=report_type.name,
         version=report_type.version,
-        sender=agency.id,
+        sender=sender.id,
         tlp=submission.tlp or report_type.default_tlp,
         refs=json.dumps(submission.refs),
         payload=canonical,

@@ -313,10 +313,14 @@ def test_each_schema_version_is_announced_once_in_the_audit_log(settings: Settin
         app = create_app(settings)
         with TestClient(app):
             pass
-    with Hub.start(settings).session() as session:
-        events = session.exec(
-            select(AuditEvent).where(AuditEvent.action == "schema.published")
-        ).all()
+    hub = Hub.start(settings)
+    try:
+        with hub.session() as session:
+            events = session.exec(
+                select(AuditEvent).where(AuditEvent.action == "schema.published")
+            ).all()
+    finally:
+        hub.close()
     subjects = sorted(e.subject for e in events)
     assert subjects == sorted(f"schema:{name}/1" for name in REQUIRED_TYPES)
     details = json.loads(events[0].canonical)["details"]
