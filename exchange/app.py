@@ -24,7 +24,7 @@ from exchange.ops.router import router as ops_router
 from exchange.registry.publication import record_publications
 from exchange.registry.router import router as registry_router
 from exchange.reports.router import router as reports_router
-from exchange.settings import Settings
+from exchange.settings import Environment, Settings
 from workers.broker import start_worker
 
 logger = logging.getLogger(__name__)
@@ -80,11 +80,17 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
                 app.state.worker = None
             hub.close()
 
+    # The interactive description is for developers: served in dev mode only, so that in
+    # production nothing but the health checks and the public keys answers without a key.
+    development = settings.env is Environment.dev
     app = FastAPI(
         title="Exchange hub",
         version="1",
         summary="Secure exchange of early-warning reports between agencies.",
         lifespan=lifespan,
+        docs_url="/docs" if development else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if development else None,
     )
     app.state.hub = hub
     app.state.worker = None

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from exchange.agencies.models import Scope
 from exchange.app import create_app
 from exchange.hub import Hub
-from exchange.settings import Settings
+from exchange.settings import Environment, Settings
 from tests.conftest import bearer, issue_key
 from tests.servers import RedisServer, free_port, redis_executable, unavailable
 
@@ -90,3 +90,24 @@ def test_metrics_count_requests_by_route_template(client: TestClient, hub: Hub) 
     assert "12345" not in text
     assert "nobody-at-all" not in text
     assert 'exchange_http_request_duration_seconds_bucket{le="0.005",method="GET"' in text
+
+
+def test_the_api_description_is_served_in_dev_mode_only(settings: Settings, tmp_path: Path) -> None:
+    with TestClient(create_app(settings)) as dev:
+        assert dev.get("/openapi.json").status_code == 200
+    production = settings.model_copy(
+        update={
+            "env": Environment.production,
+            "database_url": settings.database_url.replace("postgres@", "postgres:Zq8-strong@")
+            if settings.database_url.startswith("postgresql")
+            else settings.database_url,
+        }
+    )
+    from exchange.keyring import Keyring
+
+    Keyring.load(production.key_dir, origin=production.log_origin, create_missing=True)
+    with TestClient(create_app(production)) as prod:
+        for path in ("/openapi.json", "/docs"):
+            response = prod.get(path)
+            assert response.status_code == 404
+            assert response.json()["error"]["code"] == "not_found"
