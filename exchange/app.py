@@ -19,7 +19,7 @@ from exchange.errors import install_error_handlers
 from exchange.hub import Hub
 from exchange.logs import configure_logging
 from exchange.metrics import HttpMetrics
-from exchange.middleware import BodySizeLimit, RequestTelemetry
+from exchange.middleware import BodySizeLimit, RequestTelemetry, RequireCredentials
 from exchange.ops.router import router as ops_router
 from exchange.registry.publication import record_publications
 from exchange.registry.router import router as registry_router
@@ -102,13 +102,17 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(registry_router)
     app.include_router(reports_router)
-    # Added last = outermost: the body limit applies before anything reads the body, and
-    # telemetry sees every answer, the limit's 413s included.
+    # Added last = outermost: telemetry sees every answer; anonymous requests are refused
+    # before the body limit or anything else reads their body.
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_request_bytes,
         max_bulk_bytes=settings.max_bulk_bytes,
     )
+    public = {"/healthz", "/readyz", "/.well-known/exchange/keys"}
+    if development:
+        public |= {"/docs", "/docs/oauth2-redirect", "/openapi.json"}
+    app.add_middleware(RequireCredentials, public_paths=frozenset(public))
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     return app
 

@@ -67,6 +67,36 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, send)
 
 
+class RequireCredentials:
+    """Answer 401 at once to a request without a bearer credential, except on the public
+    paths, before anything reads its body: an anonymous caller gets no validation feedback
+    and costs no parsing. Whether the credential is valid is for the routes to check."""
+
+    def __init__(self, app: ASGIApp, *, public_paths: frozenset[str]) -> None:
+        self.app = app
+        self.public_paths = public_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in self.public_paths:
+            await self.app(scope, receive, send)
+            return
+        scheme, _, token = (_header(scope, b"authorization") or "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            await self.app(scope, receive, send)
+            return
+        state = getattr(scope.get("app"), "state", None)
+        tally = getattr(state, "auth_failures", None)
+        if tally is not None:
+            tally.add(reason="auth.missing", key_id=None)
+        locale = negotiate(_header(scope, b"accept-language"))
+        response = JSONResponse(
+            error_body("unauthenticated", t("auth.missing"), (), locale),
+            status_code=401,
+            headers={"Content-Language": locale, "WWW-Authenticate": 'Bearer realm="exchange"'},
+        )
+        await response(scope, receive, send)
+
+
 class RequestTelemetry:
     """Count and time every request by route template, and log it without headers or query."""
 

@@ -30,11 +30,23 @@ def assert_error_shape(body: object, code: str) -> dict[str, object]:
     return error
 
 
-def test_unknown_route_is_json_404(client: TestClient) -> None:
-    response = client.get("/v1/no-such-thing")
+def test_unknown_route_is_json_404(client: TestClient, admin_token: str) -> None:
+    response = client.get("/v1/no-such-thing", headers=bearer(admin_token))
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/json"
     assert_error_shape(response.json(), "not_found")
+
+
+def test_anonymous_requests_are_refused_before_their_body_is_read(client: TestClient) -> None:
+    for method, path in [("POST", "/v1/agencies"), ("POST", "/v1/reports"), ("GET", "/v1/x")]:
+        response = client.request(
+            method, path, content=b'{"broken', headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 401, (method, path)
+        assert_error_shape(response.json(), "unauthenticated")
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/.well-known/exchange/keys").status_code == 200
 
 
 def test_wrong_method_is_json_405(client: TestClient) -> None:
@@ -107,7 +119,7 @@ def test_oversize_body_with_content_length_is_413(small_limit_client: TestClient
     response = small_limit_client.post(
         "/v1/agencies",
         content=b"{" + b" " * 100 + b"}",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": "Bearer exk_any_key"},
     )
     assert response.status_code == 413
     error = assert_error_shape(response.json(), "payload_too_large")
@@ -146,7 +158,7 @@ def failing_app(settings: Settings) -> FastAPI:
 
 def test_unexpected_error_is_json_500_without_internals(failing_app: FastAPI) -> None:
     with TestClient(failing_app, raise_server_exceptions=False) as test_client:
-        response = test_client.get("/boom")
+        response = test_client.get("/boom", headers={"Authorization": "Bearer exk_any_key"})
     assert response.status_code == 500
     error = assert_error_shape(response.json(), "internal")
     assert "hunter2" not in response.text

@@ -81,7 +81,7 @@ def test_metrics_count_requests_by_route_template(client: TestClient, hub: Hub) 
     admin = issue_key(hub, "hub", [Scope.admin])
     client.get("/v1/agencies/prometheus", headers=bearer(admin))
     client.get("/v1/agencies/nobody-at-all", headers=bearer(admin))
-    client.get("/v1/not-a-route/12345")
+    client.get("/v1/not-a-route/12345", headers=bearer(admin))
     text = client.get("/metrics", headers=bearer(scraper)).text
     series = 'exchange_http_requests_total{method="GET",route="/v1/agencies/{agency_id}"'
     assert f'{series},status="200"}} 1.0' in text
@@ -108,6 +108,7 @@ def test_the_api_description_is_served_in_dev_mode_only(settings: Settings, tmp_
     Keyring.load(production.key_dir, origin=production.log_origin, create_missing=True)
     with TestClient(create_app(production)) as prod:
         for path in ("/openapi.json", "/docs"):
-            response = prod.get(path)
+            assert prod.get(path).status_code == 401  # not public in production
+            response = prod.get(path, headers={"Authorization": "Bearer exk_any_key"})
             assert response.status_code == 404
             assert response.json()["error"]["code"] == "not_found"
