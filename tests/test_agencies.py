@@ -284,3 +284,39 @@ def test_unknown_agency_is_404(client: TestClient, admin_token: str) -> None:
     response = client.get("/v1/agencies/nobody-here", headers=bearer(admin_token))
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "agency_not_found"
+
+
+def test_every_key_change_is_audited(client: TestClient, admin_token: str, hub: Hub) -> None:
+    import json
+
+    from exchange.audit.models import AuditEvent
+
+    create_agency(client, admin_token, POLDA)
+    issued = client.post(
+        "/v1/agencies/polda-banten/keys", json={"scopes": ["receive"]}, headers=bearer(admin_token)
+    ).json()
+    client.delete(f"/v1/agencies/polda-banten/keys/{issued['id']}", headers=bearer(admin_token))
+    encoded, _ = _public_key_b64url()
+    signing = client.post(
+        "/v1/agencies/polda-banten/signing-keys",
+        json={"public_key": encoded},
+        headers=bearer(admin_token),
+    ).json()
+    client.delete(
+        f"/v1/agencies/polda-banten/signing-keys/{signing['id']}", headers=bearer(admin_token)
+    )
+    with hub.session() as session:
+        events = session.exec(
+            select(AuditEvent).where(AuditEvent.subject == "agency:polda-banten")
+        ).all()
+    logged = [json.loads(e.canonical) for e in sorted(events, key=lambda e: e.seq or 0)]
+    assert [e["action"] for e in logged] == [
+        "agency.created",
+        "api_key.created",
+        "api_key.revoked",
+        "signing_key.added",
+        "signing_key.revoked",
+    ]
+    assert logged[2]["details"] == {"key_id": issued["id"]}
+    assert logged[4]["details"] == {"key_id": signing["id"]}
+    assert all(e["actor"].startswith("agency:hub/key:") for e in logged)

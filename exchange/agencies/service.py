@@ -241,21 +241,18 @@ def list_api_keys(session: Session, *, agency_id: str) -> list[ApiKey]:
 
 
 def revoke_api_key(session: Session, *, agency_id: str, key_id: str, actor: str) -> ApiKey:
-    key = _revoke(session, ApiKey, agency_id=agency_id, key_id=key_id)
-    audit.record(
-        session,
-        action="api_key.revoked",
-        subject=_subject(agency_id),
-        actor=actor,
-        details={"key_id": key_id},
-    )
-    return key
+    return _revoke(session, ApiKey, agency_id=agency_id, key_id=key_id, actor=actor)
 
 
 _Key = TypeVar("_Key", ApiKey, SigningKey)
 
 
-def _revoke(session: Session, model: type[_Key], *, agency_id: str, key_id: str) -> _Key:
+_REVOKED_ACTION = {ApiKey: "api_key.revoked", SigningKey: "signing_key.revoked"}
+
+
+def _revoke(
+    session: Session, model: type[_Key], *, agency_id: str, key_id: str, actor: str
+) -> _Key:
     key = session.get(model, key_id)
     if key is None or key.agency_id != agency_id:
         raise KeyNotFound(t("agency.key_not_found", agency=agency_id, key=key_id))
@@ -264,6 +261,13 @@ def _revoke(session: Session, model: type[_Key], *, agency_id: str, key_id: str)
     key.revoked_at = utcnow()
     session.add(key)
     session.flush()
+    audit.record(
+        session,
+        action=_REVOKED_ACTION[model],
+        subject=_subject(agency_id),
+        actor=actor,
+        details={"key_id": key_id},
+    )
     return key
 
 
@@ -351,12 +355,4 @@ def list_signing_keys(session: Session, *, agency_id: str) -> list[SigningKey]:
 
 
 def revoke_signing_key(session: Session, *, agency_id: str, key_id: str, actor: str) -> SigningKey:
-    key = _revoke(session, SigningKey, agency_id=agency_id, key_id=key_id)
-    audit.record(
-        session,
-        action="signing_key.revoked",
-        subject=_subject(agency_id),
-        actor=actor,
-        details={"key_id": key_id},
-    )
-    return key
+    return _revoke(session, SigningKey, agency_id=agency_id, key_id=key_id, actor=actor)
