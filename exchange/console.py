@@ -10,11 +10,10 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
-from exchange.errors import ExchangeError, error_body, translate_validation_error
+from exchange.errors import ExchangeError, error_body, translate_model_error
 from exchange.hub import Hub
 from exchange.i18n import Locale, negotiate
 from exchange.logs import configure_logging
@@ -45,15 +44,9 @@ def reporting(as_json: bool) -> Iterator[None]:
     try:
         yield
     except ValidationError as exc:
-        fail(translate_validation_error(_as_request_error(exc)), as_json)
+        fail(translate_model_error(exc), as_json)
     except ExchangeError as exc:
         fail(exc, as_json)
-
-
-def _as_request_error(exc: ValidationError) -> RequestValidationError:
-    return RequestValidationError(
-        [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-    )
 
 
 def fail(error: ExchangeError, as_json: bool) -> None:

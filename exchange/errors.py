@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from exchange.i18n import CATALOGUE, Locale, Text, negotiate, t
@@ -208,6 +209,16 @@ def translate_validation_error(exc: RequestValidationError) -> ExchangeError:
                 ],
             )
     return InvalidInput(t("request.invalid"), details=[_validation_detail(e) for e in errors])
+
+
+def translate_model_error(exc: ValidationError) -> ExchangeError:
+    """A pydantic failure on a document validated outside FastAPI (a CLI argument set, a bulk
+    line), as the same error a request body would give, pointers included."""
+    return translate_validation_error(
+        RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        )
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

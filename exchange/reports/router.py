@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -21,10 +20,9 @@ from exchange.agencies.service import Principal, get_agency
 from exchange.audit import service as audit
 from exchange.dependencies import HubDep, PrincipalDep, SessionDep, requires
 from exchange.errors import (
-    ExchangeError,
     PayloadTooLarge,
     error_body,
-    translate_validation_error,
+    translate_model_error,
 )
 from exchange.hub import Hub
 from exchange.i18n import Locale, negotiate, t
@@ -67,11 +65,7 @@ def submit_report(
         signature_header=exchange_signature,
         locale=locale,
     )
-    headers = dict(REPLAYED) if outcome.replayed else {}
-    if outcome.status >= 400:
-        headers["Content-Language"] = locale
-        if outcome.status == 401:
-            headers["WWW-Authenticate"] = 'Bearer realm="exchange"'
+    headers = {**outcome.headers, **(REPLAYED if outcome.replayed else {})}
     return JSONResponse(outcome.document, status_code=outcome.status, headers=headers)
 
 
@@ -153,21 +147,12 @@ def _bulk_line(
     limit: int,
     locale: Locale,
 ) -> service.Outcome:
-    def failure(error: ExchangeError) -> service.Outcome:
-        return service.Outcome(
-            error.status, error_body(error.code, error.message, error.details, locale)
-        )
-
     if len(raw) > limit:
-        return failure(PayloadTooLarge(t("request.too_large", limit=limit)))
+        return service.Outcome.refused(PayloadTooLarge(t("request.too_large", limit=limit)), locale)
     try:
         line = BulkLine.model_validate_json(raw)
     except ValidationError as exc:
-        return failure(
-            translate_validation_error(
-                RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()])
-            )
-        )
+        return service.Outcome.refused(translate_model_error(exc), locale)
     return service.accept(
         session,
         sender=sender,

@@ -9,7 +9,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -302,6 +302,16 @@ class Outcome:
     status: int
     document: dict[str, Any]
     replayed: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def refused(cls, error: ExchangeError, locale: Locale) -> Outcome:
+        """The answer a client sees for ``error``: its JSON body and its headers."""
+        return cls(
+            error.status,
+            error_body(error.code, error.message, error.details, locale),
+            headers={**error.headers, "Content-Language": locale},
+        )
 
 
 def accept(
@@ -360,7 +370,7 @@ def accept(
         return Outcome(202, stored, replayed=True)
     except ExchangeError as error:
         record_rejection(session, principal=principal, submission_type=submission.type, error=error)
-        return Outcome(error.status, error_body(error.code, error.message, error.details, locale))
+        return Outcome.refused(error, locale)
     return Outcome(202, document)
 
 

@@ -413,6 +413,8 @@ def test_bad_signatures_are_401(
     )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "signature_invalid"
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.headers["content-language"] == "en"
     assert count(hub, Report) == 0
 
 
