@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import uvicorn
 from sqlmodel import Session
 
 from exchange import migrations
@@ -26,7 +27,7 @@ from exchange.agencies.router import api_key_out
 from exchange.audit.cli import audit_app, witness_app
 from exchange.audit.service import operator_actor
 from exchange.console import JsonFlag, dump, emit, hub_session, load_settings, reporting
-from exchange.db import Database
+from exchange.db import Database, normalise_url
 from exchange.demo import BANTEN, OPERATOR, DemoAgency
 from exchange.errors import ExchangeError
 from exchange.hub import Hub
@@ -36,6 +37,7 @@ from exchange.regions import service as regions
 from exchange.registry.docs import markdown
 from exchange.registry.service import SchemaRegistry, default_schemas_dir
 from exchange.settings import Environment
+from workers.broker import run_until_signalled
 
 app = typer.Typer(
     help="Exchange hub: secure exchange of early-warning reports between agencies.",
@@ -128,8 +130,6 @@ def init(
 
 
 def _safe_url(url: str) -> str:
-    from exchange.db import normalise_url
-
     return normalise_url(url).render_as_string(hide_password=True)
 
 
@@ -140,8 +140,6 @@ def serve(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
 ) -> None:
     """Serve the HTTP API (with worker threads inside it when the broker is memory://)."""
-    import uvicorn
-
     settings = load_settings()
     with reporting(False):
         if settings.env is Environment.dev:
@@ -185,8 +183,6 @@ def worker(
     threads: Annotated[int | None, typer.Option(help="Worker threads.")] = None,
 ) -> None:
     """Run a worker process for the Redis broker until SIGINT or SIGTERM."""
-    from workers.broker import run_until_signalled
-
     settings = load_settings()
     with reporting(False):
         if settings.embedded_broker:

@@ -58,8 +58,9 @@ def send_pending(session: Session) -> None:
         try:
             broker.get_actor(job.actor_name).send(**job.kwargs)
         except Exception:
-            # The commit stands; whatever the job was for is still in the database, and the
-            # periodic sweeps find work whose message never arrived.
+            # The commit stands and what the job was for is in the database; the job itself
+            # is lost until something enqueues it again (a probe stays unanswered, which
+            # is what a probe is for; deliveries will have their sweeper).
             logger.exception("could not enqueue job", extra={"actor": job.actor_name})
 
 

@@ -50,7 +50,7 @@ def _kind(node: dict[str, Any]) -> str:
 def fields(
     registry: SchemaRegistry, report_type: ReportType
 ) -> Iterator[tuple[str, dict[str, Any], bool]]:
-    resolver = registry.reference_registry().resolver(base_uri=report_type.uri)
+    resolver = registry.reference_registry.resolver(base_uri=report_type.uri)
 
     def resolve(node: dict[str, Any], current: Any) -> tuple[dict[str, Any], Any]:
         while "$ref" in node:

@@ -194,6 +194,7 @@ class SchemaRegistry:
 
     # --- the reference implementation -------------------------------------------------------
 
+    @functools.cached_property
     def reference_registry(self) -> referencing.Registry[Any]:
         return referencing.Registry().with_resources(
             (uri, referencing.Resource.from_contents(document))
@@ -205,7 +206,7 @@ class SchemaRegistry:
         for name, function in FORMATS.items():
             checker.checks(name)(function)
         return Draft202012Validator(
-            report_type.schema, registry=self.reference_registry(), format_checker=checker
+            report_type.schema, registry=self.reference_registry, format_checker=checker
         )
 
     # --- checks ----------------------------------------------------------------------------
@@ -213,7 +214,7 @@ class SchemaRegistry:
     def problems(self) -> list[str]:
         """Everything wrong with the schemas, each naming the file and the rule."""
         found: list[str] = list(self._compile_errors)
-        reference = self.reference_registry()
+        reference = self.reference_registry
         for uri, document in self.resources.items():
             try:
                 Draft202012Validator.check_schema(document)
@@ -273,7 +274,7 @@ class SchemaRegistry:
         return found
 
     def _path_exists(self, report_type: ReportType, pattern: str) -> bool:
-        resolver = self.reference_registry().resolver(base_uri=report_type.uri)
+        resolver = self.reference_registry.resolver(base_uri=report_type.uri)
         node: Any = report_type.schema
         for part in pattern.strip("/").split("/"):
             while isinstance(node, dict) and "$ref" in node:
