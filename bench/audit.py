@@ -36,7 +36,7 @@ from exchange.audit.verify import verify_export
 from exchange.hub import Hub
 from exchange.models import utcnow
 from exchange.settings import Settings
-from workers.broker import start_worker
+from workers.broker import periodic_actors, start_worker
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -53,7 +53,7 @@ def build_hub(database_url: str | None, work: Path, **overrides: object) -> Hub:
 
 def measure_lag(hub: Hub, *, rate: int, seconds: float) -> None:
     """Events committed at ``rate`` per second while the worker's ticker integrates them."""
-    worker = start_worker(hub.broker, threads=2, tick_s=hub.settings.audit_interval_s)
+    worker = start_worker(hub.broker, threads=2, periodic=periodic_actors(hub.settings))
     committed: dict[str, float] = {}
     stop = threading.Event()
 

@@ -15,6 +15,7 @@ from exchange.agencies.router import router as agencies_router
 from exchange.audit.failures import AuthFailureTally
 from exchange.audit.router import router as audit_router
 from exchange.audit.service import SYSTEM_ACTOR
+from exchange.delivery.router import router as deliveries_router
 from exchange.errors import install_error_handlers
 from exchange.hub import Hub
 from exchange.logs import configure_logging
@@ -24,8 +25,9 @@ from exchange.ops.router import router as ops_router
 from exchange.registry.publication import record_publications
 from exchange.registry.router import router as registry_router
 from exchange.reports.router import router as reports_router
+from exchange.routing.router import router as subscriptions_router
 from exchange.settings import Environment, Settings
-from workers.broker import start_worker
+from workers.broker import periodic_actors, start_worker
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
         # memory:// has no separate worker processes: jobs run on threads of this one.
         app.state.worker = (
             start_worker(
-                hub.broker, threads=settings.worker_threads, tick_s=settings.audit_interval_s
+                hub.broker, threads=settings.worker_threads, periodic=periodic_actors(settings)
             )
             if settings.embedded_broker
             else None
@@ -102,6 +104,8 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(registry_router)
     app.include_router(reports_router)
+    app.include_router(subscriptions_router)
+    app.include_router(deliveries_router)
     # Added last = outermost: telemetry sees every answer; anonymous requests are refused
     # before the body limit or anything else reads their body.
     app.add_middleware(

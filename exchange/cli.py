@@ -37,7 +37,7 @@ from exchange.regions import service as regions
 from exchange.registry.docs import markdown
 from exchange.registry.service import SchemaRegistry, default_schemas_dir
 from exchange.settings import Environment
-from workers.broker import run_until_signalled
+from workers.broker import periodic_actors, run_until_signalled
 
 app = typer.Typer(
     help="Exchange hub: secure exchange of early-warning reports between agencies.",
@@ -199,7 +199,7 @@ def worker(
         run_until_signalled(
             hub.broker,
             threads=threads or settings.worker_threads,
-            tick_s=settings.audit_interval_s,
+            periodic=periodic_actors(settings),
         )
     finally:
         hub.database.dispose()

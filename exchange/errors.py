@@ -211,12 +211,13 @@ def translate_validation_error(exc: RequestValidationError) -> ExchangeError:
     return InvalidInput(t("request.invalid"), details=[_validation_detail(e) for e in errors])
 
 
-def translate_model_error(exc: ValidationError) -> ExchangeError:
+def translate_model_error(exc: ValidationError, *, at: tuple[str | int, ...] = ()) -> ExchangeError:
     """A pydantic failure on a document validated outside FastAPI (a CLI argument set, a bulk
-    line), as the same error a request body would give, pointers included."""
+    line, a connector's config found at ``at`` in the body), as the same error a request
+    body would give, pointers included."""
     return translate_validation_error(
         RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+            [{**e, "loc": ("body", *at, *e["loc"])} for e in exc.errors(include_url=False)]
         )
     )
 

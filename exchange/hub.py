@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import dramatiq
 from sqlmodel import Session
 
+from connectors.base import ConnectorContext
 from exchange.db import Database
+from exchange.delivery.setup import connector_context
 from exchange.errors import ConfigurationError
 from exchange.i18n import t
 from exchange.keyring import Keyring
@@ -25,6 +27,10 @@ class Hub:
     broker: dramatiq.Broker
     keyring: Keyring
     registry: SchemaRegistry
+
+    @property
+    def connector_context(self) -> ConnectorContext:
+        return connector_context(self.settings, self.keyring)
 
     @classmethod
     def start(cls, settings: Settings) -> Hub:
@@ -46,7 +52,7 @@ class Hub:
         return cls(
             settings=settings,
             database=database,
-            broker=build_broker(settings, database, keyring),
+            broker=build_broker(settings, database, keyring, registry),
             keyring=keyring,
             registry=registry,
         )

@@ -264,6 +264,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "This line's batch could not be stored; submit the line again.",
         "id": "Kelompok baris ini gagal disimpan; kirim ulang baris ini.",
     },
+    "report.unknown_recipient": {
+        "en": "No agency '{agency}'.",
+        "id": "Tidak ada instansi '{agency}'.",
+    },
     "report.not_found": {
         "en": "No report with id '{report}'.",
         "id": "Tidak ada laporan dengan id '{report}'.",
@@ -312,6 +316,62 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "id": "Cosignature tidak sah: {reason}.",
     },
     # Operations
+    "routing.unknown_type": {
+        "en": "Unknown report type '{type}'.",
+        "id": "Jenis laporan '{type}' tidak dikenal.",
+    },
+    "routing.unknown_connector": {
+        "en": "No connector named '{connector}' is installed.",
+        "id": "Tidak ada konektor bernama '{connector}' yang terpasang.",
+    },
+    "routing.config_refused": {
+        "en": "This hub will not deliver there: {reason}.",
+        "id": "Hub ini tidak akan mengirim ke sana: {reason}.",
+    },
+    "routing.subscription_not_found": {
+        "en": "No subscription {id}.",
+        "id": "Tidak ada langganan {id}.",
+    },
+    "routing.no_secret": {
+        "en": "Subscriptions through '{connector}' have no secret to rotate.",
+        "id": "Langganan melalui '{connector}' tidak memiliki rahasia untuk dirotasi.",
+    },
+    "delivery.not_found": {
+        "en": "No delivery {id}.",
+        "id": "Tidak ada pengiriman {id}.",
+    },
+    "delivery.still_due": {
+        "en": "Delivery {id} is {state} and already on its way; it cannot be replayed now.",
+        "id": "Pengiriman {id} berstatus {state} dan sedang diproses; belum dapat diulang.",
+    },
+    "delivery.subscription_inactive": {
+        "en": "The subscription of delivery {id} is no longer active.",
+        "id": "Langganan untuk pengiriman {id} tidak aktif lagi.",
+    },
+    "delivery.not_sent": {
+        "en": "Delivery {id} has not been sent yet.",
+        "id": "Pengiriman {id} belum dikirim.",
+    },
+    "delivery.receipt_unknown_key": {
+        "en": "No active signing key '{key}' of your agency.",
+        "id": "Tidak ada kunci tanda tangan aktif '{key}' milik instansi Anda.",
+    },
+    "delivery.receipt_wrong": {
+        "en": "The receipt signature does not verify against the envelope's datahash.",
+        "id": "Tanda tangan tanda terima tidak cocok dengan datahash amplop.",
+    },
+    "delivery.bad_cursor": {
+        "en": "Not a cursor this hub issued.",
+        "id": "Bukan kursor yang diterbitkan hub ini.",
+    },
+    "delivery.bad_range": {
+        "en": "'since' must be before 'until'.",
+        "id": "'since' harus sebelum 'until'.",
+    },
+    "protection.unseal_failed": {
+        "en": "A sealed value could not be opened with the hub's keys.",
+        "id": "Nilai tersegel tidak dapat dibuka dengan kunci hub.",
+    },
     "config.invalid": {
         "en": "The hub cannot start: {problem}.",
         "id": "Hub tidak dapat dijalankan: {problem}.",

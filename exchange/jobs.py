@@ -28,14 +28,18 @@ JobArgument = str | int
 class PendingJob:
     actor_name: str
     kwargs: dict[str, JobArgument]
+    delay_ms: int | None = None
 
 
 def attach_broker(session: Session, broker: Broker | None) -> None:
     session.info[_BROKER] = broker
 
 
-def enqueue_after_commit(session: Session, actor_name: str, **kwargs: JobArgument) -> None:
-    """Ask for ``actor_name(**kwargs)`` to run once this session commits.
+def enqueue_after_commit(
+    session: Session, actor_name: str, *, delay_ms: int | None = None, **kwargs: JobArgument
+) -> None:
+    """Ask for ``actor_name(**kwargs)`` to run once this session commits (and, with
+    ``delay_ms``, not before that many milliseconds after).
 
     Arguments are ids and small values, never payloads: the job reads what it needs from
     the database, which is the source of truth.
@@ -44,7 +48,7 @@ def enqueue_after_commit(session: Session, actor_name: str, **kwargs: JobArgumen
     if broker is None:
         raise RuntimeError("this session has no broker; open it with Database.session(broker=)")
     broker.get_actor(actor_name)  # fails now, inside the transaction, on an unknown actor
-    session.info.setdefault(_PENDING, []).append(PendingJob(actor_name, dict(kwargs)))
+    session.info.setdefault(_PENDING, []).append(PendingJob(actor_name, dict(kwargs), delay_ms))
 
 
 def pending_jobs(session: Session) -> list[PendingJob]:
@@ -56,11 +60,13 @@ def send_pending(session: Session) -> None:
     for job in session.info.pop(_PENDING, []):
         assert broker is not None
         try:
-            broker.get_actor(job.actor_name).send(**job.kwargs)
+            broker.get_actor(job.actor_name).send_with_options(
+                kwargs=job.kwargs, delay=job.delay_ms
+            )
         except Exception:
             # The commit stands and what the job was for is in the database; the job itself
-            # is lost until something enqueues it again (a probe stays unanswered, which
-            # is what a probe is for; deliveries will have their sweeper).
+            # is lost until something enqueues it again: the delivery sweeper finds due
+            # deliveries by themselves; a probe stays unanswered, which is what it is for.
             logger.exception("could not enqueue job", extra={"actor": job.actor_name})
 
 

@@ -1,4 +1,6 @@
-"""The hub's own Ed25519 keys: one signs the audit log's checkpoints, one signs envelopes.
+"""The hub's own keys: one Ed25519 key signs the audit log's checkpoints, one signs
+envelopes, and AES-256-GCM sealing keys (``exchange/protection/sealing.py``) keep stored
+secrets unreadable at rest.
 
 They live as PKCS#8 PEM files in ``EXCHANGE_KEY_DIR`` (directory 0700, files 0600). In
 ``dev`` mode a missing key is generated on first use; in ``production`` only ``exchange init``
@@ -27,6 +29,7 @@ from exchange.audit.notes import KeyType, key_id, verifier_key
 from exchange.crypto import ed25519_jwk, jwk_thumbprint, raw_public_bytes
 from exchange.errors import ConfigurationError
 from exchange.i18n import t
+from exchange.protection.sealing import Sealer
 
 
 class KeyUse(StrEnum):
@@ -42,6 +45,7 @@ class Keyring:
     origin: str
     checkpoint_key: Ed25519PrivateKey
     envelope_key: Ed25519PrivateKey
+    sealer: Sealer
 
     @classmethod
     def load(cls, key_dir: Path, *, origin: str, create_missing: bool) -> Keyring:
@@ -52,6 +56,7 @@ class Keyring:
             origin=origin,
             checkpoint_key=keys[KeyUse.checkpoint],
             envelope_key=keys[KeyUse.envelope],
+            sealer=Sealer.load(key_dir, create_missing=create_missing),
         )
 
     def log_verifier_key(self) -> str:

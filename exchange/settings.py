@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/exchange.db"
@@ -68,6 +68,46 @@ class Settings(BaseSettings):
     audit_interval_s: Annotated[float, Field(gt=0, le=60)] = Field(
         default=0.25,
         description="How often workers append new audit events and sign a checkpoint.",
+    )
+    delivery_schedule_s: list[Annotated[float, Field(ge=0)]] = Field(
+        default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000],
+        min_length=1,
+        description="Delay before each delivery attempt, in seconds (JSON list); each is "
+        "jittered by ±20 %. After the last attempt fails a delivery is dead.",
+    )
+    delivery_timeout_s: Annotated[float, Field(gt=0, le=120)] = Field(
+        default=15, description="How long a connector may take to deliver one envelope."
+    )
+    delivery_backoff_floor_s: Annotated[float, Field(ge=0)] = Field(
+        default=60,
+        description="Least delay before retrying after a timeout or a 429 (Too Many Requests).",
+    )
+    sweep_interval_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=2,
+        description="How often workers look for deliveries that are due but whose message "
+        "never arrived (lost by the broker, or a worker died mid-delivery).",
+    )
+    webhook_allow_networks: list[IPvAnyNetwork] = Field(
+        default=[],
+        description="Private, loopback or link-local networks webhooks may reach (JSON list "
+        "of CIDRs); all others of those are refused. Plain `http://` is allowed only to these.",
+    )
+    filedrop_root: Path | None = Field(
+        default=None,
+        description="Directory under which `filedrop` subscriptions may write; unset, the "
+        "`filedrop` connector is refused.",
+    )
+    smtp_url: str | None = Field(
+        default=None,
+        description="`smtp://host:port` (or `smtps://`, with `user:password@`) for the `email` "
+        "connector; unset, the `email` connector is refused.",
+    )
+    smtp_sender: str = Field(
+        default="exchange-hub@localhost", description="From address of email notices."
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The hub's address as recipients reach it (links in email notices).",
     )
     log_level: str = Field(default="INFO", description="Python logging level name.")
     log_json: bool = Field(default=True, description="One JSON object per log line.")

@@ -4,9 +4,11 @@ from sqlmodel import SQLModel
 
 from exchange.agencies.models import Agency, ApiKey, SigningKey
 from exchange.audit.models import AuditEvent, AuditNode, Cosignature, SignedCheckpoint
+from exchange.delivery.models import Delivery, DeliveryAttempt
 from exchange.ops.models import Probe
 from exchange.regions.models import Region
 from exchange.reports.models import IdempotencyRecord, Report
+from exchange.routing.models import Subscription
 
 metadata = SQLModel.metadata
 
@@ -16,11 +18,14 @@ __all__ = [
     "AuditEvent",
     "AuditNode",
     "Cosignature",
+    "Delivery",
+    "DeliveryAttempt",
     "IdempotencyRecord",
     "Probe",
     "Region",
     "Report",
     "SignedCheckpoint",
     "SigningKey",
+    "Subscription",
     "metadata",
 ]

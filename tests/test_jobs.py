@@ -21,7 +21,7 @@ from exchange.settings import Settings
 from tests.conftest import bearer, issue_key
 from tests.servers import RedisServer, wait_until
 from workers.actors import worker_identity
-from workers.broker import start_worker
+from workers.broker import periodic_actors, start_worker
 
 
 @pytest.fixture
@@ -122,7 +122,9 @@ def test_probe_through_real_redis_to_a_worker(
 
         # A separate worker with its own engine and broker, as `exchange worker` builds them.
         worker_hub = Hub.start(redis_settings)
-        worker = start_worker(worker_hub.broker, threads=1, tick_s=redis_settings.audit_interval_s)
+        worker = start_worker(
+            worker_hub.broker, threads=1, periodic=periodic_actors(redis_settings)
+        )
         try:
 
             def answered() -> bool:

@@ -16,6 +16,7 @@ from exchange.crypto import b64url_decode, jwk_thumbprint
 from exchange.errors import ConfigurationError
 from exchange.hub import Hub
 from exchange.keyring import KEY_FILES, Keyring
+from exchange.protection.sealing import SEALING_DIR, UnsealFailed
 from exchange.settings import Environment, Settings
 
 
@@ -40,7 +41,27 @@ def test_dev_keys_are_created_private_and_stable(tmp_path: Path) -> None:
         assert stat.S_IMODE((tmp_path / "keys" / name).stat().st_mode) == 0o600
     again = Keyring.load(tmp_path / "keys", origin="hub.test/log", create_missing=False)
     assert again.public_document() == first.public_document()
-    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == sorted(KEY_FILES.values())
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == sorted(
+        [*KEY_FILES.values(), SEALING_DIR]
+    )
+    (sealing_key,) = (tmp_path / "keys" / SEALING_DIR).iterdir()
+    assert stat.S_IMODE(sealing_key.stat().st_mode) == 0o600
+    sealed = first.sealer.seal(b"whsec_example", purpose="test")
+    assert b"whsec_example" not in sealed
+    assert again.sealer.unseal(sealed, purpose="test") == b"whsec_example"
+
+
+def test_sealed_values_are_bound_to_their_purpose_and_key(tmp_path: Path) -> None:
+    keyring = Keyring.load(tmp_path / "keys", origin="hub.test/log", create_missing=True)
+    sealed = keyring.sealer.seal(b"secret", purpose="subscription-config:a")
+    with pytest.raises(UnsealFailed):
+        keyring.sealer.unseal(sealed, purpose="subscription-config:b")
+    tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    with pytest.raises(UnsealFailed):
+        keyring.sealer.unseal(tampered, purpose="subscription-config:a")
+    other = Keyring.load(tmp_path / "other", origin="hub.test/log", create_missing=True)
+    with pytest.raises(UnsealFailed):
+        other.sealer.unseal(sealed, purpose="subscription-config:a")
 
 
 def test_missing_keys_refused_when_not_creating(tmp_path: Path) -> None:

@@ -13,8 +13,13 @@ import dramatiq
 
 from exchange.audit.service import INTEGRATE_ACTOR, integrate
 from exchange.db import Database
+from exchange.delivery import service as delivery
+from exchange.delivery.models import SEND_ACTOR, SWEEP_ACTOR
+from exchange.delivery.setup import connector_context, delivery_policy, sweep_grace
 from exchange.keyring import Keyring
 from exchange.ops.service import PROBE_ACTOR, complete_probe
+from exchange.registry.service import SchemaRegistry
+from exchange.settings import Settings
 
 # Lower runs first among messages a worker holds: the log's integration must not queue
 # behind a backlog of other jobs, or checkpoints fall behind.
@@ -26,7 +31,18 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def declare_actors(broker: dramatiq.Broker, database: Database, keyring: Keyring) -> None:
+def declare_actors(
+    broker: dramatiq.Broker,
+    *,
+    settings: Settings,
+    database: Database,
+    keyring: Keyring,
+    registry: SchemaRegistry,
+) -> None:
+    policy = delivery_policy(settings)
+    context = connector_context(settings, keyring)
+    grace = sweep_grace(settings)
+
     def probe(probe_id: str) -> None:
         with database.session(broker=broker) as session:
             complete_probe(session, probe_id=probe_id, worker=worker_identity())
@@ -34,6 +50,21 @@ def declare_actors(broker: dramatiq.Broker, database: Database, keyring: Keyring
     def integrate_audit_log() -> None:
         with database.session(broker=broker) as session:
             integrate(session, keyring=keyring)
+
+    def send(delivery_id: str) -> None:
+        delivery.deliver(
+            lambda: database.session(broker=broker),
+            delivery_id=delivery_id,
+            policy=policy,
+            registry=registry,
+            sealer=keyring.sealer,
+            context=context,
+            worker=worker_identity(),
+        )
+
+    def sweep() -> None:
+        with database.session(broker=broker) as session:
+            delivery.sweep(session, grace=grace)
 
     dramatiq.Actor(
         probe,
@@ -51,4 +82,27 @@ def declare_actors(broker: dramatiq.Broker, database: Database, keyring: Keyring
         priority=AUDIT_PRIORITY,
         # The next tick retries anyway; a message that waited is stale.
         options={"max_retries": 0, "max_age": 10_000},
+    )
+    dramatiq.Actor(
+        send,
+        broker=broker,
+        actor_name=SEND_ACTOR,
+        queue_name="delivery",
+        priority=DEFAULT_PRIORITY,
+        # The delivery row carries the state; a failed job (database unreachable) is found
+        # again by the sweeper, so dramatiq's own retries are only a quick second chance.
+        options={
+            "max_retries": 2,
+            "min_backoff": 500,
+            "max_backoff": 5_000,
+            "time_limit": int((settings.delivery_timeout_s + 30) * 1000),
+        },
+    )
+    dramatiq.Actor(
+        sweep,
+        broker=broker,
+        actor_name=SWEEP_ACTOR,
+        queue_name="delivery",
+        priority=AUDIT_PRIORITY,
+        options={"max_retries": 0, "max_age": int(settings.sweep_interval_s * 5000)},
     )

@@ -15,7 +15,9 @@ from dramatiq.brokers.stub import StubBroker
 
 from exchange.audit.service import INTEGRATE_ACTOR
 from exchange.db import Database
+from exchange.delivery.models import SWEEP_ACTOR
 from exchange.keyring import Keyring
+from exchange.registry.service import SchemaRegistry
 from exchange.settings import Settings
 from workers.actors import declare_actors
 from workers.ticker import Ticker
@@ -23,7 +25,9 @@ from workers.ticker import Ticker
 REDIS_NAMESPACE = "exchange"
 
 
-def build_broker(settings: Settings, database: Database, keyring: Keyring) -> dramatiq.Broker:
+def build_broker(
+    settings: Settings, database: Database, keyring: Keyring, registry: SchemaRegistry
+) -> dramatiq.Broker:
     broker: dramatiq.Broker
     if settings.embedded_broker:
         broker = StubBroker()
@@ -36,7 +40,7 @@ def build_broker(settings: Settings, database: Database, keyring: Keyring) -> dr
             health_check_interval=30,
         )
         broker = RedisBroker(client=client, namespace=REDIS_NAMESPACE)  # type: ignore[no-untyped-call]
-    declare_actors(broker, database, keyring)
+    declare_actors(broker, settings=settings, database=database, keyring=keyring, registry=registry)
     return broker
 
 
@@ -51,27 +55,33 @@ def ping_broker(broker: dramatiq.Broker) -> None:
 IDLE_POLL_MS = 100
 
 
-PERIODIC_ACTORS = [INTEGRATE_ACTOR]
+def periodic_actors(settings: Settings) -> dict[str, float]:
+    """The periodic jobs and their intervals in seconds."""
+    return {INTEGRATE_ACTOR: settings.audit_interval_s, SWEEP_ACTOR: settings.sweep_interval_s}
 
 
 class RunningWorker:
     """A dramatiq worker and the ticker that feeds it the periodic jobs."""
 
-    def __init__(self, broker: dramatiq.Broker, *, threads: int, tick_s: float) -> None:
+    def __init__(self, broker: dramatiq.Broker, *, threads: int, periodic: dict[str, float]):
         self.worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=IDLE_POLL_MS)
         self.worker.start()
-        self.ticker = Ticker(broker, actor_names=PERIODIC_ACTORS, interval_s=tick_s).start()
+        self.ticker = Ticker(broker, intervals=periodic).start()
 
     def stop(self) -> None:
         self.ticker.stop()
         self.worker.stop()
 
 
-def start_worker(broker: dramatiq.Broker, *, threads: int, tick_s: float) -> RunningWorker:
-    return RunningWorker(broker, threads=threads, tick_s=tick_s)
+def start_worker(
+    broker: dramatiq.Broker, *, threads: int, periodic: dict[str, float]
+) -> RunningWorker:
+    return RunningWorker(broker, threads=threads, periodic=periodic)
 
 
-def run_until_signalled(broker: dramatiq.Broker, *, threads: int, tick_s: float) -> None:
+def run_until_signalled(
+    broker: dramatiq.Broker, *, threads: int, periodic: dict[str, float]
+) -> None:
     """Run a worker in this process until SIGINT or SIGTERM, then let running jobs finish."""
     stop = threading.Event()
 
@@ -79,7 +89,7 @@ def run_until_signalled(broker: dramatiq.Broker, *, threads: int, tick_s: float)
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    worker = start_worker(broker, threads=threads, tick_s=tick_s)
+    worker = start_worker(broker, threads=threads, periodic=periodic)
     try:
         stop.wait()
     finally:

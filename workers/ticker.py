@@ -1,11 +1,13 @@
 """Periodic jobs. Each worker process (and the embedded worker) runs one ticker thread that
-enqueues the periodic actors at a fixed interval. Several tickers across processes are
-harmless: the jobs are idempotent and the log's integrator takes a lock."""
+enqueues each periodic actor at its own interval. Several tickers across processes are
+harmless: the jobs are idempotent, the log's integrator takes a lock, and a delivery the
+sweeper enqueues twice is claimed once."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import dramatiq
 
@@ -13,10 +15,9 @@ logger = logging.getLogger(__name__)
 
 
 class Ticker:
-    def __init__(self, broker: dramatiq.Broker, *, actor_names: list[str], interval_s: float):
+    def __init__(self, broker: dramatiq.Broker, *, intervals: dict[str, float]):
         self.broker = broker
-        self.actor_names = actor_names
-        self.interval_s = interval_s
+        self.intervals = intervals
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="exchange-ticker", daemon=True)
 
@@ -29,8 +30,13 @@ class Ticker:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            for name in self.actor_names:
+        due = {name: time.monotonic() + interval for name, interval in self.intervals.items()}
+        while not self._stop.wait(max(0.0, min(due.values()) - time.monotonic())):
+            now = time.monotonic()
+            for name, moment in due.items():
+                if moment > now:
+                    continue
+                due[name] = now + self.intervals[name]
                 try:
                     self.broker.get_actor(name).send()
                 except Exception:  # the broker is down: readiness shows it; try next tick

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Tlp = Literal["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]
 ReportId = Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+AgencyId = Annotated[str, Field(min_length=1, max_length=63)]
 
 
 class ReportSubmission(BaseModel):
@@ -19,6 +20,11 @@ class ReportSubmission(BaseModel):
     tlp: Tlp | None = None
     payload: dict[str, Any]
     refs: Annotated[list[ReportId], Field(max_length=100)] = []
+    recipients: Annotated[list[AgencyId], Field(max_length=100)] = Field(
+        default=[],
+        description="Agencies named as this report's audience: the only ones a RED or "
+        "AMBER+STRICT report reaches, and reached under AMBER wherever their jurisdiction.",
+    )
 
 
 class BulkLine(ReportSubmission):
@@ -52,6 +58,7 @@ class ReportOut(BaseModel):
     sender: str
     tlp: Tlp
     refs: list[str]
+    recipients: list[str]
     payload_hash: str
     received_at: datetime
     payload: dict[str, Any]

@@ -23,6 +23,8 @@ class Report(SQLModel, table=True):
     )
     tlp: str = Field(max_length=16)
     refs: str = Field(sa_column=Column(Text, nullable=False))  # JSON array of report ids
+    # JSON array of agency ids named as the report's audience (TLP RED, AMBER+STRICT)
+    recipients: str = Field(sa_column=Column(Text, nullable=False, server_default="[]"))
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # RFC 8785 bytes
     payload_hash: str = Field(max_length=64)  # SHA-256 of the canonical payload, hex
     region: str | None = Field(default=None, max_length=13, index=True)

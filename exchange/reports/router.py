@@ -191,6 +191,7 @@ def read_report(report_id: str, session: SessionDep, reader: PrincipalDep) -> Re
         sender=report.sender,
         tlp=report.tlp,
         refs=json.loads(report.refs),
+        recipients=json.loads(report.recipients),
         payload_hash=report.payload_hash,
         received_at=report.received_at,
         payload=json.loads(report.payload),

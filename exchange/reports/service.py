@@ -39,6 +39,8 @@ from exchange.regions import service as regions
 from exchange.registry.service import ReportType, SchemaRegistry, values_at
 from exchange.reports.contracts import ReportSubmission, SubmissionResult, Warning_
 from exchange.reports.models import IdempotencyRecord, Report
+from exchange.routing import service as routing
+from exchange.routing.service import RoutingFacts
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 PAYLOAD_POINTER = "/payload"
@@ -154,11 +156,13 @@ def submit(
         if isinstance(value, str)
     ]
     details = regions.unknown_code_details(session, located, prefix=PAYLOAD_POINTER)
-    unknown_refs = _unknown_refs(session, submission.refs)
-    if details or unknown_refs:
+    unknown = [
+        *_unknown_refs(session, submission.refs),
+        *_unknown_recipients(session, submission.recipients),
+    ]
+    if details or unknown:
         raise InvalidInput(
-            t("report.invalid", count=len(details) + len(unknown_refs)),
-            details=[*details, *unknown_refs],
+            t("report.invalid", count=len(details) + len(unknown)), details=[*details, *unknown]
         )
 
     canonical, payload_hash = canonical_hash(payload)
@@ -184,6 +188,7 @@ def submit(
         sender=sender.id,
         tlp=submission.tlp or report_type.default_tlp,
         refs=json.dumps(submission.refs),
+        recipients=json.dumps(sorted(set(submission.recipients))),
         payload=canonical,
         payload_hash=payload_hash,
         region=_first(payload, report_type.routing.get("region")),
@@ -203,7 +208,21 @@ def submit(
             "payload_hash": payload_hash,
             "signature_key_id": key_id,
             "refs": submission.refs,
+            "recipients": sorted(set(submission.recipients)),
         },
+    )
+    session.flush()  # the report row exists before the deliveries that refer to it
+    routing.route(
+        session,
+        report_id=report.id,
+        facts=RoutingFacts.of(
+            report_type,
+            payload,
+            tlp=report.tlp,
+            sender=sender.id,
+            recipients=submission.recipients,
+        ),
+        actor=principal.actor,
     )
     return SubmissionResult(
         id=report.id,
@@ -225,6 +244,17 @@ def _unknown_refs(session: Session, refs: list[str]) -> list[ErrorDetail]:
         ErrorDetail(t("report.unknown_ref", report=ref), pointer=f"/refs/{index}")
         for index, ref in enumerate(refs)
         if ref not in known
+    ]
+
+
+def _unknown_recipients(session: Session, recipients: list[str]) -> list[ErrorDetail]:
+    if not recipients:
+        return []
+    known = set(session.exec(select(Agency.id).where(col(Agency.id).in_(recipients))))
+    return [
+        ErrorDetail(t("report.unknown_recipient", agency=agency), pointer=f"/recipients/{index}")
+        for index, agency in enumerate(recipients)
+        if agency not in known
     ]
 
 
@@ -378,11 +408,13 @@ def accept(
 
 
 def read(session: Session, *, principal: Principal, report_id: str) -> Report:
-    """A report its reader may see. For now: its sender, or an auditor (routing and the
-    clearance rules widen this); anything else is "not found", never "forbidden", so ids
-    reveal nothing."""
+    """A report its reader may see: its sender, or an agency it was routed to. Anything
+    else is "not found", never "forbidden", so ids reveal nothing."""
     report = session.get(Report, report_id)
-    if report is None or report.sender != principal.agency_id:
+    if report is None or not (
+        report.sender == principal.agency_id
+        or routing.was_routed_to(session, report_id=report.id, agency_id=principal.agency_id)
+    ):
         raise ReportNotFound(t("report.not_found", report=report_id))
     audit.record(
         session,

@@ -1,0 +1,50 @@
+"""The envelope: a CloudEvents 1.0 event in structured JSON mode, built with the
+``cloudevents`` package, one per delivery (its id is the delivery's id)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import rfc8785
+from cloudevents.core.bindings.http import to_structured_event
+from cloudevents.core.v1.event import CloudEvent
+
+from connectors.base import Envelope
+from exchange.delivery.models import Delivery
+from exchange.registry.service import SchemaRegistry
+from exchange.reports.models import Report
+
+EVENT_TYPE_PREFIX = "exchange.report."
+
+
+def event_type(report: Report) -> str:
+    return f"{EVENT_TYPE_PREFIX}{report.type}.v{report.version}"
+
+
+def data_hash(data: dict[str, Any]) -> str:
+    """SHA-256 of the RFC 8785 form of the data as this recipient receives it: what a signed
+    receipt signs, and what the audit log records as delivered."""
+    return hashlib.sha256(rfc8785.dumps(data)).hexdigest()
+
+
+def build_envelope(report: Report, delivery: Delivery, *, registry: SchemaRegistry) -> Envelope:
+    data: dict[str, Any] = json.loads(report.payload)
+    attributes: dict[str, Any] = {
+        "id": delivery.id,
+        "source": f"/agencies/{report.sender}",
+        "type": event_type(report),
+        "time": report.received_at,
+        "subject": report.id,
+        "dataschema": registry.get(report.type, report.version).uri,
+        "datacontenttype": "application/json",
+        "tlp": report.tlp,
+        "datahash": data_hash(data),
+    }
+    if report.region:
+        attributes["region"] = report.region
+    if report.severity:
+        attributes["severity"] = report.severity
+    message = to_structured_event(CloudEvent(attributes, data))
+    return Envelope(id=delivery.id, attributes=attributes, body=message.body)

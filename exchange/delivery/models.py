@@ -1,0 +1,77 @@
+"""Tables of the delivery domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, String
+from sqlmodel import Field, SQLModel
+
+from exchange.models import UTCDateTime, utcnow
+
+SEND_ACTOR = "delivery.send"
+SWEEP_ACTOR = "delivery.sweep"
+
+
+class DeliveryState(StrEnum):
+    pending = "pending"  # routed; its first attempt is due
+    in_flight = "in_flight"  # a worker holds it until ``due_at`` (then the sweeper may)
+    retrying = "retrying"  # an attempt failed; the next is due at ``due_at``
+    delivered = "delivered"  # the connector took it
+    acknowledged = "acknowledged"  # the recipient said it has it
+    dead = "dead"  # the schedule ran out or the failure was permanent
+
+
+DUE_STATES = (DeliveryState.pending, DeliveryState.in_flight, DeliveryState.retrying)
+
+
+class Delivery(SQLModel, table=True):
+    """One report to one subscription. Its id is the envelope's id, the same on every
+    attempt and replay, so recipients deduplicate by it."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (Index("ix_delivery_state_due", "state", "due_at"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    report_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("report.id"), nullable=False, index=True)
+    )
+    subscription_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("subscription.id"), nullable=False, index=True)
+    )
+    agency_id: str = Field(
+        sa_column=Column(String(63), ForeignKey("agency.id"), nullable=False, index=True)
+    )
+    connector: str = Field(max_length=64)
+    state: DeliveryState = Field(sa_column=Column(String(16), nullable=False))
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    # When the next attempt is due (pending, retrying) or when a worker's hold on it lapses
+    # (in_flight); for inbox deliveries that were read, when the reader's lease ends.
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=300)
+    last_status: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    data_hash: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    receipt_key_id: str | None = Field(default=None, max_length=64)
+    receipt_signature: str | None = Field(default=None, max_length=128)
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """One try at delivering: when, how long, what came of it."""
+
+    __tablename__ = "delivery_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("delivery.id"), nullable=False, index=True)
+    )
+    number: int = Field(sa_column=Column(Integer, nullable=False))
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    duration_ms: int = Field(sa_column=Column(Integer, nullable=False))
+    outcome: str = Field(max_length=16)  # delivered | retry | dead
+    status_code: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    error: str | None = Field(default=None, max_length=300)
+    worker: str = Field(default="", max_length=120)

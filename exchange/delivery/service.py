@@ -1,0 +1,598 @@
+"""Delivering routed reports: claim a due delivery, attempt it through a fresh connector,
+record what came of it, retry on the schedule, and find lost work again (the sweeper).
+
+One attempt is two units of work with the connector call between them, so that no database
+lock or connection is held while a remote system takes its time: :func:`claim` marks the
+delivery in flight (with a hold that lapses if the worker dies), :func:`attempt` talks to
+the recipient with no session open, :func:`record` stores the outcome. :func:`deliver` runs
+the three; the ``delivery.send`` actor calls it and the tests call it directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import BaseModel
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from connectors.base import (
+    ConnectorContext,
+    Delivered,
+    Envelope,
+    PermanentFailure,
+    RetryableFailure,
+)
+from connectors.registry import factory
+from exchange.agencies.models import SigningKey
+from exchange.audit import service as audit
+from exchange.crypto import b64url_decode
+from exchange.delivery.envelope import build_envelope
+from exchange.delivery.models import (
+    DUE_STATES,
+    SEND_ACTOR,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryState,
+)
+from exchange.errors import Conflict, ErrorDetail, InvalidInput, NotFound
+from exchange.i18n import t
+from exchange.jobs import enqueue_after_commit
+from exchange.models import utcnow
+from exchange.protection.sealing import Sealer
+from exchange.registry.service import SchemaRegistry
+from exchange.reports.models import Report
+from exchange.routing import service as routing
+from exchange.routing.models import Subscription
+
+# A worker's hold on an in-flight delivery lasts the connector's timeout plus this margin;
+# after it lapses the sweeper hands the delivery to another worker.
+HOLD_MARGIN_S = 15.0
+JITTER = 0.2
+SWEEP_BATCH = 1000
+RECEIPT_DOMAIN = b"exchange-receipt/v1\n"
+ERROR_LENGTH = 300
+
+
+class DeliveryNotFound(NotFound):
+    """Raised when a delivery id names no delivery of the caller's agency."""
+
+    code = "delivery_not_found"
+
+
+class DeliveryConflict(Conflict):
+    """Raised when a delivery is not in a state that allows the action."""
+
+    code = "delivery_state_conflict"
+
+
+class ReceiptInvalid(InvalidInput):
+    """Raised when a signed receipt names an unknown key or does not verify."""
+
+    code = "receipt_invalid"
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How hard the hub tries: the retry schedule and its limits."""
+
+    schedule_s: tuple[float, ...]
+    timeout_s: float = 15.0
+    backoff_floor_s: float = 60.0
+
+    def next_delay(
+        self, attempts_made: int, failure: RetryableFailure, rng: random.Random
+    ) -> float | None:
+        """Seconds until the next attempt, or None when the schedule is spent.
+
+        The scheduled delay is jittered ±20 %; a timeout or a 429 waits at least the floor;
+        a ``Retry-After`` is honoured within [scheduled, 2 x scheduled].
+        """
+        if attempts_made >= len(self.schedule_s):
+            return None
+        scheduled = self.schedule_s[attempts_made] * rng.uniform(1 - JITTER, 1 + JITTER)
+        if failure.throttled:
+            scheduled = max(scheduled, self.backoff_floor_s)
+        if failure.retry_after_s is not None:
+            scheduled = min(max(failure.retry_after_s, scheduled), 2 * scheduled)
+        return scheduled
+
+    @property
+    def hold(self) -> timedelta:
+        return timedelta(seconds=self.timeout_s + HOLD_MARGIN_S)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery a worker now holds, with everything the attempt needs."""
+
+    delivery_id: str
+    attempt_number: int
+    connector: str
+    config: BaseModel
+    envelope: Envelope
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    started_at: datetime
+    duration_ms: int
+    delivered: Delivered | None = None
+    failure: RetryableFailure | PermanentFailure | None = None
+
+
+def _locked(session: Session, model: type[Any], key: str) -> Any:
+    """The row, locked for this transaction on PostgreSQL (SQLite's BEGIN IMMEDIATE already
+    holds the database's write lock)."""
+    return session.exec(select(model).where(model.id == key).with_for_update()).one_or_none()
+
+
+def _delay_ms(until: datetime, now: datetime) -> int:
+    return max(0, int((until - now).total_seconds() * 1000))
+
+
+def claim(
+    session: Session,
+    *,
+    delivery_id: str,
+    policy: DeliveryPolicy,
+    registry: SchemaRegistry,
+    sealer: Sealer,
+) -> Claim | None:
+    """Take a due delivery for one attempt, or None if it is not due (already delivered,
+    held by another worker, waiting for its time or for its subscription's throttle)."""
+    now = utcnow()
+    delivery: Delivery | None = _locked(session, Delivery, delivery_id)
+    if delivery is None or delivery.state not in DUE_STATES:
+        return None
+    if delivery.due_at is not None and delivery.due_at > now:
+        return None
+    subscription: Subscription = _locked(session, Subscription, delivery.subscription_id)
+    if not subscription.active:
+        _end(session, delivery, reason=f"subscription {subscription.disabled_reason or 'inactive'}")
+        return None
+    if subscription.throttle_per_s:
+        slot = max(now, subscription.next_slot_at or now)
+        if slot > now:
+            delivery.due_at = slot
+            session.add(delivery)
+            enqueue_after_commit(
+                session, SEND_ACTOR, delivery_id=delivery.id, delay_ms=_delay_ms(slot, now)
+            )
+            return None
+        subscription.next_slot_at = slot + timedelta(seconds=1 / subscription.throttle_per_s)
+        session.add(subscription)
+    report = session.get(Report, delivery.report_id)
+    assert report is not None  # a foreign key
+    envelope = build_envelope(report, delivery, registry=registry)
+    delivery.state = DeliveryState.in_flight
+    delivery.attempts += 1
+    delivery.due_at = now + policy.hold
+    delivery.data_hash = str(envelope.attributes["datahash"])
+    session.add(delivery)
+    return Claim(
+        delivery_id=delivery.id,
+        attempt_number=delivery.attempts,
+        connector=delivery.connector,
+        config=routing.open_config(subscription, sealer),
+        envelope=envelope,
+    )
+
+
+def attempt(claim_: Claim, *, context: ConnectorContext) -> AttemptResult:
+    """One call to a connector built for this delivery alone. Needs no database."""
+    connector = factory(claim_.connector)(context)
+    started_at = utcnow()
+    clock = time.perf_counter()
+
+    def elapsed() -> int:
+        return int((time.perf_counter() - clock) * 1000)
+
+    try:
+        delivered = connector.deliver(claim_.envelope, claim_.config)
+    except (RetryableFailure, PermanentFailure) as failure:
+        return AttemptResult(started_at, elapsed(), failure=failure)
+    except Exception as error:  # a connector's bug must not lose the delivery: retry it
+        bug = RetryableFailure(f"connector error: {type(error).__name__}")
+        return AttemptResult(started_at, elapsed(), failure=bug)
+    return AttemptResult(started_at, elapsed(), delivered=delivered)
+
+
+def record(
+    session: Session,
+    *,
+    claim_: Claim,
+    result: AttemptResult,
+    policy: DeliveryPolicy,
+    worker: str,
+    rng: random.Random,
+) -> Delivery:
+    """Store the attempt and move the delivery on: delivered, retrying (its next message
+    enqueued with a delay) or dead; a 410 also disables the subscription."""
+    delivery: Delivery = _locked(session, Delivery, claim_.delivery_id)
+    failure = result.failure
+    status = result.delivered.status_code if result.delivered else None
+    if failure is not None:
+        status = failure.status_code
+    number = (
+        1
+        + session.exec(select(func.count()).where(DeliveryAttempt.delivery_id == delivery.id)).one()
+    )
+    details: dict[str, Any] = {
+        "delivery": delivery.id,
+        "report": delivery.report_id,
+        "agency": delivery.agency_id,
+        "attempt": number,
+        "status_code": status,
+    }
+    if failure is None:
+        outcome = "delivered"
+        if delivery.state != DeliveryState.acknowledged:
+            delivery.state = DeliveryState.delivered
+        delivery.delivered_at = delivery.delivered_at or utcnow()
+        delivery.due_at = None
+        delivery.last_error = None
+        details["data_hash"] = delivery.data_hash
+    else:
+        delay = (
+            policy.next_delay(delivery.attempts, failure, rng)
+            if isinstance(failure, RetryableFailure)
+            else None
+        )
+        delivery.last_error = str(failure)[:ERROR_LENGTH]
+        details["error"] = delivery.last_error
+        if delivery.state == DeliveryState.acknowledged:
+            outcome = "delivered"  # the recipient acknowledged it while we waited
+        elif delay is None:
+            outcome = "dead"
+            delivery.state = DeliveryState.dead
+            delivery.due_at = None
+        else:
+            outcome = "retry"
+            delivery.state = DeliveryState.retrying
+            delivery.due_at = utcnow() + timedelta(seconds=delay)
+            details["retry_in_s"] = round(delay, 3)
+            enqueue_after_commit(
+                session, SEND_ACTOR, delivery_id=delivery.id, delay_ms=int(delay * 1000)
+            )
+        if isinstance(failure, PermanentFailure) and failure.gone:
+            subscription = session.get(Subscription, delivery.subscription_id)
+            assert subscription is not None
+            routing.disable_subscription(
+                session, subscription=subscription, reason="the receiver answered 410 Gone"
+            )
+    delivery.last_status = status
+    session.add(delivery)
+    session.add(
+        DeliveryAttempt(
+            delivery_id=delivery.id,
+            number=number,
+            started_at=result.started_at,
+            duration_ms=result.duration_ms,
+            outcome=outcome,
+            status_code=status,
+            error=delivery.last_error if failure else None,
+            worker=worker,
+        )
+    )
+    action = {"delivered": "delivery.delivered", "retry": "delivery.retrying"}.get(
+        outcome, "delivery.dead"
+    )
+    audit.record(
+        session, action=action, subject=f"report:{delivery.report_id}", actor="hub", details=details
+    )
+    return delivery
+
+
+def _end(session: Session, delivery: Delivery, *, reason: str) -> None:
+    delivery.state = DeliveryState.dead
+    delivery.due_at = None
+    delivery.last_error = reason[:ERROR_LENGTH]
+    session.add(delivery)
+    audit.record(
+        session,
+        action="delivery.dead",
+        subject=f"report:{delivery.report_id}",
+        actor="hub",
+        details={"delivery": delivery.id, "agency": delivery.agency_id, "error": reason},
+    )
+
+
+def deliver(
+    sessions: Callable[[], AbstractContextManager[Session]],
+    *,
+    delivery_id: str,
+    policy: DeliveryPolicy,
+    registry: SchemaRegistry,
+    sealer: Sealer,
+    context: ConnectorContext,
+    worker: str,
+    rng: random.Random | None = None,
+) -> Delivery | None:
+    """Claim, attempt and record one delivery, each unit of work committed by ``sessions``.
+    None when the delivery was not due."""
+    with sessions() as session:
+        taken = claim(
+            session, delivery_id=delivery_id, policy=policy, registry=registry, sealer=sealer
+        )
+    if taken is None:
+        return None
+    result = attempt(taken, context=context)
+    with sessions() as session:
+        return record(
+            session,
+            claim_=taken,
+            result=result,
+            policy=policy,
+            worker=worker,
+            rng=rng or random.Random(),  # noqa: S311 - jitter, not a secret
+        )
+
+
+def sweep(session: Session, *, grace: timedelta, limit: int = SWEEP_BATCH) -> int:
+    """Enqueue every delivery that was due more than ``grace`` ago — its message was lost,
+    or the worker holding it died — so that nothing depends on the broker keeping a
+    message. Returns how many were enqueued."""
+    due = session.exec(
+        select(Delivery.id)
+        .where(col(Delivery.state).in_(list(DUE_STATES)), col(Delivery.due_at) <= utcnow() - grace)
+        .order_by(col(Delivery.due_at))
+        .limit(limit)
+    ).all()
+    for delivery_id in due:
+        enqueue_after_commit(session, SEND_ACTOR, delivery_id=delivery_id)
+    return len(due)
+
+
+# --- recipients: listing, replay, acknowledgement ---------------------------------------------
+
+
+def get_delivery(session: Session, *, agency_id: str | None, delivery_id: str) -> Delivery:
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None or (agency_id is not None and delivery.agency_id != agency_id):
+        raise DeliveryNotFound(t("delivery.not_found", id=delivery_id))
+    return delivery
+
+
+def list_deliveries(
+    session: Session,
+    *,
+    agency_id: str | None,
+    state: DeliveryState | None = None,
+    report_id: str | None = None,
+    limit: int = 100,
+    before: datetime | None = None,
+) -> list[Delivery]:
+    query = select(Delivery)
+    if agency_id is not None:
+        query = query.where(Delivery.agency_id == agency_id)
+    if state is not None:
+        query = query.where(Delivery.state == state)
+    if report_id is not None:
+        query = query.where(Delivery.report_id == report_id)
+    if before is not None:
+        query = query.where(col(Delivery.created_at) < before)
+    return list(session.exec(query.order_by(col(Delivery.created_at).desc()).limit(limit)))
+
+
+def attempts_of(session: Session, delivery_id: str) -> list[DeliveryAttempt]:
+    return list(
+        session.exec(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id == delivery_id)
+            .order_by(col(DeliveryAttempt.number))
+        )
+    )
+
+
+def replay(session: Session, *, agency_id: str | None, delivery_id: str, actor: str) -> Delivery:
+    """Send a delivery again, with the same envelope id, on a fresh schedule. Due ones
+    are already on their way and cannot be replayed."""
+    delivery = get_delivery(session, agency_id=agency_id, delivery_id=delivery_id)
+    if delivery.state in DUE_STATES:
+        raise DeliveryConflict(t("delivery.still_due", id=delivery_id, state=delivery.state))
+    subscription = session.get(Subscription, delivery.subscription_id)
+    if subscription is None or not subscription.active:
+        raise DeliveryConflict(t("delivery.subscription_inactive", id=delivery_id))
+    _requeue(session, delivery, actor=actor)
+    return delivery
+
+
+def _requeue(session: Session, delivery: Delivery, *, actor: str) -> None:
+    previous = delivery.state
+    delivery.state = DeliveryState.pending
+    delivery.attempts = 0
+    delivery.due_at = utcnow()
+    session.add(delivery)
+    audit.record(
+        session,
+        action="delivery.replayed",
+        subject=f"report:{delivery.report_id}",
+        actor=actor,
+        details={"delivery": delivery.id, "agency": delivery.agency_id, "was": previous},
+    )
+    enqueue_after_commit(session, SEND_ACTOR, delivery_id=delivery.id)
+
+
+def recover(
+    session: Session, *, agency_id: str, since: datetime, until: datetime, actor: str
+) -> list[str]:
+    """Replay the agency's dead deliveries routed in [since, until) to live subscriptions."""
+    dead = session.exec(
+        select(Delivery)
+        .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
+        .where(
+            Delivery.agency_id == agency_id,
+            Delivery.state == DeliveryState.dead,
+            col(Delivery.created_at) >= since,
+            col(Delivery.created_at) < until,
+            col(Subscription.active).is_(True),
+        )
+        .order_by(col(Delivery.created_at))
+    ).all()
+    for delivery in dead:
+        _requeue(session, delivery, actor=actor)
+    return [d.id for d in dead]
+
+
+def receipt_message(delivery_id: str, data_hash: str) -> bytes:
+    """What a signed receipt signs: a domain tag, the envelope id and the hash of the data
+    received (the envelope's ``datahash``)."""
+    return RECEIPT_DOMAIN + f"{delivery_id}\n{data_hash}\n".encode()
+
+
+def _checked_receipt(session: Session, delivery: Delivery, *, key_id: str, signature: str) -> None:
+    key = session.get(SigningKey, key_id)
+    if key is None or key.agency_id != delivery.agency_id or key.revoked_at is not None:
+        raise ReceiptInvalid(
+            t("delivery.receipt_unknown_key", key=key_id),
+            details=[ErrorDetail(t("delivery.receipt_unknown_key", key=key_id), pointer="/key_id")],
+        )
+    try:
+        raw = b64url_decode(signature)
+        Ed25519PublicKey.from_public_bytes(b64url_decode(key.public_key)).verify(
+            raw, receipt_message(delivery.id, delivery.data_hash or "")
+        )
+    except (InvalidSignature, binascii.Error, ValueError):
+        raise ReceiptInvalid(
+            t("delivery.receipt_wrong"),
+            details=[ErrorDetail(t("delivery.receipt_wrong"), pointer="/signature")],
+        ) from None
+
+
+def acknowledge(
+    session: Session,
+    *,
+    agency_id: str,
+    delivery_id: str,
+    actor: str,
+    key_id: str | None = None,
+    signature: str | None = None,
+) -> Delivery:
+    """The recipient says it has the envelope; with a signature, a receipt it cannot later
+    deny. Acknowledging twice is harmless. A delivery that was never attempted cannot be
+    acknowledged."""
+    delivery = get_delivery(session, agency_id=agency_id, delivery_id=delivery_id)
+    if delivery.state == DeliveryState.acknowledged and signature is None:
+        return delivery
+    if delivery.attempts == 0 and delivery.state != DeliveryState.acknowledged:
+        raise DeliveryConflict(t("delivery.not_sent", id=delivery_id))
+    if signature is not None:
+        _checked_receipt(session, delivery, key_id=key_id or "", signature=signature)
+        delivery.receipt_key_id = key_id
+        delivery.receipt_signature = signature
+    delivery.state = DeliveryState.acknowledged
+    delivery.acknowledged_at = delivery.acknowledged_at or utcnow()
+    delivery.due_at = None
+    session.add(delivery)
+    audit.record(
+        session,
+        action="delivery.acknowledged",
+        subject=f"report:{delivery.report_id}",
+        actor=actor,
+        details={
+            "delivery": delivery.id,
+            "agency": delivery.agency_id,
+            "data_hash": delivery.data_hash,
+            "receipt_key_id": key_id if signature else None,
+            "receipt_signature": signature,
+        },
+    )
+    return delivery
+
+
+# --- the pull inbox --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    delivery: Delivery
+    envelope: Envelope
+    lease_expires_at: datetime
+
+
+def encode_cursor(delivery: Delivery) -> str:
+    text = f"{delivery.created_at.isoformat()}|{delivery.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, delivery_id = text.partition("|")
+        return datetime.fromisoformat(moment), delivery_id
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput(
+            t("delivery.bad_cursor"),
+            details=[ErrorDetail(t("delivery.bad_cursor"), pointer="/after", location="query")],
+        ) from None
+
+
+def read_inbox(
+    session: Session,
+    *,
+    agency_id: str,
+    after: str | None,
+    limit: int,
+    registry: SchemaRegistry,
+    actor: str,
+) -> list[InboxItem]:
+    """Unacknowledged inbox envelopes not leased to another read, oldest first, after the
+    cursor. Each is leased to this read for its subscription's ``lease_s``; one not
+    acknowledged in that time is returned again by a later read."""
+    now = utcnow()
+    query = (
+        select(Delivery, Subscription, Report)
+        .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
+        .join(Report, col(Report.id) == col(Delivery.report_id))
+        .where(
+            Delivery.agency_id == agency_id,
+            Delivery.connector == "inbox",
+            Delivery.state == DeliveryState.delivered,
+        )
+        .where((col(Delivery.due_at).is_(None)) | (col(Delivery.due_at) <= now))
+    )
+    if after:
+        moment, last_id = decode_cursor(after)
+        query = query.where(
+            (col(Delivery.created_at) > moment)
+            | ((col(Delivery.created_at) == moment) & (col(Delivery.id) > last_id))
+        )
+    rows = session.exec(
+        query.order_by(col(Delivery.created_at), col(Delivery.id)).limit(limit).with_for_update()
+    ).all()
+    items = []
+    for delivery, subscription, report in rows:
+        lease = routing.subscription_out(subscription).config.get("lease_s", 300)
+        delivery.due_at = now + timedelta(seconds=lease)
+        session.add(delivery)
+        items.append(
+            InboxItem(
+                delivery, build_envelope(report, delivery, registry=registry), delivery.due_at
+            )
+        )
+    if items:
+        audit.record(
+            session,
+            action="inbox.read",
+            subject=f"agency:{agency_id}",
+            actor=actor,
+            details={"deliveries": [item.delivery.id for item in items]},
+        )
+    return items
+
+
+def deliveries_of_report(session: Session, report_id: str) -> Iterator[Delivery]:
+    yield from session.exec(
+        select(Delivery).where(Delivery.report_id == report_id).order_by(col(Delivery.created_at))
+    )

@@ -1,0 +1,1 @@
+"""Subscriptions and the routing of each accepted report to the ones it matches."""

@@ -1,0 +1,37 @@
+"""Tables of the routing domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Float, ForeignKey, LargeBinary, String, Text
+from sqlmodel import Field, SQLModel
+
+from exchange.models import UTCDateTime, utcnow
+
+
+class Subscription(SQLModel, table=True):
+    """An agency's standing request for reports, and how they reach it."""
+
+    __tablename__ = "subscription"
+
+    id: str = Field(primary_key=True, max_length=32)
+    agency_id: str = Field(
+        sa_column=Column(String(63), ForeignKey("agency.id"), nullable=False, index=True)
+    )
+    label: str = Field(default="", max_length=200)
+    # Filters; an empty list matches everything. JSON arrays of strings.
+    types: str = Field(sa_column=Column(Text, nullable=False))
+    regions: str = Field(sa_column=Column(Text, nullable=False))
+    indicators: str = Field(sa_column=Column(Text, nullable=False))
+    min_severity: str | None = Field(default=None, max_length=16)
+    connector: str = Field(max_length=64)
+    config_shown: str = Field(sa_column=Column(Text, nullable=False))  # secrets masked
+    config_sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # AES-GCM
+    throttle_per_s: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    # The earliest moment the next delivery may start under the throttle.
+    next_slot_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    active: bool = Field(default=True)
+    disabled_reason: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

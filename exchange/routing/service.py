@@ -1,0 +1,419 @@
+"""Subscriptions, and routing: which subscriptions an accepted report reaches.
+
+Routing runs inside the submission's transaction and writes one ``delivery`` row per
+matching subscription (the outbox); the delivery jobs are enqueued after that commit.
+Functions take the session first and never commit.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, SecretStr, ValidationError
+from sqlmodel import Session, col, select
+
+from connectors.base import ConfigRefused, ConnectorContext, RotatingSecretConfig, revealed, shown
+from connectors.registry import UnknownConnector, factory
+from connectors.webhook import new_secret
+from exchange.agencies.models import Agency
+from exchange.audit import service as audit
+from exchange.delivery.models import SEND_ACTOR, Delivery, DeliveryState
+from exchange.errors import ErrorDetail, InvalidInput, NotFound, translate_model_error
+from exchange.i18n import t
+from exchange.jobs import enqueue_after_commit
+from exchange.models import utcnow
+from exchange.protection.sealing import Sealer
+from exchange.registry.service import ReportType, SchemaRegistry, values_at
+from exchange.routing.contracts import SEVERITY_ORDER, SubscriptionCreate, SubscriptionOut
+from exchange.routing.models import Subscription
+
+# Markings that name their audience: only the agencies in the report's ``recipients``.
+NAMED_ONLY = frozenset({"RED", "AMBER+STRICT"})
+
+
+class SubscriptionNotFound(NotFound):
+    """Raised when a subscription id names no live subscription of the caller's agency."""
+
+    code = "subscription_not_found"
+
+
+def _purpose(subscription_id: str) -> str:
+    return f"subscription-config:{subscription_id}"
+
+
+# --- subscriptions ---------------------------------------------------------------------------
+
+
+def _checked_config(
+    request: SubscriptionCreate, *, registry: SchemaRegistry, context: ConnectorContext
+) -> BaseModel:
+    details = [
+        ErrorDetail(t("routing.unknown_type", type=name), pointer=f"/types/{index}")
+        for index, name in enumerate(request.types)
+        if name not in registry.names()
+    ]
+    try:
+        connector_class = factory(request.connector)
+    except UnknownConnector:
+        raise InvalidInput(
+            t("routing.unknown_connector", connector=request.connector),
+            details=[
+                *details,
+                ErrorDetail(
+                    t("routing.unknown_connector", connector=request.connector),
+                    pointer="/connector",
+                ),
+            ],
+        ) from None
+    if details:
+        raise InvalidInput(t("request.invalid"), details=details)
+    try:
+        config = connector_class.config_model.model_validate(request.config)
+    except ValidationError as error:
+        raise translate_model_error(error, at=("config",)) from None
+    try:
+        connector_class(context).check(config)
+    except ConfigRefused as refused:
+        raise InvalidInput(
+            t("routing.config_refused", reason=str(refused)),
+            details=[
+                ErrorDetail(t("routing.config_refused", reason=str(refused)), pointer="/config")
+            ],
+        ) from None
+    return config
+
+
+def _secrets_of(config: BaseModel) -> dict[str, str]:
+    return {
+        name: value.get_secret_value()
+        for name in type(config).model_fields
+        if name != "previous_secret" and isinstance(value := getattr(config, name), SecretStr)
+    }
+
+
+def _seal(subscription: Subscription, config: BaseModel, sealer: Sealer) -> None:
+    subscription.config_shown = json.dumps(shown(config))
+    subscription.config_sealed = sealer.seal(
+        json.dumps(revealed(config)).encode(), purpose=_purpose(subscription.id)
+    )
+
+
+def create_subscription(
+    session: Session,
+    *,
+    agency_id: str,
+    request: SubscriptionCreate,
+    registry: SchemaRegistry,
+    context: ConnectorContext,
+    sealer: Sealer,
+    actor: str,
+) -> tuple[Subscription, dict[str, str]]:
+    """A new subscription and the secrets of its config, which are shown only now."""
+    config = _checked_config(request, registry=registry, context=context)
+    subscription = Subscription(
+        id=uuid.uuid4().hex,
+        agency_id=agency_id,
+        label=request.label,
+        types=json.dumps(sorted(set(request.types))),
+        regions=json.dumps(sorted(set(request.regions))),
+        indicators=json.dumps(sorted(set(request.indicators))),
+        min_severity=request.min_severity,
+        connector=request.connector,
+        config_shown="{}",
+        config_sealed=b"",
+        throttle_per_s=request.throttle_per_s,
+    )
+    _seal(subscription, config, sealer)
+    session.add(subscription)
+    audit.record(
+        session,
+        action="subscription.created",
+        subject=f"subscription:{subscription.id}",
+        actor=actor,
+        details={
+            "agency": agency_id,
+            "connector": request.connector,
+            "filters": {
+                "types": request.types,
+                "regions": request.regions,
+                "min_severity": request.min_severity,
+                "indicators": request.indicators,
+            },
+            "throttle_per_s": request.throttle_per_s,
+        },
+    )
+    return subscription, _secrets_of(config)
+
+
+def list_subscriptions(session: Session, *, agency_id: str | None) -> list[Subscription]:
+    query = select(Subscription).where(col(Subscription.deleted_at).is_(None))
+    if agency_id is not None:
+        query = query.where(Subscription.agency_id == agency_id)
+    return list(session.exec(query.order_by(col(Subscription.created_at))))
+
+
+def get_subscription(
+    session: Session, *, agency_id: str | None, subscription_id: str
+) -> Subscription:
+    """A live subscription; ``agency_id`` None means any agency's (operators)."""
+    subscription = session.get(Subscription, subscription_id)
+    if (
+        subscription is None
+        or subscription.deleted_at is not None
+        or (agency_id is not None and subscription.agency_id != agency_id)
+    ):
+        raise SubscriptionNotFound(t("routing.subscription_not_found", id=subscription_id))
+    return subscription
+
+
+def delete_subscription(
+    session: Session, *, agency_id: str | None, subscription_id: str, actor: str
+) -> Subscription:
+    """Stop a subscription. Its deliveries that were still due end as dead; the row stays so
+    that the history of what was delivered under it remains readable."""
+    subscription = get_subscription(session, agency_id=agency_id, subscription_id=subscription_id)
+    subscription.active = False
+    subscription.deleted_at = utcnow()
+    subscription.disabled_reason = "deleted"
+    session.add(subscription)
+    abandoned = list(
+        session.exec(
+            select(Delivery).where(
+                Delivery.subscription_id == subscription.id,
+                col(Delivery.state).in_(
+                    [DeliveryState.pending, DeliveryState.retrying, DeliveryState.in_flight]
+                ),
+            )
+        )
+    )
+    for delivery in abandoned:
+        delivery.state = DeliveryState.dead
+        delivery.last_error = "subscription deleted"
+        delivery.due_at = None
+        session.add(delivery)
+    audit.record(
+        session,
+        action="subscription.deleted",
+        subject=f"subscription:{subscription.id}",
+        actor=actor,
+        details={"agency": subscription.agency_id, "abandoned_deliveries": len(abandoned)},
+    )
+    return subscription
+
+
+def disable_subscription(session: Session, *, subscription: Subscription, reason: str) -> None:
+    """Stop routing to a subscription whose recipient asked to stop (HTTP 410). The owner
+    sees the reason on the subscription and in the audit log; re-creating it resumes."""
+    subscription.active = False
+    subscription.disabled_reason = reason[:300]
+    session.add(subscription)
+    audit.record(
+        session,
+        action="subscription.disabled",
+        subject=f"subscription:{subscription.id}",
+        actor="hub",
+        details={"agency": subscription.agency_id, "reason": reason[:300]},
+    )
+
+
+def rotate_secret(
+    session: Session,
+    *,
+    agency_id: str | None,
+    subscription_id: str,
+    sealer: Sealer,
+    actor: str,
+) -> tuple[Subscription, dict[str, str]]:
+    """A new signing secret; the previous one keeps signing alongside for 24 hours."""
+    subscription = get_subscription(session, agency_id=agency_id, subscription_id=subscription_id)
+    config = open_config(subscription, sealer)
+    if not isinstance(config, RotatingSecretConfig):
+        raise InvalidInput(
+            t("routing.no_secret", connector=subscription.connector),
+            details=[ErrorDetail(t("routing.no_secret", connector=subscription.connector))],
+        )
+    rotated = config.rotated(new_secret().get_secret_value(), utcnow())
+    _seal(subscription, rotated, sealer)
+    session.add(subscription)
+    audit.record(
+        session,
+        action="subscription.secret_rotated",
+        subject=f"subscription:{subscription.id}",
+        actor=actor,
+        details={"agency": subscription.agency_id},
+    )
+    return subscription, _secrets_of(rotated)
+
+
+def open_config(subscription: Subscription, sealer: Sealer) -> BaseModel:
+    """The subscription's connector config, secrets included, for one delivery."""
+    document = json.loads(
+        sealer.unseal(subscription.config_sealed, purpose=_purpose(subscription.id))
+    )
+    return factory(subscription.connector).config_model.model_validate(document)
+
+
+def subscription_out(subscription: Subscription) -> SubscriptionOut:
+    return SubscriptionOut(
+        id=subscription.id,
+        agency_id=subscription.agency_id,
+        label=subscription.label,
+        types=json.loads(subscription.types),
+        regions=json.loads(subscription.regions),
+        min_severity=subscription.min_severity,
+        indicators=json.loads(subscription.indicators),
+        connector=subscription.connector,
+        config=json.loads(subscription.config_shown),
+        throttle_per_s=subscription.throttle_per_s,
+        active=subscription.active,
+        disabled_reason=subscription.disabled_reason,
+        created_at=subscription.created_at,
+    )
+
+
+# --- routing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoutingFacts:
+    """What routing looks at in a report; the schema's ``x-routing`` says where to find it."""
+
+    type: str
+    tlp: str
+    sender: str
+    regions: tuple[str, ...]
+    severity: str | None
+    indicators: frozenset[str]
+    recipients: frozenset[str]
+
+    @classmethod
+    def of(
+        cls,
+        report_type: ReportType,
+        payload: dict[str, Any],
+        *,
+        tlp: str,
+        sender: str,
+        recipients: Iterable[str],
+    ) -> RoutingFacts:
+        routing = report_type.routing
+
+        def found(name: str) -> list[Any]:
+            pattern = routing.get(name)
+            return [value for _, value in values_at(payload, pattern)] if pattern else []
+
+        indicators: set[str] = set()
+        for value in found("indicators"):
+            indicators.update(
+                v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)
+            )
+        severity = next((v for v in found("severity") if isinstance(v, str)), None)
+        return cls(
+            type=report_type.name,
+            tlp=tlp,
+            sender=sender,
+            regions=tuple(v for v in found("region") if isinstance(v, str)),
+            severity=severity,
+            indicators=frozenset(indicators),
+            recipients=frozenset(recipients),
+        )
+
+
+def covers(prefix: str, code: str) -> bool:
+    """Whether a region-code prefix (``36.03``) covers a code (``36.03.11.2009``)."""
+    return code == prefix or code.startswith(prefix + ".")
+
+
+def wants(subscription: Subscription, facts: RoutingFacts) -> bool:
+    """Whether the report matches every filter the subscription sets."""
+    types = json.loads(subscription.types)
+    if types and facts.type not in types:
+        return False
+    regions = json.loads(subscription.regions)
+    if regions and not any(covers(p, code) for p in regions for code in facts.regions):
+        return False
+    if subscription.min_severity is not None and (
+        facts.severity is None
+        or SEVERITY_ORDER[facts.severity] < SEVERITY_ORDER[subscription.min_severity]
+    ):
+        return False
+    indicators = json.loads(subscription.indicators)
+    return not indicators or not facts.indicators.isdisjoint(indicators)
+
+
+def may_receive(agency: Agency, facts: RoutingFacts) -> bool:
+    """What the report's TLP 2.0 marking allows, whatever any subscription asks for.
+
+    RED and AMBER+STRICT: only the agencies named in ``recipients``; AMBER: also agencies
+    whose jurisdiction covers the report's region; GREEN and CLEAR: every participant.
+    """
+    if agency.id == facts.sender or agency.id in facts.recipients:
+        return True
+    if facts.tlp in NAMED_ONLY:
+        return False
+    if facts.tlp == "AMBER":
+        return any(covers(agency.jurisdiction, code) for code in facts.regions)
+    return True
+
+
+def route(session: Session, *, report_id: str, facts: RoutingFacts, actor: str) -> list[Delivery]:
+    """One pending delivery per live subscription that wants the report and may receive
+    it, recorded as ``report.routed``; their jobs go to the broker after commit."""
+    candidates = session.exec(
+        select(Subscription, Agency)
+        .join(Agency, col(Agency.id) == col(Subscription.agency_id))
+        .where(col(Subscription.active).is_(True), col(Agency.active).is_(True))
+    ).all()
+    now = utcnow()
+    deliveries: list[Delivery] = []
+    withheld = 0
+    for subscription, agency in candidates:
+        if not wants(subscription, facts):
+            continue
+        if not may_receive(agency, facts):
+            withheld += 1
+            continue
+        deliveries.append(
+            Delivery(
+                id=uuid.uuid4().hex,
+                report_id=report_id,
+                subscription_id=subscription.id,
+                agency_id=agency.id,
+                connector=subscription.connector,
+                state=DeliveryState.pending,
+                due_at=now,
+                created_at=now,
+            )
+        )
+    session.add_all(deliveries)
+    audit.record(
+        session,
+        action="report.routed",
+        subject=f"report:{report_id}",
+        actor=actor,
+        details={
+            "deliveries": [
+                {"id": d.id, "agency": d.agency_id, "subscription": d.subscription_id}
+                for d in deliveries
+            ],
+            "withheld_by_tlp": withheld,
+        },
+    )
+    for delivery in deliveries:
+        enqueue_after_commit(session, SEND_ACTOR, delivery_id=delivery.id)
+    return deliveries
+
+
+def was_routed_to(session: Session, *, report_id: str, agency_id: str) -> bool:
+    return (
+        session.exec(
+            select(Delivery.id).where(
+                Delivery.report_id == report_id, Delivery.agency_id == agency_id
+            )
+        ).first()
+        is not None
+    )
