@@ -1,0 +1,322 @@
+"""Webhook delivery end to end over real HTTP on loopback: Standard Webhooks signatures
+(``v1`` checked by the ``standardwebhooks`` package, ``v1a`` against the published key),
+CloudEvents envelopes, retries on the schedule, 410, 429 and Retry-After, and the throttle."""
+
+from __future__ import annotations
+
+import base64
+import random
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from connectors.base import RetryableFailure
+from exchange.audit.models import AuditEvent
+from exchange.crypto import b64url_decode
+from exchange.delivery.models import DeliveryAttempt, DeliveryState
+from exchange.delivery.service import DeliveryPolicy
+from exchange.hub import Hub
+from exchange.routing.models import Subscription
+from tests.delivery.conftest import (
+    WARNING,
+    deliveries,
+    submit,
+    warning,
+    webhook_subscription,
+)
+from tests.delivery.receiver import Receiver
+from tests.servers import wait_until
+
+
+def envelope_key(client: TestClient) -> Ed25519PublicKey:
+    keys = client.get("/.well-known/exchange/keys").json()["keys"]
+    (jwk,) = [k for k in keys if k["use"] == "envelope"]
+    return Ed25519PublicKey.from_public_bytes(b64url_decode(jwk["x"]))
+
+
+def test_a_report_reaches_a_webhook_signed_both_ways_as_a_cloudevent(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    subscription = webhook_subscription(client, polda, receiver)
+    report_id = submit(client, village)
+    wait_until(lambda: len(receiver.accepted) == 1, what="the delivery", deadline_s=20)
+
+    (received,) = receiver.accepted  # v1 verified by the standardwebhooks package already
+    assert receiver.refused_signatures == 0
+    signatures = dict(s.split(",", 1) for s in received.headers["webhook-signature"].split())
+    signed = (
+        f"{received.headers['webhook-id']}.{received.headers['webhook-timestamp']}."
+        f"{received.body.decode()}"
+    ).encode()
+    envelope_key(client).verify(base64.b64decode(signatures["v1a"]), signed)  # raises if wrong
+
+    event = received.event
+    (delivery,) = deliveries(hub, report_id=report_id)
+    assert received.headers["content-type"] == "application/cloudevents+json"
+    assert received.headers["webhook-id"] == event.get_id() == delivery.id
+    assert event.get_source() == "/agencies/pimpasa-tanjakan-mekar"
+    assert event.get_type() == "exchange.report.village-early-warning.v1"
+    assert event.get_subject() == report_id
+    assert event.get_dataschema() == hub.registry.get("village-early-warning", 1).uri
+    assert event.get_data() == WARNING
+    assert event.get_extension("tlp") == "AMBER"
+    assert event.get_extension("datahash") == delivery.data_hash
+
+    wait_until(
+        lambda: deliveries(hub, report_id=report_id)[0].state == DeliveryState.delivered,
+        what="the delivery recorded",
+        deadline_s=10,
+    )
+    with hub.session() as session:
+        attempts = session.exec(select(DeliveryAttempt)).all()
+        actions = [e.action for e in session.exec(select(AuditEvent))]
+    assert [(a.number, a.outcome, a.status_code) for a in attempts] == [(1, "delivered", 200)]
+    assert "report.routed" in actions and "delivery.delivered" in actions
+    listed = client.get("/v1/deliveries", headers=polda).json()
+    assert [(d["id"], d["subscription_id"]) for d in listed] == [(delivery.id, subscription["id"])]
+
+
+def test_a_wrong_secret_is_refused_by_the_receiver(
+    client: TestClient,
+    village: dict[str, str],
+    polda: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    webhook_subscription(client, polda, receiver)
+    receiver.secret = "whsec_" + base64.b64encode(b"x" * 32).decode()  # not the hub's
+    submit(client, village)
+    wait_until(lambda: receiver.refused_signatures >= 2, what="retries", deadline_s=20)
+    assert receiver.accepted == []
+
+
+def test_500s_are_retried_until_the_receiver_recovers(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    receiver.behaviour = lambda _id, attempt: (500, {}) if attempt <= 3 else (200, {})
+    webhook_subscription(client, polda, receiver)
+    report_id = submit(client, village)
+    wait_until(lambda: len(receiver.accepted) == 1, what="the fourth attempt", deadline_s=20)
+    wait_until(
+        lambda: deliveries(hub, report_id=report_id)[0].state == DeliveryState.delivered,
+        what="the delivery recorded",
+        deadline_s=10,
+    )
+    with hub.session() as session:
+        attempts = session.exec(select(DeliveryAttempt).order_by(DeliveryAttempt.number)).all()
+    assert [(a.outcome, a.status_code) for a in attempts] == [
+        ("retry", 500),
+        ("retry", 500),
+        ("retry", 500),
+        ("delivered", 200),
+    ]
+
+
+def test_a_delivery_dies_when_the_schedule_is_spent_and_can_be_replayed(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    failing = True
+    receiver.behaviour = lambda _id, _n: (503, {}) if failing else (200, {})
+    webhook_subscription(client, polda, receiver)
+    report_id = submit(client, village)
+    wait_until(
+        lambda: deliveries(hub, report_id=report_id)[0].state == DeliveryState.dead,
+        what="the delivery dead",
+        deadline_s=20,
+    )
+    (dead,) = deliveries(hub, report_id=report_id)
+    assert dead.attempts == len(hub.settings.delivery_schedule_s)
+    assert receiver.accepted == []
+
+    failing = False
+    replayed = client.post(f"/v1/deliveries/{dead.id}/replay", headers=polda)
+    assert replayed.status_code == 200 and replayed.json()["state"] == "pending"
+    wait_until(lambda: receiver.accepted_ids() == [dead.id], what="the replay", deadline_s=20)
+    again = client.post(f"/v1/deliveries/{dead.id}/replay", headers=polda)
+    assert again.status_code in {200, 409}
+
+
+def test_recover_replays_dead_deliveries_in_a_window(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    failing = True
+    receiver.behaviour = lambda _id, _n: (500, {}) if failing else (200, {})
+    webhook_subscription(client, polda, receiver)
+    since = datetime.now(UTC).isoformat()
+    ids = [submit(client, village) for _ in range(3)]
+    wait_until(
+        lambda: (
+            all(d.state == DeliveryState.dead for d in deliveries(hub))
+            and len(deliveries(hub)) == 3
+        ),
+        what="three dead deliveries",
+        deadline_s=30,
+    )
+    failing = False
+    until = datetime.now(UTC).isoformat()
+    bad = client.post(
+        "/v1/deliveries:recover", json={"since": until, "until": since}, headers=polda
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["pointer"] == "/since"
+    recovered = client.post(
+        "/v1/deliveries:recover", json={"since": since, "until": until}, headers=polda
+    )
+    assert recovered.status_code == 200
+    assert len(recovered.json()["replayed"]) == 3
+    wait_until(lambda: len(receiver.accepted) == 3, what="recovered deliveries", deadline_s=20)
+    assert sorted(r.event.get_subject() for r in receiver.accepted) == sorted(ids)
+
+
+def test_410_disables_the_subscription_and_tells_its_owner(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    receiver.behaviour = lambda _id, _n: (410, {})
+    subscription = webhook_subscription(client, polda, receiver)
+    report_id = submit(client, village)
+    wait_until(
+        lambda: deliveries(hub, report_id=report_id)[0].state == DeliveryState.dead,
+        what="the delivery dead",
+        deadline_s=20,
+    )
+    assert receiver.requests.total() == 1  # no retry after 410
+    shown = client.get(f"/v1/subscriptions/{subscription['id']}", headers=polda).json()
+    assert shown["active"] is False
+    assert "410" in shown["disabled_reason"]
+    submit(client, village)  # no longer routed there
+    assert len(deliveries(hub)) == 1
+    with hub.session() as session:
+        disabled = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "subscription.disabled")
+        ).all()
+    assert len(disabled) == 1
+
+
+def test_retry_schedule_jitter_floor_and_retry_after() -> None:
+    policy = DeliveryPolicy(schedule_s=(0, 5, 300, 1800), timeout_s=15, backoff_floor_s=60)
+    rng = random.Random(7)
+    plain = RetryableFailure("500")
+    delays = [policy.next_delay(1, plain, rng) for _ in range(500)]
+    assert all(d is not None and 4.0 <= d <= 6.0 for d in delays)
+    assert max(d for d in delays if d) > 5.5 and min(d for d in delays if d) < 4.5  # jittered
+    throttled = RetryableFailure("429", throttled=True)
+    assert policy.next_delay(1, throttled, rng) == 60  # at least a minute after a 429/timeout
+    late = RetryableFailure("503", retry_after_s=10_000)
+    delay = policy.next_delay(2, late, rng)
+    assert delay is not None and 240 <= delay <= 720  # Retry-After capped at 2 x scheduled
+    early = RetryableFailure("503", retry_after_s=1)
+    delay = policy.next_delay(2, early, rng)
+    assert delay is not None and 240 <= delay <= 360  # never sooner than scheduled
+    assert policy.next_delay(4, plain, rng) is None  # the schedule is spent: dead
+
+
+def test_the_default_schedule_is_svix_like() -> None:
+    from exchange.settings import Settings
+
+    assert Settings().delivery_schedule_s == [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
+
+
+def test_429_with_retry_after_is_honoured(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    receiver.behaviour = lambda _id, n: (429, {"Retry-After": "0"}) if n == 1 else (200, {})
+    webhook_subscription(client, polda, receiver)
+    report_id = submit(client, village)
+    wait_until(lambda: len(receiver.accepted) == 1, what="the retry", deadline_s=20)
+    wait_until(
+        lambda: deliveries(hub, report_id=report_id)[0].state == DeliveryState.delivered,
+        what="recorded",
+        deadline_s=10,
+    )
+    with hub.session() as session:
+        first, second = session.exec(select(DeliveryAttempt).order_by(DeliveryAttempt.number)).all()
+    gap = (second.started_at - first.started_at).total_seconds()
+    assert gap >= hub.settings.delivery_backoff_floor_s  # the floor after a 429
+
+
+def test_throttle_spaces_deliveries(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    webhook_subscription(client, polda, receiver, throttle_per_s=5)
+    for _ in range(6):
+        submit(client, village)
+    wait_until(lambda: len(receiver.accepted) == 6, what="six deliveries", deadline_s=30)
+    with hub.session() as session:
+        starts = sorted(a.started_at for a in session.exec(select(DeliveryAttempt)))
+        subscription = session.exec(select(Subscription)).one()
+    assert subscription.next_slot_at is not None
+    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    # Slots are 0.2 s apart; a start is never earlier than its slot.
+    assert (starts[-1] - starts[0]).total_seconds() >= 5 * 0.2 - 0.01, gaps
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest",
+        "http://[::1]:9/hook",
+        "https://127.0.0.1/x",
+    ],
+)
+def test_internal_addresses_are_refused_unless_allowed(
+    client: TestClient, hub: Hub, polda: dict[str, str], url: str
+) -> None:
+    hub.settings = hub.settings.model_copy(update={"webhook_allow_networks": []})
+    response = client.post(
+        "/v1/subscriptions", json={"connector": "webhook", "config": {"url": url}}, headers=polda
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["pointer"] == "/config"
+
+
+def test_plain_http_to_a_public_address_is_refused(
+    client: TestClient, polda: dict[str, str]
+) -> None:
+    response = client.post(
+        "/v1/subscriptions",
+        json={"connector": "webhook", "config": {"url": "http://93.184.216.34/hook"}},
+        headers=polda,
+    )
+    assert response.status_code == 422
+    assert "http://" in response.json()["error"]["message"]
+
+
+def test_region_and_severity_travel_as_extensions(
+    client: TestClient, village: dict[str, str], polda: dict[str, str], receiver: Receiver
+) -> None:
+    webhook_subscription(client, polda, receiver)
+    submit(client, village, warning(severity="critical"))
+    wait_until(lambda: len(receiver.accepted) == 1, what="the delivery", deadline_s=20)
+    event = receiver.accepted[0].event
+    assert event.get_extension("severity") == "critical"
+    assert event.get_extension("region") == "36.03.11.2009"
