@@ -36,6 +36,7 @@ from exchange.keyring import Keyring
 from exchange.regions import service as regions
 from exchange.registry.docs import markdown
 from exchange.registry.service import SchemaRegistry, default_schemas_dir
+from exchange.routing.cli import subscription_app
 from exchange.settings import Environment
 from workers.broker import periodic_actors, run_until_signalled
 
@@ -55,6 +56,7 @@ app.add_typer(regions_app, name="regions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(witness_app, name="witness")
 app.add_typer(agency_app, name="agency")
+app.add_typer(subscription_app, name="subscription")
 agency_app.add_typer(key_app, name="key")
 agency_app.add_typer(signing_key_app, name="signing-key")
 

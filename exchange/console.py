@@ -71,13 +71,18 @@ def load_settings() -> Settings:
 
 
 @contextmanager
-def hub_session(settings: Settings) -> Iterator[Session]:
+def running_hub(settings: Settings) -> Iterator[Hub]:
     hub = Hub.start(settings)
     try:
-        with hub.session() as session:
-            yield session
+        yield hub
     finally:
         hub.close()
+
+
+@contextmanager
+def hub_session(settings: Settings) -> Iterator[Session]:
+    with running_hub(settings) as hub, hub.session() as session:
+        yield session
 
 
 def dump(model: BaseModel) -> dict[str, Any]:
