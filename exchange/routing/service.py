@@ -328,13 +328,19 @@ def covers(prefix: str, code: str) -> bool:
     return code == prefix or code.startswith(prefix + ".")
 
 
+def overlaps(prefix: str, code: str) -> bool:
+    """Whether two region codes share ground: a subscription for a village wants an alert
+    about its district, and one for the district wants the village's reports."""
+    return covers(prefix, code) or covers(code, prefix)
+
+
 def wants(subscription: Subscription, facts: RoutingFacts) -> bool:
     """Whether the report matches every filter the subscription sets."""
     types = json.loads(subscription.types)
     if types and facts.type not in types:
         return False
     regions = json.loads(subscription.regions)
-    if regions and not any(covers(p, code) for p in regions for code in facts.regions):
+    if regions and not any(overlaps(p, code) for p in regions for code in facts.regions):
         return False
     if subscription.min_severity is not None and (
         facts.severity is None

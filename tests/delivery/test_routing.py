@@ -1,0 +1,184 @@
+"""Routing: every filter alone and combined, checked for every (subscription, report)
+pair, and TLP 2.0 enforced whatever a subscription asks for, in routing and in reads."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from exchange.agencies.models import AgencyKind, Scope
+from exchange.hub import Hub
+from tests.conftest import bearer, issue_key
+from tests.delivery.conftest import deliveries, example, submit, subscribe, warning
+
+SEVERITIES = ["low", "medium", "high", "critical"]
+
+
+@dataclass(frozen=True)
+class Filters:
+    types: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    min_severity: str | None = None
+    indicators: tuple[str, ...] = ()
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "types": list(self.types),
+            "regions": list(self.regions),
+            "min_severity": self.min_severity,
+            "indicators": list(self.indicators),
+        }
+
+
+@dataclass(frozen=True)
+class Sent:
+    type: str
+    regions: tuple[str, ...]
+    severity: str
+    indicators: frozenset[str]
+
+
+def region_match(prefix: str, code: str) -> bool:
+    a, b = prefix.split("."), code.split(".")
+    shorter = min(len(a), len(b))
+    return a[:shorter] == b[:shorter]
+
+
+def should_receive(filters: Filters, report: Sent) -> bool:
+    """The specification, written out independently of the hub's code."""
+    return (
+        (not filters.types or report.type in filters.types)
+        and (
+            not filters.regions
+            or any(region_match(p, c) for p in filters.regions for c in report.regions)
+        )
+        and (
+            filters.min_severity is None
+            or SEVERITIES.index(report.severity) >= SEVERITIES.index(filters.min_severity)
+        )
+        and (not filters.indicators or bool(report.indicators & set(filters.indicators)))
+    )
+
+
+SUBSCRIPTIONS = {
+    "everything": Filters(),
+    "by-type": Filters(types=("recruitment-actor-alert",)),
+    "by-district": Filters(regions=("36.03",)),
+    "by-village": Filters(regions=("36.03.11.2009",)),
+    "by-province-elsewhere": Filters(regions=("35",)),
+    "by-severity": Filters(min_severity="high"),
+    "by-indicator": Filters(indicators=("minor_involved", "fee_or_debt")),
+    "combined": Filters(
+        types=("village-early-warning",),
+        regions=("36.01", "36.03"),
+        min_severity="medium",
+        indicators=("calo_recruiting",),
+    ),
+}
+
+
+def test_routing_matrix(client: TestClient, hub: Hub) -> None:
+    submitter = bearer(issue_key(hub, "kanim-serang", [Scope.submit], kind=AgencyKind.immigration))
+    owners: dict[str, str] = {}
+    for name, filters in SUBSCRIPTIONS.items():
+        headers = bearer(issue_key(hub, f"rx-{name}", [Scope.receive], jurisdiction="36"))
+        owners[subscribe(client, headers, **filters.body())["id"]] = name
+
+    sent: dict[str, Sent] = {}
+    villages = ["36.03.11.2009", "36.03.12.2001", "36.01.02.2001"]
+    indicator_sets = [["calo_recruiting"], ["minor_involved", "group_departure"], ["no_contract"]]
+    for code, severity, indicators in itertools.product(villages, SEVERITIES, indicator_sets):
+        payload = warning(village_code=code, severity=severity, indicators=indicators)
+        report_id = submit(client, submitter, payload, tlp="GREEN")
+        sent[report_id] = Sent("village-early-warning", (code,), severity, frozenset(indicators))
+    alert = example("recruitment-actor-alert", "unlicensed-agency")
+    response = client.post(
+        "/v1/reports",
+        json={"type": "recruitment-actor-alert", "payload": alert},
+        headers=submitter,
+    )
+    assert response.status_code == 202, response.text
+    sent[response.json()["id"]] = Sent(
+        "recruitment-actor-alert",
+        tuple(alert["area_of_operation"]),
+        alert["severity"],
+        frozenset(),
+    )
+
+    routed = {(d.subscription_id, d.report_id) for d in deliveries(hub)}
+    mistakes = [
+        (owners[subscription], report_id, sent[report_id])
+        for subscription, report_id in itertools.product(owners, sent)
+        if ((subscription, report_id) in routed)
+        != should_receive(SUBSCRIPTIONS[owners[subscription]], sent[report_id])
+    ]
+    assert mistakes == []
+    by_name = {name: {r for s, r in routed if owners[s] == name} for name in SUBSCRIPTIONS}
+    assert len(by_name["everything"]) == len(sent)
+    assert by_name["by-province-elsewhere"] == set()
+    assert all(
+        0 < len(by_name[name]) < len(sent)
+        for name in SUBSCRIPTIONS
+        if name not in {"everything", "by-province-elsewhere"}
+    )
+
+
+MARKINGS = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]
+
+
+@pytest.mark.parametrize("marking", MARKINGS)
+@pytest.mark.parametrize("named", [(), ("polda-banten",), ("polda-jatim",)])
+def test_tlp_matrix(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    jatim: dict[str, str],
+    marking: str,
+    named: tuple[str, ...],
+) -> None:
+    """polda-banten's jurisdiction (36) covers the report's village; polda-jatim's (35)
+    does not. Both subscribe to everything."""
+    readers = {"polda-banten": polda, "polda-jatim": jatim}
+    for headers in readers.values():
+        subscribe(client, headers)
+    report_id = submit(client, village, tlp=marking, recipients=list(named))
+
+    in_jurisdiction = {"polda-banten"}
+    expected = {
+        "CLEAR": set(readers),
+        "GREEN": set(readers),
+        "AMBER": in_jurisdiction | set(named),
+        "AMBER+STRICT": set(named),
+        "RED": set(named),
+    }[marking]
+    assert {d.agency_id for d in deliveries(hub, report_id=report_id)} == expected
+    for agency, headers in readers.items():
+        status = client.get(f"/v1/reports/{report_id}", headers=headers).status_code
+        assert status == (200 if agency in expected else 404), (agency, status)
+
+
+def test_unknown_recipients_are_refused(client: TestClient, village: dict[str, str]) -> None:
+    response = client.post(
+        "/v1/reports",
+        json={"type": "village-early-warning", "payload": warning(), "recipients": ["ghost"]},
+        headers=village,
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["pointer"] == "/recipients/0"
+
+
+def test_an_inactive_agency_receives_nothing(
+    client: TestClient, hub: Hub, village: dict[str, str], polda: dict[str, str]
+) -> None:
+    from exchange.agencies import service as agencies
+
+    subscribe(client, polda)
+    with hub.session() as session:
+        agencies.update_agency(session, "polda-banten", active=False, actor="test")
+    submit(client, village, tlp="GREEN")
+    assert deliveries(hub) == []
