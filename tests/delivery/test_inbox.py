@@ -1,0 +1,145 @@
+"""The pull inbox (leases, cursors, acknowledgement) and signed receipts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import orjson
+from cloudevents.core.bindings.http import HTTPMessage, from_structured_event
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from exchange.agencies import service as agencies
+from exchange.audit.models import AuditEvent
+from exchange.crypto import b64url, raw_public_bytes
+from exchange.delivery.models import Delivery, DeliveryState
+from exchange.delivery.service import receipt_message
+from exchange.hub import Hub
+from exchange.models import utcnow
+from tests.delivery.conftest import deliveries, submit, subscribe
+from tests.servers import wait_until
+
+
+def delivered(hub: Hub, count: int) -> None:
+    wait_until(
+        lambda: len([d for d in deliveries(hub) if d.state == DeliveryState.delivered]) == count,
+        what=f"{count} envelopes in the inbox",
+        deadline_s=20,
+    )
+
+
+def expire_leases(hub: Hub) -> None:
+    """As if the lease time had passed."""
+    with hub.session() as session:
+        for delivery in session.exec(select(Delivery)):
+            if delivery.due_at is not None:
+                delivery.due_at = utcnow() - timedelta(seconds=1)
+                session.add(delivery)
+
+
+def test_inbox_leases_pages_and_acknowledges(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    jatim: dict[str, str],
+) -> None:
+    subscribe(client, polda, config={"lease_s": 60})
+    subscribe(client, jatim)
+    sent = [submit(client, village, tlp="GREEN") for _ in range(3)]
+    delivered(hub, 6)
+
+    first = client.get("/v1/inbox?limit=2", headers=polda).json()
+    assert len(first["items"]) == 2
+    rest = client.get(f"/v1/inbox?after={first['next_cursor']}", headers=polda).json()
+    assert len(rest["items"]) == 1
+    items = first["items"] + rest["items"]
+    events = [
+        from_structured_event(
+            HTTPMessage(
+                headers={"content-type": "application/cloudevents+json"},
+                body=orjson.dumps(item["envelope"]),
+            )
+        )
+        for item in items
+    ]
+    assert sorted(e.get_subject() for e in events) == sorted(sent)
+    assert all(item["delivery_id"] == e.get_id() for item, e in zip(items, events, strict=True))
+    assert client.get("/v1/inbox", headers=polda).json()["items"] == []  # all leased
+
+    acked = client.post(
+        "/v1/inbox/ack",
+        json={"ids": [items[0]["delivery_id"], items[1]["delivery_id"]]},
+        headers=polda,
+    )
+    assert acked.status_code == 200
+    expire_leases(hub)
+    again = client.get("/v1/inbox", headers=polda).json()["items"]
+    assert [i["delivery_id"] for i in again] == [items[2]["delivery_id"]]  # the unacked one
+
+    # jatim's inbox is its own, and it cannot acknowledge polda's envelopes
+    theirs = client.get("/v1/inbox", headers=jatim).json()["items"]
+    assert {i["delivery_id"] for i in theirs}.isdisjoint(i["delivery_id"] for i in items)
+    stolen = client.post("/v1/inbox/ack", json={"ids": [items[2]["delivery_id"]]}, headers=jatim)
+    assert stolen.status_code == 404
+    with hub.session() as session:
+        actions = [e.action for e in session.exec(select(AuditEvent))]
+    assert actions.count("delivery.acknowledged") == 2
+    assert "inbox.read" in actions
+
+
+def test_bad_inbox_requests(client: TestClient, polda: dict[str, str]) -> None:
+    bad_cursor = client.get("/v1/inbox?after=%%%", headers=polda)
+    assert bad_cursor.status_code == 422
+    assert bad_cursor.json()["error"]["details"][0]["pointer"] == "/after"
+    assert client.get("/v1/inbox?limit=0", headers=polda).status_code == 422
+    assert client.post("/v1/inbox/ack", json={"ids": []}, headers=polda).status_code == 422
+    assert client.get("/v1/inbox").status_code == 401
+
+
+def test_a_signed_receipt_is_verified_and_kept(
+    client: TestClient, hub: Hub, village: dict[str, str], polda: dict[str, str]
+) -> None:
+    private = Ed25519PrivateKey.generate()
+    with hub.session() as session:
+        key = agencies.add_signing_key(
+            session,
+            agency_id="polda-banten",
+            public_key=b64url(raw_public_bytes(private.public_key())),
+            actor="test",
+        )
+    subscribe(client, polda)
+    report_id = submit(client, village)
+    delivered(hub, 1)
+    (item,) = client.get("/v1/inbox", headers=polda).json()["items"]
+    delivery_id, data_hash = item["delivery_id"], item["envelope"]["datahash"]
+
+    def ack(body: dict[str, str]) -> tuple[int, dict[str, object]]:
+        response = client.post(f"/v1/deliveries/{delivery_id}/ack", json=body, headers=polda)
+        return response.status_code, response.json()
+
+    forged = b64url(private.sign(receipt_message(delivery_id, "0" * 64)))
+    status, body = ack({"key_id": key.id, "signature": forged})
+    assert status == 422
+    assert body["error"]["details"][0]["pointer"] == "/signature"
+    status, body = ack({"key_id": "nope", "signature": forged})
+    assert (status, body["error"]["details"][0]["pointer"]) == (422, "/key_id")
+    status, body = ack({"key_id": key.id})
+    assert (status, body["error"]["details"][0]["pointer"]) == (422, "/signature")
+
+    signature = b64url(private.sign(receipt_message(delivery_id, data_hash)))
+    status, body = ack({"key_id": key.id, "signature": signature})
+    assert status == 200
+    assert body["state"] == "acknowledged"
+    assert body["receipt_key_id"] == key.id
+    evidence_events = []
+    with hub.session() as session:
+        for event in session.exec(
+            select(AuditEvent).where(AuditEvent.action == "delivery.acknowledged")
+        ):
+            evidence_events.append(orjson.loads(event.canonical))
+    (receipt,) = evidence_events
+    assert receipt["subject"] == f"report:{report_id}"
+    assert receipt["details"]["receipt_signature"] == signature
+    assert receipt["details"]["data_hash"] == data_hash
