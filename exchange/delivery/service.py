@@ -55,9 +55,10 @@ from exchange.reports.models import Report
 from exchange.routing import service as routing
 from exchange.routing.models import Subscription
 
-# A worker's hold on an in-flight delivery lasts the connector's timeout plus this margin;
-# after it lapses the sweeper hands the delivery to another worker.
-HOLD_MARGIN_S = 15.0
+# A worker's hold on an in-flight delivery lasts this many connector timeouts: enough to
+# finish the attempt and record it; after it lapses the sweeper hands the delivery to
+# another worker (the holder died).
+HOLD_TIMEOUTS = 2
 JITTER = 0.2
 SWEEP_BATCH = 1000
 RECEIPT_DOMAIN = b"exchange-receipt/v1\n"
@@ -109,7 +110,7 @@ class DeliveryPolicy:
 
     @property
     def hold(self) -> timedelta:
-        return timedelta(seconds=self.timeout_s + HOLD_MARGIN_S)
+        return timedelta(seconds=self.timeout_s * HOLD_TIMEOUTS)
 
 
 @dataclass(frozen=True)
