@@ -6,6 +6,7 @@ dramatiq's global broker at import time, so importing this module has no side ef
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 
@@ -28,7 +29,12 @@ DEFAULT_PRIORITY = 10
 
 
 def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{_hostname()}:{os.getpid()}"
+
+
+@functools.cache
+def _hostname() -> str:
+    return socket.gethostname()
 
 
 def declare_actors(
