@@ -14,7 +14,7 @@ import base64
 import binascii
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -250,15 +250,19 @@ def record(
             if isinstance(failure, RetryableFailure)
             else None
         )
-        delivery.last_error = str(failure)[:ERROR_LENGTH]
-        details["error"] = delivery.last_error
+        error = str(failure)[:ERROR_LENGTH]
+        details["error"] = error
         if delivery.state == DeliveryState.acknowledged:
             outcome = "delivered"  # the recipient acknowledged it while we waited
+        elif delivery.state == DeliveryState.dead:
+            outcome = "dead"  # its subscription was deleted while we waited: that stays why
         elif delay is None:
+            delivery.last_error = error
             outcome = "dead"
             delivery.state = DeliveryState.dead
             delivery.due_at = None
         else:
+            delivery.last_error = error
             outcome = "retry"
             delivery.state = DeliveryState.retrying
             delivery.due_at = utcnow() + timedelta(seconds=delay)
@@ -282,7 +286,7 @@ def record(
             duration_ms=result.duration_ms,
             outcome=outcome,
             status_code=status,
-            error=delivery.last_error if failure else None,
+            error=details.get("error"),
             worker=worker,
         )
     )
@@ -591,9 +595,3 @@ def read_inbox(
             details={"deliveries": [item.delivery.id for item in items]},
         )
     return items
-
-
-def deliveries_of_report(session: Session, report_id: str) -> Iterator[Delivery]:
-    yield from session.exec(
-        select(Delivery).where(Delivery.report_id == report_id).order_by(col(Delivery.created_at))
-    )

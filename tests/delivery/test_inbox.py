@@ -83,6 +83,13 @@ def test_inbox_leases_pages_and_acknowledges(
     assert {i["delivery_id"] for i in theirs}.isdisjoint(i["delivery_id"] for i in items)
     stolen = client.post("/v1/inbox/ack", json={"ids": [items[2]["delivery_id"]]}, headers=jatim)
     assert stolen.status_code == 404
+    someone_elses = items[2]["delivery_id"]
+    assert client.get(f"/v1/deliveries/{someone_elses}", headers=jatim).status_code == 404
+    assert client.post(f"/v1/deliveries/{someone_elses}/replay", headers=jatim).status_code == 404
+    assert client.post(f"/v1/deliveries/{someone_elses}/ack", headers=jatim).status_code == 404
+    assert someone_elses not in {
+        d["id"] for d in client.get("/v1/deliveries", headers=jatim).json()
+    }
     with hub.session() as session:
         actions = [e.action for e in session.exec(select(AuditEvent))]
     assert actions.count("delivery.acknowledged") == 2

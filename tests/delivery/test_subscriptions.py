@@ -20,8 +20,9 @@ from exchange.delivery.models import DeliveryState
 from exchange.hub import Hub
 from exchange.routing.models import Subscription
 from tests.conftest import bearer, issue_key
-from tests.delivery.conftest import deliveries, submit, subscribe
+from tests.delivery.conftest import deliveries, submit, subscribe, webhook_subscription
 from tests.delivery.receiver import Receiver
+from tests.servers import wait_until
 
 
 def test_create_shows_the_secret_once_and_seals_it(
@@ -126,17 +127,14 @@ def test_deleting_stops_routing_and_ends_due_deliveries(
     receiver: Receiver,
 ) -> None:
     receiver.behaviour = lambda _id, _n: (503, {})
-    created = subscribe(
-        client,
-        polda,
-        connector="webhook",
-        config={"url": receiver.url},
-    )
+    created = webhook_subscription(client, polda, receiver)
     submit(client, village)
+    wait_until(lambda: receiver.requests.total() >= 1, what="a first attempt", deadline_s=20)
     assert client.delete(f"/v1/subscriptions/{created['id']}", headers=polda).status_code == 204
     assert client.get(f"/v1/subscriptions/{created['id']}", headers=polda).status_code == 404
     (delivery,) = deliveries(hub)
-    assert delivery.state in {DeliveryState.dead, DeliveryState.delivered}
+    assert delivery.state == DeliveryState.dead  # and an attempt still running keeps it so
+    assert delivery.last_error == "subscription deleted"
     submit(client, village)
     assert len(deliveries(hub)) == 1
 
