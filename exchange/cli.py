@@ -77,6 +77,7 @@ def _register(session: Session, demo: DemoAgency) -> dict[str, Any]:
         name=demo.name,
         kind=demo.kind,
         jurisdiction=demo.jurisdiction,
+        clearance=demo.clearance,
         actor=operator_actor(),
     )
     issued = agencies.create_api_key(
@@ -317,11 +318,24 @@ def agency_update(
     active: Annotated[
         bool | None, typer.Option("--active/--inactive", help="Allow or stop its keys.")
     ] = None,
+    clearance: Annotated[
+        str | None,
+        typer.Option(
+            help="Sensitivity classes it may receive, e.g. public,operational,identifying."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Change an agency's name, jurisdiction or whether it is active."""
+    """Change an agency's name, jurisdiction, clearance or whether it is active."""
     with reporting(as_json):
-        body = AgencyUpdate(name=name, jurisdiction=jurisdiction, active=active)
+        body = AgencyUpdate.model_validate(
+            {
+                "name": name,
+                "jurisdiction": jurisdiction,
+                "active": active,
+                "clearance": None if clearance is None else clearance.split(","),
+            }
+        )
         with hub_session(load_settings()) as session:
             out = AgencyOut.model_validate(
                 agencies.update_agency(
@@ -330,6 +344,7 @@ def agency_update(
                     name=body.name,
                     jurisdiction=body.jurisdiction,
                     active=body.active,
+                    clearance=body.clearance,
                     actor=operator_actor(),
                 )
             )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exchange.agencies.models import AgencyKind, Scope
+from exchange.agencies.models import DEFAULT_CLEARANCE, AgencyKind, Scope, Sensitivity
+
+# What each kind of agency needs to act on a report (data minimisation): the police and
+# immigration identify people; BP3MI and social services also protect victims and children;
+# manpower offices and village officers work with the operational picture.
+IDENTIFYING = DEFAULT_CLEARANCE | {Sensitivity.identifying}
+EVERYTHING = IDENTIFYING | {Sensitivity.special}
 
 
 @dataclass(frozen=True)
@@ -14,6 +20,7 @@ class DemoAgency:
     kind: AgencyKind
     jurisdiction: str
     scopes: tuple[Scope, ...]
+    clearance: frozenset[Sensitivity] = DEFAULT_CLEARANCE
 
 
 OPERATOR = DemoAgency(
@@ -31,6 +38,7 @@ BANTEN = (
         AgencyKind.immigration,
         "36.03",
         (Scope.submit, Scope.receive),
+        IDENTIFYING,
     ),
     DemoAgency(
         "polda-banten",
@@ -38,6 +46,7 @@ BANTEN = (
         AgencyKind.police,
         "36",
         (Scope.submit, Scope.receive),
+        EVERYTHING,
     ),
     DemoAgency(
         "bp3mi-banten",
@@ -45,6 +54,7 @@ BANTEN = (
         AgencyKind.bp3mi,
         "36",
         (Scope.submit, Scope.receive),
+        EVERYTHING,
     ),
     DemoAgency(
         "disnakertrans-banten",
@@ -59,6 +69,7 @@ BANTEN = (
         AgencyKind.social,
         "36",
         (Scope.submit, Scope.receive),
+        EVERYTHING,
     ),
     DemoAgency(
         "pimpasa-tanjakan-mekar",

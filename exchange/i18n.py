@@ -268,6 +268,16 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "No agency '{agency}'.",
         "id": "Tidak ada instansi '{agency}'.",
     },
+    "report.tlp_raised": {
+        "en": "The marking was raised from {asked} to {tlp}: a referenced report is {tlp}, "
+        "and the stricter marking wins.",
+        "id": "Penandaan dinaikkan dari {asked} ke {tlp}: laporan yang dirujuk bertanda {tlp}, "
+        "dan penandaan yang lebih ketat berlaku.",
+    },
+    "report.purged": {
+        "en": "Report {report} was purged: its data no longer exists.",
+        "id": "Laporan {report} telah dimusnahkan: datanya tidak ada lagi.",
+    },
     "report.not_found": {
         "en": "No report with id '{report}'.",
         "id": "Tidak ada laporan dengan id '{report}'.",

@@ -11,6 +11,7 @@ creates them, and the hub refuses to start without them. Their public halves are
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from enum import StrEnum
@@ -38,6 +39,8 @@ class KeyUse(StrEnum):
 
 
 KEY_FILES = {KeyUse.checkpoint: "checkpoint-signing.pem", KeyUse.envelope: "envelope-signing.pem"}
+# 32 random bytes: the HMAC key that turns NIKs and passport numbers into link digests.
+LINKING_KEY_FILE = "person-linking.key"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Keyring:
     checkpoint_key: Ed25519PrivateKey
     envelope_key: Ed25519PrivateKey
     sealer: Sealer
+    linking_key: bytes
 
     @classmethod
     def load(cls, key_dir: Path, *, origin: str, create_missing: bool) -> Keyring:
@@ -57,6 +61,7 @@ class Keyring:
             checkpoint_key=keys[KeyUse.checkpoint],
             envelope_key=keys[KeyUse.envelope],
             sealer=Sealer.load(key_dir, create_missing=create_missing),
+            linking_key=_load_or_create_secret(key_dir / LINKING_KEY_FILE, create_missing),
         )
 
     def log_verifier_key(self) -> str:
@@ -117,22 +122,45 @@ def _load_or_create(path: Path, create_missing: bool) -> Ed25519PrivateKey:
     return key
 
 
+def _load_or_create_secret(path: Path, create_missing: bool) -> bytes:
+    if not path.exists():
+        if not create_missing:
+            raise ConfigurationError(
+                t("config.invalid", problem=f"missing key {path}: run 'exchange init'")
+            )
+        _write_new(path, secrets.token_bytes(32))
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigurationError(
+            t(
+                "config.invalid",
+                problem=f"key {path} is readable by others (mode {mode:o}): chmod 600 it",
+            )
+        )
+    return path.read_bytes()
+
+
 def _create(path: Path) -> Ed25519PrivateKey:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    # Written whole under a private name, then linked into place: link fails if another
-    # process got there first, and nobody ever reads a half-written key.
+    if not _write_new(path, key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())):
+        return _load_or_create(path, create_missing=False)
+    return key
+
+
+def _write_new(path: Path, content: bytes) -> bool:
+    """Write a key file whole under a private name, then link it into place; False when
+    another process got there first. Nobody ever reads a half-written key."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     draft = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+        handle.write(content)
         handle.flush()
         os.fsync(handle.fileno())
     try:
         os.link(draft, path)
     except FileExistsError:
-        return _load_or_create(path, create_missing=False)
+        return False
     finally:
         draft.unlink()
-    return key
+    return True

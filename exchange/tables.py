@@ -6,6 +6,7 @@ from exchange.agencies.models import Agency, ApiKey, SigningKey
 from exchange.audit.models import AuditEvent, AuditNode, Cosignature, SignedCheckpoint
 from exchange.delivery.models import Delivery, DeliveryAttempt
 from exchange.ops.models import Probe
+from exchange.protection.models import PersonLink, ReportKey
 from exchange.regions.models import Region
 from exchange.reports.models import IdempotencyRecord, Report
 from exchange.routing.models import Subscription
@@ -21,9 +22,11 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "IdempotencyRecord",
+    "PersonLink",
     "Probe",
     "Region",
     "Report",
+    "ReportKey",
     "SignedCheckpoint",
     "SigningKey",
     "Subscription",

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from exchange import migrations
 from exchange.agencies import service as agencies
-from exchange.agencies.models import AgencyKind, Scope
+from exchange.agencies.models import DEFAULT_CLEARANCE, AgencyKind, Scope, Sensitivity
 from exchange.app import create_app
 from exchange.hub import Hub
 from exchange.settings import Settings
@@ -143,6 +143,7 @@ def issue_key(
     *,
     kind: AgencyKind = AgencyKind.other,
     jurisdiction: str = "36",
+    clearance: Iterable[Sensitivity] = DEFAULT_CLEARANCE,
 ) -> str:
     """A token for ``agency_id`` (registered on first use) holding ``scopes``."""
     with hub.session() as session:
@@ -155,6 +156,7 @@ def issue_key(
                 name=agency_id,
                 kind=kind,
                 jurisdiction=jurisdiction,
+                clearance=clearance,
                 actor="test",
             )
         return agencies.create_api_key(

@@ -32,6 +32,7 @@ def test_admin_registers_and_lists_agencies(client: TestClient, admin_token: str
         **POLDA,
         "active": True,
         "require_signed_reports": False,
+        "clearance": ["operational", "public"],  # the least, until an admin widens it
         "created_at": None,
     }
 

@@ -15,7 +15,7 @@ from exchange.audit.notes import KeyType, key_id, verifier_key
 from exchange.crypto import b64url_decode, jwk_thumbprint
 from exchange.errors import ConfigurationError
 from exchange.hub import Hub
-from exchange.keyring import KEY_FILES, Keyring
+from exchange.keyring import KEY_FILES, LINKING_KEY_FILE, Keyring
 from exchange.protection.sealing import SEALING_DIR, UnsealFailed
 from exchange.settings import Environment, Settings
 
@@ -42,8 +42,10 @@ def test_dev_keys_are_created_private_and_stable(tmp_path: Path) -> None:
     again = Keyring.load(tmp_path / "keys", origin="hub.test/log", create_missing=False)
     assert again.public_document() == first.public_document()
     assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == sorted(
-        [*KEY_FILES.values(), SEALING_DIR]
+        [*KEY_FILES.values(), SEALING_DIR, LINKING_KEY_FILE]
     )
+    assert stat.S_IMODE((tmp_path / "keys" / LINKING_KEY_FILE).stat().st_mode) == 0o600
+    assert again.linking_key == first.linking_key
     (sealing_key,) = (tmp_path / "keys" / SEALING_DIR).iterdir()
     assert stat.S_IMODE(sealing_key.stat().st_mode) == 0o600
     sealed = first.sealer.seal(b"whsec_example", purpose="test")

@@ -6,10 +6,10 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from exchange.agencies.models import AgencyKind, Scope
+from exchange.agencies.models import AgencyKind, Scope, Sensitivity
 
 SLUG = re.compile(r"[a-z][a-z0-9-]{2,62}")
 JURISDICTION = re.compile(r"\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?")
@@ -51,6 +51,10 @@ class AgencyCreate(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     kind: AgencyKind
     jurisdiction: Jurisdiction
+    clearance: list[Sensitivity] = Field(
+        default=[Sensitivity.public, Sensitivity.operational],
+        description="The x-sensitivity classes of fields the agency may receive.",
+    )
 
 
 class AgencyUpdate(_Strict):
@@ -58,6 +62,11 @@ class AgencyUpdate(_Strict):
     jurisdiction: Jurisdiction | None = None
     active: bool | None = None
     require_signed_reports: bool | None = None
+    clearance: list[Sensitivity] | None = Field(
+        default=None,
+        description="The x-sensitivity classes of fields the agency may receive: public, "
+        "operational, identifying, special.",
+    )
 
 
 class AgencyOut(BaseModel):
@@ -69,7 +78,13 @@ class AgencyOut(BaseModel):
     jurisdiction: str
     active: bool
     require_signed_reports: bool
+    clearance: list[str]
     created_at: datetime
+
+    @field_validator("clearance", mode="before")
+    @classmethod
+    def _classes(cls, value: object) -> object:
+        return sorted(value.split()) if isinstance(value, str) else value
 
 
 class ApiKeyCreate(_Strict):

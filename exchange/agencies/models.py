@@ -31,6 +31,18 @@ class Scope(StrEnum):
     metrics = "metrics"  # scrape /metrics
 
 
+class Sensitivity(StrEnum):
+    """How much harm a field can do, from the schemas' ``x-sensitivity``."""
+
+    public = "public"
+    operational = "operational"
+    identifying = "identifying"  # name, NIK, passport, phone, exact birth date
+    special = "special"  # children, health, victim status: UU PDP "specific" data
+
+
+DEFAULT_CLEARANCE = frozenset({Sensitivity.public, Sensitivity.operational})
+
+
 class Agency(SQLModel, table=True):
     __tablename__ = "agency"
 
@@ -40,7 +52,16 @@ class Agency(SQLModel, table=True):
     jurisdiction: str = Field(max_length=13)
     active: bool = Field(default=True)
     require_signed_reports: bool = Field(default=False)
+    # The x-sensitivity classes of fields the agency may receive, space-separated.
+    clearance: str = Field(
+        default="public operational",
+        sa_column=Column(String(64), nullable=False, server_default="public operational"),
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def clearance_set(self) -> frozenset[Sensitivity]:
+        return frozenset(Sensitivity(s) for s in self.clearance.split())
 
 
 class ApiKey(SQLModel, table=True):

@@ -46,6 +46,7 @@ def create_agency(body: AgencyCreate, session: SessionDep, admin: AdminDep) -> A
         name=body.name,
         kind=body.kind,
         jurisdiction=body.jurisdiction,
+        clearance=body.clearance,
         actor=admin.actor,
     )
     return AgencyOut.model_validate(agency)
@@ -73,6 +74,7 @@ def update_agency(
         jurisdiction=body.jurisdiction,
         active=body.active,
         require_signed_reports=body.require_signed_reports,
+        clearance=body.clearance,
         actor=admin.actor,
     )
     return AgencyOut.model_validate(agency)

@@ -16,7 +16,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlmodel import Session, col, select
 
-from exchange.agencies.models import Agency, AgencyKind, ApiKey, Scope, SigningKey
+from exchange.agencies.models import (
+    DEFAULT_CLEARANCE,
+    Agency,
+    AgencyKind,
+    ApiKey,
+    Scope,
+    Sensitivity,
+    SigningKey,
+)
 from exchange.audit import service as audit
 from exchange.crypto import b64url, jwk_thumbprint, raw_public_bytes
 from exchange.errors import (
@@ -99,11 +107,15 @@ def create_agency(
     name: str,
     kind: AgencyKind,
     jurisdiction: str,
+    clearance: Iterable[Sensitivity] = DEFAULT_CLEARANCE,
     actor: str,
 ) -> Agency:
     if session.get(Agency, agency_id) is not None:
         raise AgencyExists(t("agency.exists", agency=agency_id))
-    agency = Agency(id=agency_id, name=name, kind=kind, jurisdiction=jurisdiction)
+    classes = sorted(Sensitivity(c).value for c in set(clearance))
+    agency = Agency(
+        id=agency_id, name=name, kind=kind, jurisdiction=jurisdiction, clearance=" ".join(classes)
+    )
     session.add(agency)
     session.flush()
     audit.record(
@@ -111,7 +123,7 @@ def create_agency(
         action="agency.created",
         subject=_subject(agency_id),
         actor=actor,
-        details={"kind": kind.value, "jurisdiction": jurisdiction},
+        details={"kind": kind.value, "jurisdiction": jurisdiction, "clearance": classes},
     )
     return agency
 
@@ -135,10 +147,11 @@ def update_agency(
     jurisdiction: str | None = None,
     active: bool | None = None,
     require_signed_reports: bool | None = None,
+    clearance: Iterable[Sensitivity] | None = None,
     actor: str,
 ) -> Agency:
     agency = get_agency(session, agency_id)
-    changes: dict[str, str | bool] = {}
+    changes: dict[str, str | bool | list[str]] = {}
     if name is not None and name != agency.name:
         agency.name = changes["name"] = name
     if jurisdiction is not None and jurisdiction != agency.jurisdiction:
@@ -150,6 +163,10 @@ def update_agency(
         and require_signed_reports != agency.require_signed_reports
     ):
         agency.require_signed_reports = changes["require_signed_reports"] = require_signed_reports
+    if clearance is not None and frozenset(clearance) != agency.clearance_set:
+        classes = sorted(Sensitivity(c).value for c in set(clearance))
+        agency.clearance = " ".join(classes)
+        changes["clearance"] = classes
     if changes:
         session.add(agency)
         session.flush()

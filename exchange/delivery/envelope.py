@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import rfc8785
@@ -13,6 +12,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from connectors.base import Envelope
 from exchange.delivery.models import Delivery
+from exchange.protection.service import ReportView
 from exchange.registry.service import SchemaRegistry
 from exchange.reports.models import Report
 
@@ -29,8 +29,11 @@ def data_hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(rfc8785.dumps(data)).hexdigest()
 
 
-def build_envelope(report: Report, delivery: Delivery, *, registry: SchemaRegistry) -> Envelope:
-    data: dict[str, Any] = json.loads(report.payload)
+def build_envelope(
+    report: Report, delivery: Delivery, *, registry: SchemaRegistry, seen: ReportView
+) -> Envelope:
+    """The envelope of one delivery, its data as the recipient may see it (``seen``)."""
+    data = seen.data
     attributes: dict[str, Any] = {
         "id": delivery.id,
         "source": f"/agencies/{report.sender}",
@@ -46,5 +49,9 @@ def build_envelope(report: Report, delivery: Delivery, *, registry: SchemaRegist
         attributes["region"] = report.region
     if report.severity:
         attributes["severity"] = report.severity
+    if seen.withheld:  # CloudEvents extension values are strings: the pointers, space-separated
+        attributes["withheld"] = " ".join(seen.withheld)
+    if seen.earlier_reports:
+        attributes["earlierreports"] = seen.earlier_reports
     message = to_structured_event(CloudEvent(attributes, data))
     return Envelope(id=delivery.id, attributes=attributes, body=message.body)

@@ -125,6 +125,7 @@ def read_inbox(
         after=after,
         limit=limit,
         registry=hub.registry,
+        sealer=hub.keyring.sealer,
         actor=receiver.actor,
     )
     entries = [

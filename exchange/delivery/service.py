@@ -34,7 +34,7 @@ from connectors.base import (
     RetryableFailure,
 )
 from connectors.registry import factory
-from exchange.agencies.models import SigningKey
+from exchange.agencies.models import Agency, SigningKey
 from exchange.audit import service as audit
 from exchange.crypto import b64url_decode
 from exchange.delivery.envelope import build_envelope
@@ -49,7 +49,9 @@ from exchange.errors import Conflict, ErrorDetail, InvalidInput, NotFound
 from exchange.i18n import t
 from exchange.jobs import enqueue_after_commit
 from exchange.models import utcnow
+from exchange.protection import service as protection
 from exchange.protection.sealing import Sealer
+from exchange.protection.vault import ReportPurged
 from exchange.registry.service import SchemaRegistry
 from exchange.reports.models import Report
 from exchange.routing import service as routing
@@ -174,8 +176,17 @@ def claim(
         subscription.next_slot_at = slot + timedelta(seconds=1 / subscription.throttle_per_s)
         session.add(subscription)
     report = session.get(Report, delivery.report_id)
-    assert report is not None  # a foreign key
-    envelope = build_envelope(report, delivery, registry=registry)
+    recipient = session.get(Agency, delivery.agency_id)
+    assert report is not None
+    assert recipient is not None
+    try:
+        seen = protection.view(
+            session, report=report, reader=recipient, registry=registry, sealer=sealer
+        )
+    except ReportPurged:
+        _end(session, delivery, reason="report purged")
+        return None
+    envelope = build_envelope(report, delivery, registry=registry, seen=seen)
     delivery.state = DeliveryState.in_flight
     delivery.attempts += 1
     delivery.due_at = now + policy.hold
@@ -550,6 +561,7 @@ def read_inbox(
     after: str | None,
     limit: int,
     registry: SchemaRegistry,
+    sealer: Sealer,
     actor: str,
 ) -> list[InboxItem]:
     """Unacknowledged inbox envelopes not leased to another read, oldest first, after the
@@ -564,6 +576,7 @@ def read_inbox(
             Delivery.agency_id == agency_id,
             Delivery.connector == "inbox",
             Delivery.state == DeliveryState.delivered,
+            col(Report.purged_at).is_(None),
         )
         .where((col(Delivery.due_at).is_(None)) | (col(Delivery.due_at) <= now))
     )
@@ -576,6 +589,8 @@ def read_inbox(
     rows = session.exec(
         query.order_by(col(Delivery.created_at), col(Delivery.id)).limit(limit).with_for_update()
     ).all()
+    reader = session.get(Agency, agency_id)
+    assert reader is not None  # the caller's own agency
     items = []
     for delivery, subscription, report in rows:
         lease = routing.subscription_out(subscription).config.get("lease_s", 300)
@@ -583,7 +598,16 @@ def read_inbox(
         session.add(delivery)
         items.append(
             InboxItem(
-                delivery, build_envelope(report, delivery, registry=registry), delivery.due_at
+                delivery,
+                build_envelope(
+                    report,
+                    delivery,
+                    registry=registry,
+                    seen=protection.view(
+                        session, report=report, reader=reader, registry=registry, sealer=sealer
+                    ),
+                ),
+                delivery.due_at,
             )
         )
     if items:

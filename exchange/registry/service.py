@@ -24,7 +24,7 @@ import referencing
 import referencing.exceptions
 from jsonschema import Draft202012Validator, FormatChecker
 
-from exchange.agencies.models import AgencyKind
+from exchange.agencies.models import AgencyKind, Sensitivity
 from exchange.errors import ConfigurationError, ErrorDetail, InvalidInput
 from exchange.i18n import CATALOGUE, Text, t
 from exchange.registry.compat import incompatibilities
@@ -32,6 +32,7 @@ from exchange.registry.docs import fields
 from exchange.registry.formats import FORMATS
 
 TLP_MARKINGS = ("CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED")
+SENSITIVITIES = frozenset(s.value for s in Sensitivity)
 _VERSION_FILE = re.compile(r"^([1-9][0-9]*)\.json$")
 
 
@@ -100,6 +101,12 @@ class ReportType:
         return tuple(self.schema.get("x-niks", []))
 
     @property
+    def retention_days(self) -> int:
+        """How long a report of this type is kept before ``exchange purge --expired``
+        destroys its data key (``x-retention-days``)."""
+        return int(self.schema["x-retention-days"])
+
+    @property
     def routing(self) -> dict[str, str]:
         return dict(self.schema.get("x-routing", {}))
 
@@ -134,6 +141,7 @@ class SchemaRegistry:
         self.resources: dict[str, dict[str, Any]] = {}
         self._types: dict[str, dict[int, ReportType]] = {}
         self._compile_errors: list[str] = []
+        self._classified: dict[tuple[str, int], list[tuple[str, str]]] = {}
         for path in sorted(directory.glob("*/*.json")):
             document = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(document, dict) or "$id" not in document:
@@ -191,6 +199,26 @@ class SchemaRegistry:
             message = t("registry.unknown_version", type=name, version=version, known=known)
             raise UnknownReportType(message, details=[ErrorDetail(message, pointer="/version")])
         return versions[version]
+
+    # --- what protection needs to know of each type -----------------------------------------
+
+    def classified(self, report_type: ReportType) -> list[tuple[str, str]]:
+        """Every field pattern (``/persons_at_risk/people/*/nik``) with its x-sensitivity,
+        shallowest first."""
+        key = (report_type.name, report_type.version)
+        if key not in self._classified:
+            found = [(p, str(node["x-sensitivity"])) for p, node, _ in fields(self, report_type)]
+            self._classified[key] = sorted(found, key=lambda item: item[0].count("/"))
+        return self._classified[key]
+
+    def link_paths(self, report_type: ReportType) -> list[tuple[str, str]]:
+        """Field patterns holding a person's identifier, with its kind (``x-link``: nik,
+        passport), for linking reports about the same person without the number."""
+        return [
+            (pointer, str(node["x-link"]))
+            for pointer, node, _ in fields(self, report_type)
+            if "x-link" in node
+        ]
 
     # --- the reference implementation -------------------------------------------------------
 
@@ -253,9 +281,14 @@ class SchemaRegistry:
         kinds = {k.value for k in AgencyKind}
         if not report_type.submitters or not report_type.submitters <= kinds:
             found.append(f"{label}: x-submitters must list agency kinds from {sorted(kinds)}")
+        retention = report_type.schema.get("x-retention-days")
+        if not isinstance(retention, int) or isinstance(retention, bool) or retention < 1:
+            found.append(f"{label}: x-retention-days must be a whole number of days, at least 1")
         if report_type.default_tlp not in TLP_MARKINGS:
             found.append(f"{label}: x-default-tlp must be one of {', '.join(TLP_MARKINGS)}")
         for pointer, node, _required in fields(self, report_type):
+            if node.get("x-sensitivity", "public") not in SENSITIVITIES:
+                found.append(f"{label}: {pointer} has an unknown x-sensitivity")
             missing = [
                 key
                 for key in ("description", "x-description-id", "x-sensitivity")

@@ -62,3 +62,11 @@ class ReportOut(BaseModel):
     payload_hash: str
     received_at: datetime
     payload: dict[str, Any]
+    withheld: list[str] = Field(
+        description="JSON pointers of fields removed because the reader's clearance does not "
+        "cover them."
+    )
+    earlier_reports: int = Field(
+        description="Earlier reports the reader may see that name a person this one names "
+        "(matched by keyed hashes of NIKs and passport numbers)."
+    )

@@ -25,12 +25,15 @@ class Report(SQLModel, table=True):
     refs: str = Field(sa_column=Column(Text, nullable=False))  # JSON array of report ids
     # JSON array of agency ids named as the report's audience (TLP RED, AMBER+STRICT)
     recipients: str = Field(sa_column=Column(Text, nullable=False, server_default="[]"))
-    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # RFC 8785 bytes
+    # The RFC 8785 bytes, encrypted with the report's data key (AES-256-GCM: nonce ||
+    # ciphertext); empty once purged.
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     payload_hash: str = Field(max_length=64)  # SHA-256 of the canonical payload, hex
     region: str | None = Field(default=None, max_length=13, index=True)
     severity: str | None = Field(default=None, max_length=16)
     signature_key_id: str | None = Field(default=None, max_length=64)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class IdempotencyRecord(SQLModel, table=True):

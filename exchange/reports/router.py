@@ -26,6 +26,7 @@ from exchange.errors import (
 )
 from exchange.hub import Hub
 from exchange.i18n import Locale, negotiate, t
+from exchange.protection import service as protection
 from exchange.reports import service
 from exchange.reports.contracts import BulkLine, ReportOut, ReportSubmission, SubmissionResult
 from exchange.reports.models import Report
@@ -60,6 +61,7 @@ def submit_report(
         sender=get_agency(session, submitter.agency_id),
         principal=submitter,
         registry=hub.registry,
+        keyring=hub.keyring,
         submission=body,
         idempotency_key=idempotency_key,
         signature_header=exchange_signature,
@@ -158,6 +160,7 @@ def _bulk_line(
         sender=sender,
         principal=submitter,
         registry=hub.registry,
+        keyring=hub.keyring,
         submission=ReportSubmission.model_validate(
             line.model_dump(exclude={"idempotency_key", "signature"})
         ),
@@ -181,9 +184,20 @@ def report_evidence(
 
 
 @router.get("/v1/reports/{report_id}", response_model=ReportOut)
-def read_report(report_id: str, session: SessionDep, reader: PrincipalDep) -> ReportOut:
-    """A report as its reader may see it; the read is recorded in the audit log."""
+def read_report(
+    report_id: str, session: SessionDep, hub: HubDep, reader: PrincipalDep
+) -> ReportOut:
+    """A report as its reader may see it: redacted to the reader's clearance (the sender
+    sees what it sent), with the pointers withheld and how many earlier reports the reader
+    may see name the same person. 410 once purged. The read is recorded in the audit log."""
     report = service.read(session, principal=reader, report_id=report_id)
+    seen = protection.view(
+        session,
+        report=report,
+        reader=get_agency(session, reader.agency_id),
+        registry=hub.registry,
+        sealer=hub.keyring.sealer,
+    )
     return ReportOut(
         id=report.id,
         type=report.type,
@@ -194,5 +208,7 @@ def read_report(report_id: str, session: SessionDep, reader: PrincipalDep) -> Re
         recipients=json.loads(report.recipients),
         payload_hash=report.payload_hash,
         received_at=report.received_at,
-        payload=json.loads(report.payload),
+        payload=seen.data,
+        withheld=seen.withheld,
+        earlier_reports=seen.earlier_reports,
     )

@@ -34,9 +34,11 @@ from exchange.errors import (
     error_body,
 )
 from exchange.i18n import Locale, t
+from exchange.keyring import Keyring
 from exchange.models import utcnow
+from exchange.protection import linking, vault
 from exchange.regions import service as regions
-from exchange.registry.service import ReportType, SchemaRegistry, values_at
+from exchange.registry.service import TLP_MARKINGS, ReportType, SchemaRegistry, values_at
 from exchange.reports.contracts import ReportSubmission, SubmissionResult, Warning_
 from exchange.reports.models import IdempotencyRecord, Report
 from exchange.routing import service as routing
@@ -128,6 +130,7 @@ def submit(
     sender: Agency,
     principal: Principal,
     registry: SchemaRegistry,
+    keyring: Keyring,
     submission: ReportSubmission,
     signature_header: str | None,
     locale: Locale = "en",
@@ -181,15 +184,29 @@ def submit(
         )
         for pointer, district in _unknown_nik_districts(session, report_type, payload)
     ]
+    report_id = uuid.uuid4().hex
+    ciphertext, data_key = vault.lock(
+        report_id=report_id, canonical=canonical, sealer=keyring.sealer
+    )
+    asked = submission.tlp or report_type.default_tlp
+    tlp = strictest([asked, *_markings(session, submission.refs)])
+    if tlp != asked:
+        warnings.append(
+            Warning_(
+                code="tlp_raised",
+                pointer="/tlp",
+                message=t("report.tlp_raised", asked=asked, tlp=tlp).render(locale),
+            )
+        )
     report = Report(
-        id=uuid.uuid4().hex,
+        id=report_id,
         type=report_type.name,
         version=report_type.version,
         sender=sender.id,
-        tlp=submission.tlp or report_type.default_tlp,
+        tlp=tlp,
         refs=json.dumps(submission.refs),
         recipients=json.dumps(sorted(set(submission.recipients))),
-        payload=canonical,
+        payload=ciphertext,
         payload_hash=payload_hash,
         region=_first(payload, report_type.routing.get("region")),
         severity=_first(payload, report_type.routing.get("severity")),
@@ -211,7 +228,16 @@ def submit(
             "recipients": sorted(set(submission.recipients)),
         },
     )
-    session.flush()  # the report row exists before the deliveries that refer to it
+    session.flush()  # the report row exists before the rows that refer to it
+    session.add(data_key)
+    linking.record_links(
+        session,
+        report_id=report.id,
+        payload=payload,
+        report_type=report_type,
+        registry=registry,
+        key=keyring.linking_key,
+    )
     routing.route(
         session,
         report_id=report.id,
@@ -245,6 +271,17 @@ def _unknown_refs(session: Session, refs: list[str]) -> list[ErrorDetail]:
         for index, ref in enumerate(refs)
         if ref not in known
     ]
+
+
+def strictest(markings: list[str]) -> str:
+    """The strictest TLP marking of several: when reports are combined, it wins."""
+    return max(markings, key=TLP_MARKINGS.index)
+
+
+def _markings(session: Session, refs: list[str]) -> list[str]:
+    if not refs:
+        return []
+    return list(session.exec(select(Report.tlp).where(col(Report.id).in_(refs))))
 
 
 def _unknown_recipients(session: Session, recipients: list[str]) -> list[ErrorDetail]:
@@ -350,6 +387,7 @@ def accept(
     sender: Agency,
     principal: Principal,
     registry: SchemaRegistry,
+    keyring: Keyring,
     submission: ReportSubmission,
     idempotency_key: str | None,
     signature_header: str | None,
@@ -375,6 +413,7 @@ def accept(
                 sender=sender,
                 principal=principal,
                 registry=registry,
+                keyring=keyring,
                 submission=submission,
                 signature_header=signature_header,
                 locale=locale,

@@ -41,7 +41,7 @@ class SubscriptionNotFound(NotFound):
     code = "subscription_not_found"
 
 
-def _purpose(subscription_id: str) -> str:
+def config_purpose(subscription_id: str) -> str:
     return f"subscription-config:{subscription_id}"
 
 
@@ -98,7 +98,7 @@ def _secrets_of(config: BaseModel) -> dict[str, str]:
 def _seal(subscription: Subscription, config: BaseModel, sealer: Sealer) -> None:
     subscription.config_shown = json.dumps(shown(config))
     subscription.config_sealed = sealer.seal(
-        json.dumps(revealed(config)).encode(), purpose=_purpose(subscription.id)
+        json.dumps(revealed(config)).encode(), purpose=config_purpose(subscription.id)
     )
 
 
@@ -252,7 +252,7 @@ def rotate_secret(
 def open_config(subscription: Subscription, sealer: Sealer) -> BaseModel:
     """The subscription's connector config, secrets included, for one delivery."""
     document = json.loads(
-        sealer.unseal(subscription.config_sealed, purpose=_purpose(subscription.id))
+        sealer.unseal(subscription.config_sealed, purpose=config_purpose(subscription.id))
     )
     return factory(subscription.connector).config_model.model_validate(document)
 

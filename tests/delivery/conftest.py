@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from exchange.agencies.models import AgencyKind, Scope
+from exchange.agencies.models import AgencyKind, Scope, Sensitivity
 from exchange.delivery.models import Delivery
 from exchange.hub import Hub
 from exchange.registry.service import default_schemas_dir
@@ -78,9 +78,16 @@ def village(hub: Hub) -> dict[str, str]:
 
 @pytest.fixture
 def polda(hub: Hub) -> dict[str, str]:
-    """Regional police for all of Banten (36)."""
+    """Regional police for all of Banten (36), cleared for every field."""
     return bearer(
-        issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police, jurisdiction="36")
+        issue_key(
+            hub,
+            "polda-banten",
+            [Scope.receive],
+            kind=AgencyKind.police,
+            jurisdiction="36",
+            clearance=set(Sensitivity),
+        )
     )
 
 

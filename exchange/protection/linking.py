@@ -1,0 +1,64 @@
+"""Linking without revealing: each NIK and passport number in a report is stored only as
+HMAC-SHA256 under the hub's linking key. Equal numbers give equal digests, so the hub can
+tell a recipient "this person appeared in N earlier reports you may see" — an early-warning
+signal across agencies — while neither the database nor any agency holds the number."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, exists, select
+
+from exchange.delivery.models import Delivery
+from exchange.protection.models import PersonLink
+from exchange.registry.service import ReportType, SchemaRegistry, values_at
+from exchange.reports.models import Report
+
+
+def digest(key: bytes, *, kind: str, value: str) -> str:
+    normalised = "".join(value.split()).upper()
+    return hmac.new(key, f"{kind}:{normalised}".encode(), hashlib.sha256).hexdigest()
+
+
+def record_links(
+    session: Session,
+    *,
+    report_id: str,
+    payload: dict[str, Any],
+    report_type: ReportType,
+    registry: SchemaRegistry,
+    key: bytes,
+) -> int:
+    """Store the digests of the report's identifiers; returns how many."""
+    digests = {
+        digest(key, kind=kind, value=value)
+        for pattern, kind in registry.link_paths(report_type)
+        for _, value in values_at(payload, pattern)
+        if isinstance(value, str) and value.strip()
+    }
+    session.add_all(PersonLink(report_id=report_id, digest=d) for d in sorted(digests))
+    return len(digests)
+
+
+def earlier_reports_seen(session: Session, *, report: Report, reader: str) -> int:
+    """How many earlier, unpurged reports that ``reader`` may see (it sent them, or they
+    were routed to it) name a person this report names."""
+    mine = select(PersonLink.digest).where(PersonLink.report_id == report.id)
+    visible = (col(Report.sender) == reader) | exists().where(
+        col(Delivery.report_id) == col(Report.id), col(Delivery.agency_id) == reader
+    )
+    count = session.exec(
+        select(func.count(func.distinct(PersonLink.report_id)))
+        .join(Report, col(Report.id) == col(PersonLink.report_id))
+        .where(
+            col(PersonLink.digest).in_(mine),
+            col(PersonLink.report_id) != report.id,
+            col(Report.received_at) < report.received_at,
+            col(Report.purged_at).is_(None),
+            visible,
+        )
+    ).one()
+    return int(count)

@@ -1,0 +1,67 @@
+"""Redaction: a reader gets the fields its clearance covers and the others removed (never
+blanked or faked), with the JSON pointers of what was withheld."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from exchange.registry.service import ReportType, SchemaRegistry, values_at
+
+
+def withheld_pointers(
+    payload: dict[str, Any],
+    *,
+    report_type: ReportType,
+    registry: SchemaRegistry,
+    clearance: Collection[str],
+) -> list[str]:
+    """Pointers of the values above ``clearance``, outermost only (a withheld object's
+    fields are not listed again)."""
+    withheld: list[str] = []
+    for pattern, sensitivity in registry.classified(report_type):
+        if sensitivity in clearance:
+            continue
+        for pointer, _ in values_at(payload, pattern):
+            if not any(pointer == w or pointer.startswith(w + "/") for w in withheld):
+                withheld.append(pointer)
+    return withheld
+
+
+def without(document: Any, pointers: Collection[str], at: str = "") -> Any:
+    """A copy of ``document`` without the values at ``pointers`` (array items removed, so
+    later items move up)."""
+    if isinstance(document, dict):
+        return {
+            key: without(value, pointers, f"{at}/{_escape(key)}")
+            for key, value in document.items()
+            if f"{at}/{_escape(key)}" not in pointers
+        }
+    if isinstance(document, list):
+        return [
+            without(value, pointers, f"{at}/{index}")
+            for index, value in enumerate(document)
+            if f"{at}/{index}" not in pointers
+        ]
+    return document
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def redact(
+    payload: dict[str, Any],
+    *,
+    report_type: ReportType,
+    registry: SchemaRegistry,
+    clearance: Collection[str],
+) -> tuple[dict[str, Any], list[str]]:
+    """The payload as a reader with ``clearance`` may see it, and what was withheld."""
+    pointers = withheld_pointers(
+        payload, report_type=report_type, registry=registry, clearance=clearance
+    )
+    if not pointers:
+        return payload, []
+    redacted: dict[str, Any] = without(payload, set(pointers))
+    return redacted, pointers

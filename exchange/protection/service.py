@@ -1,0 +1,147 @@
+"""What the hub does to protect the people in the reports: the view a reader may have of a
+report (redacted, with its links), purging, and rewrapping data keys after a key rotation.
+Functions take the session first and never commit."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, delete, select
+
+from exchange.agencies.models import Agency
+from exchange.audit import service as audit
+from exchange.delivery.models import DUE_STATES, Delivery, DeliveryState
+from exchange.i18n import t
+from exchange.models import utcnow
+from exchange.protection import linking, vault
+from exchange.protection.models import PersonLink, ReportKey
+from exchange.protection.redaction import redact
+from exchange.protection.sealing import Sealer, sealed_key_id
+from exchange.registry.service import SchemaRegistry
+from exchange.reports.models import Report
+from exchange.reports.service import ReportNotFound
+from exchange.routing.models import Subscription
+from exchange.routing.service import config_purpose
+
+REWRAP_BATCH = 500
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """A report's payload as one reader may see it."""
+
+    data: dict[str, Any]
+    withheld: list[str]  # JSON pointers removed for the reader's clearance
+    earlier_reports: int  # earlier reports the reader may see that name the same person
+
+
+def view(
+    session: Session,
+    *,
+    report: Report,
+    reader: Agency,
+    registry: SchemaRegistry,
+    sealer: Sealer,
+) -> ReportView:
+    """Decrypt, then redact to the reader's clearance. The sender sees what it sent."""
+    payload: dict[str, Any] = json.loads(
+        vault.unlock(session, report_id=report.id, ciphertext=report.payload, sealer=sealer)
+    )
+    withheld: list[str] = []
+    if reader.id == report.sender:
+        data = payload
+    else:
+        data, withheld = redact(
+            payload,
+            report_type=registry.get(report.type, report.version),
+            registry=registry,
+            clearance=reader.clearance_set,
+        )
+    return ReportView(
+        data=data,
+        withheld=withheld,
+        earlier_reports=linking.earlier_reports_seen(session, report=report, reader=reader.id),
+    )
+
+
+def purge(session: Session, *, report_id: str, actor: str, reason: str) -> Report:
+    """Destroy a report's data key and ciphertext. Its metadata (type, sender, region,
+    severity, marking, times, hash) stays for statistics; its audit events, which hold only
+    hashes, stay and still verify; deliveries still due end as dead."""
+    report = session.get(Report, report_id)
+    if report is None:
+        raise ReportNotFound(t("report.not_found", report=report_id))
+    if report.purged_at is not None:
+        return report
+    session.exec(delete(ReportKey).where(col(ReportKey.report_id) == report_id))
+    session.exec(delete(PersonLink).where(col(PersonLink.report_id) == report_id))
+    report.payload = b""
+    report.purged_at = utcnow()
+    session.add(report)
+    ended = session.exec(
+        select(Delivery).where(
+            Delivery.report_id == report_id, col(Delivery.state).in_(list(DUE_STATES))
+        )
+    ).all()
+    for delivery in ended:
+        delivery.state = DeliveryState.dead
+        delivery.due_at = None
+        delivery.last_error = "report purged"
+        session.add(delivery)
+    audit.record(
+        session,
+        action="report.purged",
+        subject=f"report:{report_id}",
+        actor=actor,
+        details={
+            "reason": reason,
+            "payload_hash": report.payload_hash,
+            "ended_deliveries": len(ended),
+        },
+    )
+    return report
+
+
+def expired(session: Session, *, registry: SchemaRegistry, now: datetime) -> list[str]:
+    """Ids of unpurged reports older than their type's retention (``x-retention-days``)."""
+    due: list[str] = []
+    for report_type in registry.latest():
+        cutoff = now - timedelta(days=report_type.retention_days)
+        due.extend(
+            session.exec(
+                select(Report.id).where(
+                    Report.type == report_type.name,
+                    col(Report.purged_at).is_(None),
+                    col(Report.received_at) < cutoff,
+                )
+            ).all()
+        )
+    return due
+
+
+def rewrap(session: Session, *, sealer: Sealer, limit: int = REWRAP_BATCH) -> int:
+    """Reseal up to ``limit`` data keys, and every subscription config, that the active
+    sealing key did not seal. Returns how many were resealed; zero means done."""
+    active = sealer.active_key_id
+    keys = session.exec(
+        select(ReportKey).where(ReportKey.kek_id != active).limit(limit).with_for_update()
+    ).all()
+    for key in keys:
+        purpose = vault.data_key_purpose(key.report_id)
+        key.wrapped = sealer.seal(sealer.unseal(key.wrapped, purpose=purpose), purpose=purpose)
+        key.kek_id = sealed_key_id(key.wrapped)
+        session.add(key)
+    configs = 0
+    for subscription in session.exec(select(Subscription)).all():
+        if sealed_key_id(subscription.config_sealed) == active:
+            continue
+        purpose = config_purpose(subscription.id)
+        subscription.config_sealed = sealer.seal(
+            sealer.unseal(subscription.config_sealed, purpose=purpose), purpose=purpose
+        )
+        session.add(subscription)
+        configs += 1
+    return len(keys) + configs
