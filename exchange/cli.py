@@ -33,6 +33,7 @@ from exchange.errors import ExchangeError
 from exchange.hub import Hub
 from exchange.i18n import t
 from exchange.keyring import Keyring
+from exchange.protection.cli import keys_app, purge
 from exchange.regions import service as regions
 from exchange.registry.docs import markdown
 from exchange.registry.service import SchemaRegistry, default_schemas_dir
@@ -57,6 +58,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(witness_app, name="witness")
 app.add_typer(agency_app, name="agency")
 app.add_typer(subscription_app, name="subscription")
+app.add_typer(keys_app, name="keys")
+app.command("purge")(purge)
 agency_app.add_typer(key_app, name="key")
 agency_app.add_typer(signing_key_app, name="signing-key")
 

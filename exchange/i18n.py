@@ -378,6 +378,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "'since' must be before 'until'.",
         "id": "'since' harus sebelum 'until'.",
     },
+    "protection.purge_what": {
+        "en": "Name one report to purge, or --expired; not both.",
+        "id": "Sebutkan satu laporan untuk dimusnahkan, atau --expired; tidak keduanya.",
+    },
     "protection.unseal_failed": {
         "en": "A sealed value could not be opened with the hub's keys.",
         "id": "Nilai tersegel tidak dapat dibuka dengan kunci hub.",

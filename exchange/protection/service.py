@@ -145,3 +145,13 @@ def rewrap(session: Session, *, sealer: Sealer, limit: int = REWRAP_BATCH) -> in
         session.add(subscription)
         configs += 1
     return len(keys) + configs
+
+
+def record_rotation(session: Session, *, key_id: str, resealed: int, actor: str) -> None:
+    audit.record(
+        session,
+        action="keys.rotated",
+        subject="hub:sealing-key",
+        actor=actor,
+        details={"key_id": key_id, "resealed": resealed},
+    )

@@ -1,0 +1,122 @@
+"""``exchange keys rotate`` and ``exchange purge``."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from sqlalchemy import func
+from sqlmodel import select
+
+from exchange.audit.service import operator_actor
+from exchange.console import JsonFlag, emit, load_settings, reporting, running_hub
+from exchange.errors import ErrorDetail, InvalidInput
+from exchange.hub import Hub
+from exchange.i18n import t
+from exchange.models import utcnow
+from exchange.protection import service
+from exchange.protection.models import ReportKey
+from exchange.protection.sealing import SEALING_DIR, create_key, sealed_key_id
+from exchange.routing.models import Subscription
+
+keys_app = typer.Typer(help="The hub's key-encryption keys.", no_args_is_help=True)
+
+# After the last pass that found nothing, wait this long and look once more: a process
+# that sealed with the old key just before it noticed the new one has committed by then.
+SETTLE_S = 1.0
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    retire: Annotated[
+        bool, typer.Option(help="Delete the older sealing keys once nothing uses them.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a new key-encryption key and reseal every report data key and subscription
+    config with it, in batches, while the hub keeps running."""
+    settings = load_settings()
+    with reporting(as_json), running_hub(settings) as hub:
+        new_key = create_key(settings.key_dir)
+        sealer = hub.keyring.sealer
+        resealed = 0
+        while True:
+            with hub.session() as session:
+                count = service.rewrap(session, sealer=sealer)
+            resealed += count
+            if count == 0:
+                time.sleep(SETTLE_S)
+                with hub.session() as session:
+                    count = service.rewrap(session, sealer=sealer)
+                resealed += count
+                if count == 0:
+                    break
+        with hub.session() as session:
+            service.record_rotation(
+                session, key_id=new_key.stem, resealed=resealed, actor=operator_actor()
+            )
+        retired = _retire(hub, active=new_key.stem) if retire else []
+    document = {"key_id": new_key.stem, "resealed": resealed, "retired": retired}
+    emit(
+        document,
+        as_json=as_json,
+        human=lambda: typer.echo(
+            f"sealing key {new_key.stem} active; {resealed} keys resealed; "
+            f"{len(retired)} old key(s) retired"
+        ),
+    )
+
+
+def _retire(hub: Hub, *, active: str) -> list[str]:
+    """Delete sealing keys that seal nothing any more (the active one stays)."""
+    directory = hub.settings.key_dir / SEALING_DIR
+    with hub.session() as session:
+        in_use = set(session.exec(select(ReportKey.kek_id).distinct()).all())
+        in_use |= {sealed_key_id(s.config_sealed) for s in session.exec(select(Subscription))}
+    retired = []
+    for path in sorted(directory.glob("*.key")):
+        if path.stem != active and path.stem not in in_use:
+            path.unlink()
+            retired.append(path.stem)
+    return retired
+
+
+def purge(
+    report_id: Annotated[str | None, typer.Argument(help="The report to purge.")] = None,
+    expired: Annotated[
+        bool, typer.Option(help="Purge every report older than its type's retention.")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why, for the audit log.")] = "operator request",
+    dry_run: Annotated[bool, typer.Option(help="List what would be purged.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Destroy reports' data keys: one report, or every expired one. What remains is
+    metadata and the audit trail."""
+    with reporting(as_json), running_hub(load_settings()) as hub:
+        if (report_id is None) == (not expired):
+            detail = ErrorDetail(t("protection.purge_what"), pointer="/report_id")
+            raise InvalidInput(t("protection.purge_what"), details=[detail])
+        with hub.session() as session:
+            targets = (
+                service.expired(session, registry=hub.registry, now=utcnow())
+                if expired
+                else [report_id or ""]
+            )
+            if not dry_run:
+                why = "retention expired" if expired else reason
+                for target in targets:
+                    service.purge(session, report_id=target, actor=operator_actor(), reason=why)
+            remaining = session.exec(select(func.count()).select_from(ReportKey)).one()
+    document = {
+        "purged": [] if dry_run else targets,
+        "would_purge": targets if dry_run else [],
+        "reports_with_data": remaining,
+    }
+    emit(
+        document,
+        as_json=as_json,
+        human=lambda: typer.echo(
+            f"{'would purge' if dry_run else 'purged'} {len(targets)} report(s)"
+        ),
+    )
