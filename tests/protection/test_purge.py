@@ -117,9 +117,9 @@ def test_purge_expired_by_retention_from_the_cli(
         session.add(report)
     dry = runner.invoke(cli, ["purge", "--expired", "--dry-run", "--json"])
     assert dry.exit_code == 0, dry.output
-    assert json.loads(dry.output)["would_purge"] == [old]
+    assert json.loads(dry.stdout)["would_purge"] == [old]
     done = runner.invoke(cli, ["purge", "--expired", "--json"])
-    assert json.loads(done.output)["purged"] == [old]
+    assert json.loads(done.stdout)["purged"] == [old]
     assert client.get(f"/v1/reports/{old}", headers=village).status_code == 410
     assert client.get(f"/v1/reports/{recent}", headers=village).status_code == 200
     neither = runner.invoke(cli, ["purge", "--json"])
