@@ -6,11 +6,12 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, ForeignKey, Index, Integer, String
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from exchange.models import UTCDateTime, utcnow
 
 SEND_ACTOR = "delivery.send"
+ERROR_LENGTH = 300
 SWEEP_ACTOR = "delivery.sweep"
 
 
@@ -57,6 +58,33 @@ class Delivery(SQLModel, table=True):
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     receipt_key_id: str | None = Field(default=None, max_length=64)
     receipt_signature: str | None = Field(default=None, max_length=128)
+
+    def end(self, reason: str) -> None:
+        """Give up on this delivery: it is dead, and ``reason`` says why."""
+        self.state = DeliveryState.dead
+        self.due_at = None
+        self.last_error = reason[:ERROR_LENGTH]
+
+
+def end_due_deliveries(
+    session: Session,
+    *,
+    reason: str,
+    report_id: str | None = None,
+    subscription_id: str | None = None,
+) -> int:
+    """End every delivery still due of a report or a subscription that is going away (a
+    purge, a deletion); returns how many. A message for one of them finds it dead."""
+    query = select(Delivery).where(col(Delivery.state).in_(list(DUE_STATES)))
+    if report_id is not None:
+        query = query.where(Delivery.report_id == report_id)
+    if subscription_id is not None:
+        query = query.where(Delivery.subscription_id == subscription_id)
+    due = session.exec(query).all()
+    for delivery in due:
+        delivery.end(reason)
+        session.add(delivery)
+    return len(due)
 
 
 class DeliveryAttempt(SQLModel, table=True):

@@ -40,6 +40,7 @@ from exchange.crypto import b64url_decode
 from exchange.delivery.envelope import build_envelope
 from exchange.delivery.models import (
     DUE_STATES,
+    ERROR_LENGTH,
     SEND_ACTOR,
     Delivery,
     DeliveryAttempt,
@@ -64,7 +65,6 @@ HOLD_TIMEOUTS = 2
 JITTER = 0.2
 SWEEP_BATCH = 1000
 RECEIPT_DOMAIN = b"exchange-receipt/v1\n"
-ERROR_LENGTH = 300
 
 
 class DeliveryNotFound(NotFound):
@@ -311,9 +311,7 @@ def record(
 
 
 def _end(session: Session, delivery: Delivery, *, reason: str) -> None:
-    delivery.state = DeliveryState.dead
-    delivery.due_at = None
-    delivery.last_error = reason[:ERROR_LENGTH]
+    delivery.end(reason)
     session.add(delivery)
     audit.record(
         session,

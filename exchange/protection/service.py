@@ -13,7 +13,7 @@ from sqlmodel import Session, col, delete, select
 
 from exchange.agencies.models import Agency
 from exchange.audit import service as audit
-from exchange.delivery.models import DUE_STATES, Delivery, DeliveryState
+from exchange.delivery.models import end_due_deliveries
 from exchange.i18n import t
 from exchange.models import utcnow
 from exchange.protection import linking, vault
@@ -81,16 +81,7 @@ def purge(session: Session, *, report_id: str, actor: str, reason: str) -> Repor
     report.payload = b""
     report.purged_at = utcnow()
     session.add(report)
-    ended = session.exec(
-        select(Delivery).where(
-            Delivery.report_id == report_id, col(Delivery.state).in_(list(DUE_STATES))
-        )
-    ).all()
-    for delivery in ended:
-        delivery.state = DeliveryState.dead
-        delivery.due_at = None
-        delivery.last_error = "report purged"
-        session.add(delivery)
+    ended = end_due_deliveries(session, reason="report purged", report_id=report_id)
     audit.record(
         session,
         action="report.purged",
@@ -99,7 +90,7 @@ def purge(session: Session, *, report_id: str, actor: str, reason: str) -> Repor
         details={
             "reason": reason,
             "payload_hash": report.payload_hash,
-            "ended_deliveries": len(ended),
+            "ended_deliveries": ended,
         },
     )
     return report

@@ -21,7 +21,7 @@ from connectors.registry import UnknownConnector, factory
 from connectors.webhook import new_secret
 from exchange.agencies.models import Agency
 from exchange.audit import service as audit
-from exchange.delivery.models import SEND_ACTOR, Delivery, DeliveryState
+from exchange.delivery.models import SEND_ACTOR, Delivery, DeliveryState, end_due_deliveries
 from exchange.errors import ErrorDetail, InvalidInput, NotFound, translate_model_error
 from exchange.i18n import t
 from exchange.jobs import enqueue_after_commit
@@ -180,27 +180,15 @@ def delete_subscription(
     subscription.deleted_at = utcnow()
     subscription.disabled_reason = "deleted"
     session.add(subscription)
-    abandoned = list(
-        session.exec(
-            select(Delivery).where(
-                Delivery.subscription_id == subscription.id,
-                col(Delivery.state).in_(
-                    [DeliveryState.pending, DeliveryState.retrying, DeliveryState.in_flight]
-                ),
-            )
-        )
+    abandoned = end_due_deliveries(
+        session, reason="subscription deleted", subscription_id=subscription.id
     )
-    for delivery in abandoned:
-        delivery.state = DeliveryState.dead
-        delivery.last_error = "subscription deleted"
-        delivery.due_at = None
-        session.add(delivery)
     audit.record(
         session,
         action="subscription.deleted",
         subject=f"subscription:{subscription.id}",
         actor=actor,
-        details={"agency": subscription.agency_id, "abandoned_deliveries": len(abandoned)},
+        details={"agency": subscription.agency_id, "abandoned_deliveries": abandoned},
     )
     return subscription
 

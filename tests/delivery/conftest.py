@@ -14,12 +14,13 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from exchange.agencies.models import AgencyKind, Scope, Sensitivity
-from exchange.delivery.models import Delivery
+from exchange.delivery.models import Delivery, DeliveryState
 from exchange.hub import Hub
 from exchange.registry.service import default_schemas_dir
 from exchange.settings import Settings
 from tests.conftest import bearer, issue_key
 from tests.delivery.receiver import Receiver, running_receiver
+from tests.servers import wait_until
 
 FAST_SCHEDULE = [0, 0.05, 0.1, 0.2, 0.3, 0.4]
 
@@ -128,6 +129,25 @@ def deliveries(hub: Hub, **where: Any) -> list[Delivery]:
         for name, value in where.items():
             query = query.where(getattr(Delivery, name) == value)
         return list(session.exec(query))
+
+
+def settle(
+    hub: Hub,
+    state: DeliveryState,
+    *,
+    count: int = 1,
+    report_id: str | None = None,
+    deadline_s: float = 30,
+) -> list[Delivery]:
+    """Wait until ``count`` deliveries (of ``report_id``, if given) are in ``state`` as
+    the hub recorded it, not merely as a receiver saw it; return them."""
+    where = {} if report_id is None else {"report_id": report_id}
+
+    def reached() -> bool:
+        return sum(d.state == state for d in deliveries(hub, **where)) == count
+
+    wait_until(reached, what=f"{count} deliveries {state.value}", deadline_s=deadline_s)
+    return [d for d in deliveries(hub, **where) if d.state == state]
 
 
 @pytest.fixture

@@ -28,10 +28,11 @@ from fastapi.testclient import TestClient
 
 from exchange.agencies.models import AgencyKind, Scope
 from exchange.app import create_app
+from exchange.delivery.models import DeliveryState
 from exchange.hub import Hub
 from exchange.settings import Settings
 from tests.conftest import bearer, issue_key
-from tests.delivery.conftest import deliveries, submit, webhook_subscription
+from tests.delivery.conftest import deliveries, settle, submit, webhook_subscription
 from tests.delivery.receiver import Receiver, running_receiver
 from tests.servers import RedisServer, redis_executable, unavailable, wait_until
 from workers.broker import RunningWorker, periodic_actors, start_worker
@@ -54,11 +55,7 @@ def assert_exactly_once(receivers: list[Receiver], report_ids: list[str], hub: H
         doubled = {r: ids for r, ids in envelopes_by_report.items() if len(ids) != 1}
         assert doubled == {}, f"delivered under more than one envelope id: {doubled}"
         assert set().union(*envelopes_by_report.values()) <= stable_ids
-    wait_until(
-        lambda: all(d.state == "delivered" for d in deliveries(hub)),
-        what="every delivery recorded as delivered",
-        deadline_s=DRILL_DEADLINE_S,
-    )
+    settle(hub, DeliveryState.delivered, count=len(stable_ids), deadline_s=DRILL_DEADLINE_S)
 
 
 def repeats(receiver: Receiver) -> int:

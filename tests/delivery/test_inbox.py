@@ -17,16 +17,11 @@ from exchange.delivery.models import Delivery, DeliveryState
 from exchange.delivery.service import receipt_message
 from exchange.hub import Hub
 from exchange.models import utcnow
-from tests.delivery.conftest import deliveries, submit, subscribe
-from tests.servers import wait_until
+from tests.delivery.conftest import settle, submit, subscribe
 
 
 def delivered(hub: Hub, count: int) -> None:
-    wait_until(
-        lambda: len([d for d in deliveries(hub) if d.state == DeliveryState.delivered]) == count,
-        what=f"{count} envelopes in the inbox",
-        deadline_s=20,
-    )
+    settle(hub, DeliveryState.delivered, count=count)
 
 
 def expire_leases(hub: Hub) -> None:

@@ -24,6 +24,7 @@ from exchange.routing.models import Subscription
 from tests.delivery.conftest import (
     WARNING,
     deliveries,
+    settle,
     submit,
     warning,
     webhook_subscription,
@@ -70,11 +71,7 @@ def test_a_report_reaches_a_webhook_signed_both_ways_as_a_cloudevent(
     assert event.get_extension("tlp") == "AMBER"
     assert event.get_extension("datahash") == delivery.data_hash
 
-    wait_until(
-        lambda: deliveries(hub, report_id=report_id)[0].state == DeliveryState.delivered,
-        what="the delivery recorded",
-        deadline_s=10,
-    )
+    settle(hub, DeliveryState.delivered, report_id=report_id)
     with hub.session() as session:
         attempts = session.exec(select(DeliveryAttempt)).all()
         actions = [e.action for e in session.exec(select(AuditEvent))]
@@ -109,11 +106,7 @@ def test_500s_are_retried_until_the_receiver_recovers(
     webhook_subscription(client, polda, receiver)
     report_id = submit(client, village)
     wait_until(lambda: len(receiver.accepted) == 1, what="the fourth attempt", deadline_s=20)
-    wait_until(
-        lambda: deliveries(hub, report_id=report_id)[0].state == DeliveryState.delivered,
-        what="the delivery recorded",
-        deadline_s=10,
-    )
+    settle(hub, DeliveryState.delivered, report_id=report_id)
     with hub.session() as session:
         attempts = session.exec(select(DeliveryAttempt).order_by(DeliveryAttempt.number)).all()
     assert [(a.outcome, a.status_code) for a in attempts] == [
@@ -135,11 +128,7 @@ def test_a_delivery_dies_when_the_schedule_is_spent_and_can_be_replayed(
     receiver.behaviour = lambda _id, _n: (503, {}) if failing else (200, {})
     webhook_subscription(client, polda, receiver)
     report_id = submit(client, village)
-    wait_until(
-        lambda: deliveries(hub, report_id=report_id)[0].state == DeliveryState.dead,
-        what="the delivery dead",
-        deadline_s=20,
-    )
+    settle(hub, DeliveryState.dead, report_id=report_id)
     (dead,) = deliveries(hub, report_id=report_id)
     assert dead.attempts == len(hub.settings.delivery_schedule_s)
     assert receiver.accepted == []
@@ -199,11 +188,7 @@ def test_410_disables_the_subscription_and_tells_its_owner(
     receiver.behaviour = lambda _id, _n: (410, {})
     subscription = webhook_subscription(client, polda, receiver)
     report_id = submit(client, village)
-    wait_until(
-        lambda: deliveries(hub, report_id=report_id)[0].state == DeliveryState.dead,
-        what="the delivery dead",
-        deadline_s=20,
-    )
+    settle(hub, DeliveryState.dead, report_id=report_id)
     assert receiver.requests.total() == 1  # no retry after 410
     shown = client.get(f"/v1/subscriptions/{subscription['id']}", headers=polda).json()
     assert shown["active"] is False
@@ -255,11 +240,7 @@ def test_429_with_retry_after_is_honoured(
     webhook_subscription(client, polda, receiver)
     report_id = submit(client, village)
     wait_until(lambda: len(receiver.accepted) == 1, what="the retry", deadline_s=20)
-    wait_until(
-        lambda: deliveries(hub, report_id=report_id)[0].state == DeliveryState.delivered,
-        what="recorded",
-        deadline_s=10,
-    )
+    settle(hub, DeliveryState.delivered, report_id=report_id)
     with hub.session() as session:
         first, second = session.exec(select(DeliveryAttempt).order_by(DeliveryAttempt.number)).all()
     gap = (second.started_at - first.started_at).total_seconds()
@@ -276,11 +257,7 @@ def test_throttle_spaces_deliveries(
     webhook_subscription(client, polda, receiver, throttle_per_s=5)
     for _ in range(6):
         submit(client, village)
-    wait_until(
-        lambda: sum(d.state == DeliveryState.delivered for d in deliveries(hub)) == 6,
-        what="six deliveries recorded",
-        deadline_s=30,
-    )
+    settle(hub, DeliveryState.delivered, count=6)
     with hub.session() as session:
         starts = sorted(a.started_at for a in session.exec(select(DeliveryAttempt)))
         subscription = session.exec(select(Subscription)).one()

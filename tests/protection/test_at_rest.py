@@ -14,10 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from exchange.agencies.models import Scope, Sensitivity
+from exchange.delivery.models import DeliveryState
 from exchange.hub import Hub
 from tests.conftest import bearer, issue_key
-from tests.delivery.conftest import deliveries, submit, warning
-from tests.servers import postgres_bin_dir, wait_until
+from tests.delivery.conftest import settle, submit, warning
+from tests.servers import postgres_bin_dir
 
 CORPUS_SIZE = 12
 
@@ -55,11 +56,7 @@ def test_no_identifying_value_is_stored_or_logged_in_clear(
     for n in range(0, CORPUS_SIZE, 2):
         payload = warning(persons_at_risk={"count": 2, "people": corpus[n : n + 2]})
         submit(client, village, payload, tlp="GREEN")
-    wait_until(
-        lambda: sum(d.state == "delivered" for d in deliveries(hub)) == CORPUS_SIZE // 2,
-        what="deliveries",
-        deadline_s=30,
-    )
+    settle(hub, DeliveryState.delivered, count=CORPUS_SIZE // 2)
     items = client.get("/v1/inbox", headers=polda).json()["items"]
     assert {
         p["nik"] for i in items for p in i["envelope"]["data"]["persons_at_risk"]["people"]

@@ -12,14 +12,14 @@ from typer.testing import CliRunner
 
 from exchange.agencies.models import AgencyKind, Scope, Sensitivity
 from exchange.cli import app as cli
+from exchange.delivery.models import DeliveryState
 from exchange.hub import Hub
 from exchange.protection import vault
 from exchange.protection.models import PersonLink, ReportKey
 from exchange.protection.sealing import SEALING_DIR
 from exchange.reports.models import Report
 from tests.conftest import bearer, issue_key
-from tests.delivery.conftest import deliveries, submit, subscribe, warning
-from tests.servers import wait_until
+from tests.delivery.conftest import settle, submit, subscribe, warning
 
 SUBMITTERS = 4
 EACH = 15
@@ -107,11 +107,7 @@ def test_linking_tells_a_recipient_what_it_may_see_and_nothing_more(
     assert [earlier(polda, r) for r in (first, second, third, other)] == [0, 1, 2, 0]
     assert earlier(jatim, third) == 0  # the two earlier ones were never routed to jatim
     assert client.get(f"/v1/reports/{first}", headers=jatim).status_code == 404
-    wait_until(
-        lambda: len(deliveries(hub)) == 5 and all(d.state == "delivered" for d in deliveries(hub)),
-        what="deliveries",
-        deadline_s=20,
-    )
+    settle(hub, DeliveryState.delivered, count=5)
     envelopes = {
         item["envelope"]["subject"]: item["envelope"]
         for item in client.get("/v1/inbox", headers=polda).json()["items"]

@@ -25,9 +25,8 @@ from exchange.protection import vault
 from exchange.protection.models import PersonLink, ReportKey
 from exchange.reports.models import Report
 from tests.conftest import bearer, issue_key
-from tests.delivery.conftest import deliveries, submit, subscribe
+from tests.delivery.conftest import settle, submit, subscribe
 from tests.delivery.receiver import Receiver
-from tests.servers import wait_until
 
 
 def test_purge_destroys_the_data_and_keeps_the_trail(
@@ -76,11 +75,7 @@ def test_purge_destroys_the_data_and_keeps_the_trail(
             )
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "report.purged")).all()
     assert [orjson.loads(e.canonical)["details"]["reason"] for e in events] == ["court order"]
-    wait_until(
-        lambda: {d.report_id: d.state for d in deliveries(hub)}[report_id] == DeliveryState.dead,
-        what="the purged report's delivery ended",
-        deadline_s=10,
-    )
+    settle(hub, DeliveryState.dead, report_id=report_id)
 
     with hub.session() as session:
         integrate(session, keyring=hub.keyring)

@@ -17,11 +17,11 @@ from sqlmodel import select
 
 from exchange.agencies.models import AgencyKind, Scope, Sensitivity
 from exchange.audit.models import AuditEvent
+from exchange.delivery.models import DeliveryState
 from exchange.hub import Hub
 from exchange.registry.service import default_schemas_dir, values_at
 from tests.conftest import bearer, issue_key
-from tests.delivery.conftest import deliveries
-from tests.servers import wait_until
+from tests.delivery.conftest import settle
 
 CLASSES = [s.value for s in Sensitivity]
 CLEARANCES = [
@@ -91,11 +91,7 @@ def test_redaction_matrix(
     )
     assert response.status_code == 202, response.text
     report_id = response.json()["id"]
-    wait_until(
-        lambda: sum(d.state == "delivered" for d in deliveries(hub)) == len(CLEARANCES),
-        what="every inbox filled",
-        deadline_s=30,
-    )
+    settle(hub, DeliveryState.delivered, count=len(CLEARANCES))
 
     for clearance, headers in readers.items():
         got = client.get(f"/v1/reports/{report_id}", headers=headers).json()
