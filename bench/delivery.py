@@ -37,7 +37,9 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.servers import PostgresServer, RedisServer, free_port, postgres_bin_dir  # noqa: E402
+from harness import free_port, wait_ready  # noqa: E402
+
+from tests.servers import PostgresServer, RedisServer, postgres_bin_dir  # noqa: E402
 
 PAYLOAD = json.loads(
     (REPO / "schemas/village-early-warning/examples/valid/calo-group-departure.json").read_text()
@@ -81,18 +83,6 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     cut = statistics.quantiles(ordered, n=100, method="inclusive")
     return {"p50": cut[49] * 1000, "p95": cut[94] * 1000, "p99": cut[98] * 1000}
-
-
-def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 def baseline(subscriber: Subscriber, count: int) -> dict[str, float]:

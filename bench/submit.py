@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+from harness import free_port, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 PAYLOAD = json.loads(
@@ -45,26 +46,6 @@ app = FastAPI()
 def echo(body: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "type": body.get("type")}
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 WRK_SCRIPT = """
