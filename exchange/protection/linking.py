@@ -17,6 +17,8 @@ from exchange.protection.models import PersonLink
 from exchange.registry.service import ReportType, SchemaRegistry, values_at
 from exchange.reports.models import Report
 
+EARLIER_REPORTS_CAP = 100
+
 
 def digest(key: bytes, *, kind: str, value: str) -> str:
     normalised = "".join(value.split()).upper()
@@ -45,20 +47,27 @@ def record_links(
 
 def earlier_reports_seen(session: Session, *, report: Report, reader: str) -> int:
     """How many earlier, unpurged reports that ``reader`` may see (it sent them, or they
-    were routed to it) name a person this report names."""
-    mine = select(PersonLink.digest).where(PersonLink.report_id == report.id)
+    were routed to it) name a person this report names, counted up to
+    :data:`EARLIER_REPORTS_CAP` (a person in that many reports needs no exact figure, and
+    every read stays cheap however often a person recurs)."""
+    digests = list(session.exec(select(PersonLink.digest).where(PersonLink.report_id == report.id)))
+    if not digests:
+        return 0
     visible = (col(Report.sender) == reader) | exists().where(
         col(Delivery.report_id) == col(Report.id), col(Delivery.agency_id) == reader
     )
-    count = session.exec(
-        select(func.count(func.distinct(PersonLink.report_id)))
+    earlier = (
+        select(PersonLink.report_id)
         .join(Report, col(Report.id) == col(PersonLink.report_id))
         .where(
-            col(PersonLink.digest).in_(mine),
+            col(PersonLink.digest).in_(digests),
             col(PersonLink.report_id) != report.id,
             col(Report.received_at) < report.received_at,
             col(Report.purged_at).is_(None),
             visible,
         )
-    ).one()
-    return int(count)
+        .distinct()
+        .limit(EARLIER_REPORTS_CAP)
+        .subquery()
+    )
+    return int(session.exec(select(func.count()).select_from(earlier)).one())
