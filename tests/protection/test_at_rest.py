@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
-from exchange.agencies.models import Scope, Sensitivity
+from exchange.agencies.models import AgencyKind, Scope, Sensitivity
+from exchange.app import create_app
 from exchange.delivery.models import DeliveryState
 from exchange.hub import Hub
+from exchange.settings import Settings
 from tests.conftest import bearer, issue_key
 from tests.delivery.conftest import settle, submit, warning
-from tests.servers import postgres_bin_dir
+from tests.servers import RedisServer, postgres_bin_dir
 
 CORPUS_SIZE = 12
 
@@ -84,3 +87,36 @@ def test_no_identifying_value_is_stored_or_logged_in_clear(
     assert found == []
     logged = "\n".join(record.getMessage() + str(record.__dict__) for record in caplog.records)
     assert [n.decode() for n in needles if n.decode() in logged] == []
+
+
+@pytest.mark.redis
+def test_no_identifying_value_passes_through_the_broker(
+    settings: Settings, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """With Redis as the broker and no worker to drain it, every message the corpus caused
+    is still in Redis: scan all of it."""
+    broker = redis.Redis.from_url(redis_server.url)
+    broker.flushdb()
+    app = create_app(settings.model_copy(update={"broker_url": redis_server.url}))
+    with TestClient(app) as api:
+        hub: Hub = app.state.hub
+        sender = bearer(issue_key(hub, "pimpasa", [Scope.submit], kind=AgencyKind.village))
+        polda = bearer(issue_key(hub, "polda-banten", [Scope.receive], clearance=set(Sensitivity)))
+        assert api.post("/v1/subscriptions", json={"connector": "inbox"}, headers=polda)
+        corpus = [person(n) for n in range(1, 5)]
+        submit(api, sender, warning(persons_at_risk={"count": 4, "people": corpus}), tlp="GREEN")
+    held = b""
+    for key in broker.scan_iter():
+        kind = broker.type(key)
+        if kind == b"list":
+            held += b"".join(broker.lrange(key, 0, -1))
+        elif kind == b"hash":
+            held += b"".join(k + v for k, v in broker.hgetall(key).items())
+        elif kind == b"zset":
+            held += b"".join(broker.zrange(key, 0, -1))
+        elif kind == b"string":
+            held += broker.get(key) or b""
+        elif kind == b"set":
+            held += b"".join(broker.smembers(key))
+    assert b"delivery.send" in held  # the messages are there ...
+    assert [n.decode() for n in secrets_of(corpus) if n in held] == []  # ... holding ids only
