@@ -4,8 +4,10 @@ verifies end to end."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -98,6 +100,26 @@ def test_purge_destroys_the_data_and_keeps_the_trail(
     )
     assert proven[0]["action"] == "report.submitted"
     assert "report.purged" in [e["action"] for e in proven]
+
+
+def test_exchange_audit_verify_passes_after_a_purge(
+    client: TestClient, hub: Hub, village: dict[str, str], runner: CliRunner, tmp_path: Path
+) -> None:
+    report_id = submit(client, village)
+    assert runner.invoke(cli, ["purge", report_id, "--json"]).exit_code == 0
+    assert runner.invoke(cli, ["audit", "integrate"]).exit_code == 0
+    export = tmp_path / "log.ndjson"
+    exported = runner.invoke(cli, ["audit", "export", "--output", str(export)])
+    assert exported.exit_code == 0, exported.output
+    verified = runner.invoke(
+        cli, ["audit", "verify", "--log-key", hub.keyring.log_verifier_key(), str(export), "--json"]
+    )
+    assert verified.exit_code == 0, verified.output
+    assert b"report.purged" in b"".join(
+        base64.b64decode(json.loads(line)["event"])
+        for line in export.read_text().splitlines()
+        if json.loads(line).get("type") == "event"
+    )
 
 
 def test_purge_expired_by_retention_from_the_cli(
