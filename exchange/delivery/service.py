@@ -155,16 +155,30 @@ def claim(
     """Take a due delivery for one attempt, or None if it is not due (already delivered,
     held by another worker, waiting for its time or for its subscription's throttle)."""
     now = utcnow()
-    delivery: Delivery | None = _locked(session, Delivery, delivery_id)
-    if delivery is None or delivery.state not in DUE_STATES:
+    # One statement for everything the attempt needs; only the delivery row is locked
+    # (FOR UPDATE OF delivery on PostgreSQL), so a report's deliveries to several
+    # subscribers are claimed in parallel.
+    row = session.exec(
+        select(Delivery, Subscription, Report, Agency)
+        .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
+        .join(Report, col(Report.id) == col(Delivery.report_id))
+        .join(Agency, col(Agency.id) == col(Delivery.agency_id))
+        .where(Delivery.id == delivery_id)
+        .with_for_update(of=Delivery)
+    ).one_or_none()
+    if row is None:
+        return None
+    delivery, subscription, report, recipient = row
+    if delivery.state not in DUE_STATES:
         return None
     if delivery.due_at is not None and delivery.due_at > now:
         return None
-    subscription: Subscription = _locked(session, Subscription, delivery.subscription_id)
     if not subscription.active:
         _end(session, delivery, reason=f"subscription {subscription.disabled_reason or 'inactive'}")
         return None
     if subscription.throttle_per_s:
+        # Slots are handed out one at a time: lock the subscription for this transaction.
+        session.refresh(subscription, with_for_update=True)
         slot = max(now, subscription.next_slot_at or now)
         if slot > now:
             delivery.due_at = slot
@@ -175,10 +189,6 @@ def claim(
             return None
         subscription.next_slot_at = slot + timedelta(seconds=1 / subscription.throttle_per_s)
         session.add(subscription)
-    report = session.get(Report, delivery.report_id)
-    recipient = session.get(Agency, delivery.agency_id)
-    assert report is not None
-    assert recipient is not None
     try:
         seen = protection.view(
             session, report=report, reader=recipient, registry=registry, sealer=sealer
