@@ -33,6 +33,7 @@ from connectors.base import (
     PermanentFailure,
     RetryableFailure,
 )
+from connectors.inbox import InboxConfig
 from connectors.registry import factory
 from exchange.agencies.models import Agency, SigningKey
 from exchange.audit import service as audit
@@ -120,7 +121,6 @@ class Claim:
     """A delivery a worker now holds, with everything the attempt needs."""
 
     delivery_id: str
-    attempt_number: int
     connector: str
     config: BaseModel
     envelope: Envelope
@@ -204,7 +204,6 @@ def claim(
     session.add(delivery)
     return Claim(
         delivery_id=delivery.id,
-        attempt_number=delivery.attempts,
         connector=delivery.connector,
         config=routing.open_config(subscription, sealer),
         envelope=envelope,
@@ -278,10 +277,8 @@ def record(
         elif delivery.state == DeliveryState.dead:
             outcome = "dead"  # its subscription was deleted while we waited: that stays why
         elif delay is None:
-            delivery.last_error = error
             outcome = "dead"
-            delivery.state = DeliveryState.dead
-            delivery.due_at = None
+            delivery.end(error)
         else:
             delivery.last_error = error
             outcome = "retry"
@@ -395,7 +392,6 @@ def list_deliveries(
     state: DeliveryState | None = None,
     report_id: str | None = None,
     limit: int = 100,
-    before: datetime | None = None,
 ) -> list[Delivery]:
     query = select(Delivery)
     if agency_id is not None:
@@ -404,8 +400,6 @@ def list_deliveries(
         query = query.where(Delivery.state == state)
     if report_id is not None:
         query = query.where(Delivery.report_id == report_id)
-    if before is not None:
-        query = query.where(col(Delivery.created_at) < before)
     return list(session.exec(query.order_by(col(Delivery.created_at).desc()).limit(limit)))
 
 
@@ -601,7 +595,7 @@ def read_inbox(
     assert reader is not None  # the caller's own agency
     items = []
     for delivery, subscription, report in rows:
-        lease = routing.subscription_out(subscription).config.get("lease_s", 300)
+        lease = InboxConfig.model_validate_json(subscription.config_shown).lease_s
         delivery.due_at = now + timedelta(seconds=lease)
         session.add(delivery)
         items.append(

@@ -138,8 +138,14 @@ def test_a_delivery_dies_when_the_schedule_is_spent_and_can_be_replayed(
     assert replayed.status_code == 200
     assert replayed.json()["state"] == "pending"
     wait_until(lambda: receiver.accepted_ids() == [dead.id], what="the replay", deadline_s=20)
+    settle(hub, DeliveryState.delivered, report_id=report_id)
     again = client.post(f"/v1/deliveries/{dead.id}/replay", headers=polda)
-    assert again.status_code in {200, 409}
+    assert again.status_code == 200  # a delivered one may be sent again, same envelope id
+    wait_until(
+        lambda: receiver.accepted_ids() == [dead.id, dead.id],
+        what="the second replay",
+        deadline_s=20,
+    )
 
 
 def test_recover_replays_dead_deliveries_in_a_window(
@@ -309,3 +315,23 @@ def test_region_and_severity_travel_as_extensions(
     event = receiver.accepted[0].event
     assert event.get_extension("severity") == "critical"
     assert event.get_extension("region") == "36.03.11.2009"
+
+
+def test_a_delivery_on_its_way_cannot_be_replayed(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    receiver.behaviour = lambda _id, attempt: None if attempt == 1 else (200, {})  # hangs once
+    webhook_subscription(client, polda, receiver)
+    report_id = submit(client, village)
+    wait_until(lambda: receiver.requests.total() == 1, what="the first attempt", deadline_s=20)
+    (delivery,) = deliveries(hub, report_id=report_id)
+    refused = client.post(f"/v1/deliveries/{delivery.id}/replay", headers=polda)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "delivery_state_conflict"
+    assert client.post(f"/v1/deliveries/{'0' * 32}/replay", headers=polda).status_code == 404
+    settle(hub, DeliveryState.delivered, report_id=report_id)
+    assert receiver.accepted_ids() == [delivery.id]
