@@ -236,8 +236,8 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "id": "Laporan melanggar {count} aturan; lihat rincian.",
     },
     "report.unknown_ref": {
-        "en": "No report with id '{report}'.",
-        "id": "Tidak ada laporan dengan id '{report}'.",
+        "en": "No report with id '{id}'.",
+        "id": "Tidak ada laporan dengan id '{id}'.",
     },
     "report.signature_malformed": {
         "en": 'Exchange-Signature must be keyid="<key id>", sig="<base64url signature>".',
@@ -265,8 +265,8 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "id": "Kelompok baris ini gagal disimpan; kirim ulang baris ini.",
     },
     "report.unknown_recipient": {
-        "en": "No agency '{agency}'.",
-        "id": "Tidak ada instansi '{agency}'.",
+        "en": "No agency '{id}'.",
+        "id": "Tidak ada instansi '{id}'.",
     },
     "report.tlp_raised": {
         "en": "The marking was raised from {asked} to {tlp}: a referenced report is {tlp}, "

@@ -10,12 +10,12 @@ import hmac
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, col, exists, select
+from sqlmodel import Session, col, select
 
-from exchange.delivery.models import Delivery
 from exchange.protection.models import PersonLink
 from exchange.registry.service import ReportType, SchemaRegistry, values_at
 from exchange.reports.models import Report
+from exchange.routing.service import visible_to
 
 EARLIER_REPORTS_CAP = 100
 
@@ -53,9 +53,6 @@ def earlier_reports_seen(session: Session, *, report: Report, reader: str) -> in
     digests = list(session.exec(select(PersonLink.digest).where(PersonLink.report_id == report.id)))
     if not digests:
         return 0
-    visible = (col(Report.sender) == reader) | exists().where(
-        col(Delivery.report_id) == col(Report.id), col(Delivery.agency_id) == reader
-    )
     earlier = (
         select(PersonLink.report_id)
         .join(Report, col(Report.id) == col(PersonLink.report_id))
@@ -64,7 +61,7 @@ def earlier_reports_seen(session: Session, *, report: Report, reader: str) -> in
             col(PersonLink.report_id) != report.id,
             col(Report.received_at) < report.received_at,
             col(Report.purged_at).is_(None),
-            visible,
+            visible_to(reader),
         )
         .distinct()
         .limit(EARLIER_REPORTS_CAP)

@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -159,9 +160,15 @@ def submit(
         if isinstance(value, str)
     ]
     details = regions.unknown_code_details(session, located, prefix=PAYLOAD_POINTER)
+    referenced = _markings(session, submission.refs)
     unknown = [
-        *_unknown_refs(session, submission.refs),
-        *_unknown_recipients(session, submission.recipients),
+        *_missing(submission.refs, referenced, field="refs", message="report.unknown_ref"),
+        *_missing(
+            submission.recipients,
+            _existing_agencies(session, submission.recipients),
+            field="recipients",
+            message="report.unknown_recipient",
+        ),
     ]
     if details or unknown:
         raise InvalidInput(
@@ -189,7 +196,7 @@ def submit(
         report_id=report_id, canonical=canonical, sealer=keyring.sealer
     )
     asked = submission.tlp or report_type.default_tlp
-    tlp = strictest([asked, *_markings(session, submission.refs)])
+    tlp = strictest([asked, *referenced.values()])
     if tlp != asked:
         warnings.append(
             Warning_(
@@ -262,14 +269,14 @@ def submit(
     )
 
 
-def _unknown_refs(session: Session, refs: list[str]) -> list[ErrorDetail]:
-    if not refs:
-        return []
-    known = set(session.exec(select(Report.id).where(col(Report.id).in_(refs))))
+def _missing(
+    wanted: list[str], known: Collection[str], *, field: str, message: str
+) -> list[ErrorDetail]:
+    """A detail for each id in ``wanted`` (the body's ``field``) that names nothing."""
     return [
-        ErrorDetail(t("report.unknown_ref", report=ref), pointer=f"/refs/{index}")
-        for index, ref in enumerate(refs)
-        if ref not in known
+        ErrorDetail(t(message, id=value), pointer=f"/{field}/{index}")
+        for index, value in enumerate(wanted)
+        if value not in known
     ]
 
 
@@ -278,21 +285,18 @@ def strictest(markings: list[str]) -> str:
     return max(markings, key=TLP_MARKINGS.index)
 
 
-def _markings(session: Session, refs: list[str]) -> list[str]:
+def _markings(session: Session, refs: list[str]) -> dict[str, str]:
+    """The TLP marking of each referenced report that exists."""
     if not refs:
-        return []
-    return list(session.exec(select(Report.tlp).where(col(Report.id).in_(refs))))
+        return {}
+    rows = session.exec(select(Report.id, Report.tlp).where(col(Report.id).in_(refs)))
+    return dict(rows.all())
 
 
-def _unknown_recipients(session: Session, recipients: list[str]) -> list[ErrorDetail]:
-    if not recipients:
-        return []
-    known = set(session.exec(select(Agency.id).where(col(Agency.id).in_(recipients))))
-    return [
-        ErrorDetail(t("report.unknown_recipient", agency=agency), pointer=f"/recipients/{index}")
-        for index, agency in enumerate(recipients)
-        if agency not in known
-    ]
+def _existing_agencies(session: Session, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    return set(session.exec(select(Agency.id).where(col(Agency.id).in_(ids))))
 
 
 def _unknown_nik_districts(
@@ -451,8 +455,7 @@ def read(session: Session, *, principal: Principal, report_id: str) -> Report:
     else is "not found", never "forbidden", so ids reveal nothing."""
     report = session.get(Report, report_id)
     if report is None or not (
-        report.sender == principal.agency_id
-        or routing.was_routed_to(session, report_id=report.id, agency_id=principal.agency_id)
+        routing.may_see(session, report_id=report.id, agency_id=principal.agency_id)
     ):
         raise ReportNotFound(t("report.not_found", report=report_id))
     audit.record(

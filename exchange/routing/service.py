@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
-from sqlmodel import Session, col, select
+from sqlalchemy import ColumnElement
+from sqlmodel import Session, col, exists, select
 
 from connectors.base import ConfigRefused, ConnectorContext, RotatingSecretConfig, revealed, shown
 from connectors.registry import UnknownConnector, factory
@@ -28,6 +29,7 @@ from exchange.jobs import enqueue_after_commit
 from exchange.models import utcnow
 from exchange.protection.sealing import Sealer
 from exchange.registry.service import ReportType, SchemaRegistry, values_at
+from exchange.reports.models import Report
 from exchange.routing.contracts import SEVERITY_ORDER, SubscriptionCreate, SubscriptionOut
 from exchange.routing.models import Subscription
 
@@ -402,12 +404,15 @@ def route(session: Session, *, report_id: str, facts: RoutingFacts, actor: str) 
     return deliveries
 
 
-def was_routed_to(session: Session, *, report_id: str, agency_id: str) -> bool:
-    return (
-        session.exec(
-            select(Delivery.id).where(
-                Delivery.report_id == report_id, Delivery.agency_id == agency_id
-            )
-        ).first()
-        is not None
+def visible_to(agency_id: str) -> ColumnElement[bool]:
+    """Which reports an agency may see: the ones it sent and the ones routed to it. Reads
+    and person-link counts use this one rule."""
+    routed = exists().where(
+        col(Delivery.report_id) == col(Report.id), col(Delivery.agency_id) == agency_id
     )
+    return (col(Report.sender) == agency_id) | routed
+
+
+def may_see(session: Session, *, report_id: str, agency_id: str) -> bool:
+    query = select(Report.id).where(Report.id == report_id, visible_to(agency_id))
+    return session.exec(query).first() is not None
