@@ -10,9 +10,7 @@ creates them, and the hub refuses to start without them. Their public halves are
 
 from __future__ import annotations
 
-import os
 import secrets
-import stat
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -30,6 +28,7 @@ from exchange.audit.notes import KeyType, key_id, verifier_key
 from exchange.crypto import ed25519_jwk, jwk_thumbprint, raw_public_bytes
 from exchange.errors import ConfigurationError
 from exchange.i18n import t
+from exchange.keyfiles import missing, read_private, write_private
 from exchange.protection.sealing import Sealer
 
 
@@ -98,23 +97,13 @@ class Keyring:
 def _load_or_create(path: Path, create_missing: bool) -> Ed25519PrivateKey:
     if not path.exists():
         if not create_missing:
-            raise ConfigurationError(
-                t(
-                    "config.invalid",
-                    problem=f"missing key {path}: run 'exchange init' "
-                    "or point EXCHANGE_KEY_DIR at the hub's keys",
-                )
-            )
-        return _create(path)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise ConfigurationError(
-            t(
-                "config.invalid",
-                problem=f"key {path} is readable by others (mode {mode:o}): chmod 600 it",
-            )
-        )
-    key = load_pem_private_key(path.read_bytes(), password=None)
+            raise missing(path)
+        created = Ed25519PrivateKey.generate()
+        pem = created.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        if write_private(path, pem):
+            return created
+        # another process wrote it first: use theirs
+    key = load_pem_private_key(read_private(path), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigurationError(
             t("config.invalid", problem=f"key {path} is not an Ed25519 private key")
@@ -125,42 +114,6 @@ def _load_or_create(path: Path, create_missing: bool) -> Ed25519PrivateKey:
 def _load_or_create_secret(path: Path, create_missing: bool) -> bytes:
     if not path.exists():
         if not create_missing:
-            raise ConfigurationError(
-                t("config.invalid", problem=f"missing key {path}: run 'exchange init'")
-            )
-        _write_new(path, secrets.token_bytes(32))
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise ConfigurationError(
-            t(
-                "config.invalid",
-                problem=f"key {path} is readable by others (mode {mode:o}): chmod 600 it",
-            )
-        )
-    return path.read_bytes()
-
-
-def _create(path: Path) -> Ed25519PrivateKey:
-    key = Ed25519PrivateKey.generate()
-    if not _write_new(path, key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())):
-        return _load_or_create(path, create_missing=False)
-    return key
-
-
-def _write_new(path: Path, content: bytes) -> bool:
-    """Write a key file whole under a private name, then link it into place; False when
-    another process got there first. Nobody ever reads a half-written key."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    draft = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        os.link(draft, path)
-    except FileExistsError:
-        return False
-    finally:
-        draft.unlink()
-    return True
+            raise missing(path)
+        write_private(path, secrets.token_bytes(32))
+    return read_private(path)

@@ -17,7 +17,7 @@ from exchange.i18n import t
 from exchange.models import utcnow
 from exchange.protection import service
 from exchange.protection.models import ReportKey
-from exchange.protection.sealing import SEALING_DIR, create_key, sealed_key_id
+from exchange.protection.sealing import SEALING_DIR, create_key, key_id_of, sealed_key_id
 from exchange.routing.models import Subscription
 
 keys_app = typer.Typer(help="The hub's key-encryption keys.", no_args_is_help=True)
@@ -54,15 +54,15 @@ def keys_rotate(
                     break
         with hub.session() as session:
             service.record_rotation(
-                session, key_id=new_key.stem, resealed=resealed, actor=operator_actor()
+                session, key_id=key_id_of(new_key), resealed=resealed, actor=operator_actor()
             )
-        retired = _retire(hub, active=new_key.stem) if retire else []
-    document = {"key_id": new_key.stem, "resealed": resealed, "retired": retired}
+        retired = _retire(hub, active=key_id_of(new_key)) if retire else []
+    document = {"key_id": key_id_of(new_key), "resealed": resealed, "retired": retired}
     emit(
         document,
         as_json=as_json,
         human=lambda: typer.echo(
-            f"sealing key {new_key.stem} active; {resealed} keys resealed; "
+            f"sealing key {key_id_of(new_key)} active; {resealed} keys resealed; "
             f"{len(retired)} old key(s) retired"
         ),
     )
@@ -76,9 +76,10 @@ def _retire(hub: Hub, *, active: str) -> list[str]:
         in_use |= {sealed_key_id(s.config_sealed) for s in session.exec(select(Subscription))}
     retired = []
     for path in sorted(directory.glob("*.key")):
-        if path.stem != active and path.stem not in in_use:
+        key_id = key_id_of(path)
+        if key_id != active and key_id not in in_use:
             path.unlink()
-            retired.append(path.stem)
+            retired.append(key_id)
     return retired
 
 

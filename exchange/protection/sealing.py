@@ -3,7 +3,8 @@
 A sealed value is ``b"S1" || key id (8 bytes) || nonce (12 bytes) || ciphertext+tag``. The
 caller names what the value is for (``purpose``, bound as associated data), so a sealed
 webhook secret or data key cannot be replayed as another's. Keys live as 32 raw bytes in
-``<key dir>/sealing/<key id>.key`` (0600); the newest file seals, every file unseals.
+``<key dir>/sealing/<creation ns>-<key id>.key`` (0600): names sort by age, the newest
+seals, every one unseals.
 
 Rotation (``exchange keys rotate``) adds a newer key file while the hub runs: every process
 notices the folder changed the next time it seals or meets an unknown key id, and loads it,
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import stat
 import threading
+import time
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from exchange.errors import ConfigurationError, ExchangeError
 from exchange.i18n import t
+from exchange.keyfiles import missing, read_private, write_private
 
 MAGIC = b"S1"
 KEY_ID_BYTES = 8
@@ -57,12 +59,7 @@ class Sealer:
         directory = key_dir / SEALING_DIR
         if not list(directory.glob("*.key")):
             if not create_missing:
-                raise ConfigurationError(
-                    t(
-                        "config.invalid",
-                        problem=f"no sealing key in {directory}: run 'exchange init'",
-                    )
-                )
+                raise missing(directory / "*.key")
             create_key(key_dir)
         return cls(directory)
 
@@ -71,9 +68,9 @@ class Sealer:
             stamp = self.directory.stat().st_mtime_ns
             if stamp == self._stamp:
                 return
-            files = sorted(self.directory.glob("*.key"), key=lambda p: p.stat().st_mtime_ns)
-            self.keys = {bytes.fromhex(path.stem): _read_key(path) for path in files}
-            self.active_id = bytes.fromhex(files[-1].stem)
+            files = sorted(self.directory.glob("*.key"))
+            self.keys = {bytes.fromhex(key_id_of(path)): _read_key(path) for path in files}
+            self.active_id = bytes.fromhex(key_id_of(files[-1]))
             self._stamp = stamp
 
     @property
@@ -105,34 +102,23 @@ class Sealer:
             raise UnsealFailed(t("protection.unseal_failed")) from None
 
 
+def key_id_of(path: Path) -> str:
+    return path.stem.rsplit("-", 1)[-1]
+
+
 def create_key(key_dir: Path) -> Path:
-    """A new sealing key, newer than every other: it seals from now on."""
+    """A new sealing key whose name sorts after every other: it seals from now on."""
     directory = key_dir / SEALING_DIR
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = directory / f"{secrets.token_hex(KEY_ID_BYTES)}.key"
-    draft = directory / f".{path.name}.tmp"
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(AESGCM.generate_key(bit_length=256))
-        handle.flush()
-        os.fsync(handle.fileno())
-    newest = max((p.stat().st_mtime_ns for p in directory.glob("*.key")), default=0)
-    if draft.stat().st_mtime_ns <= newest:  # a coarse clock: make it the newest regardless
-        os.utime(draft, ns=(newest + 1, newest + 1))
-    os.replace(draft, path)  # whole or absent: a process reloading never reads half a key
+    newest = max((int(p.stem.split("-", 1)[0]) for p in directory.glob("*.key")), default=0)
+    created = max(time.time_ns(), newest + 1)  # a clock that stepped back still sorts after
+    path = directory / f"{created:020d}-{secrets.token_hex(KEY_ID_BYTES)}.key"
+    write_private(path, AESGCM.generate_key(bit_length=256))
     return path
 
 
 def _read_key(path: Path) -> bytes:
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise ConfigurationError(
-            t(
-                "config.invalid",
-                problem=f"key {path} is readable by others (mode {mode:o}): chmod 600 it",
-            )
-        )
-    key = path.read_bytes()
+    key = read_private(path)
     if len(key) != 32:
         raise ConfigurationError(t("config.invalid", problem=f"key {path} is not 32 bytes"))
     return key

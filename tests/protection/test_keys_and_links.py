@@ -16,7 +16,7 @@ from exchange.delivery.models import DeliveryState
 from exchange.hub import Hub
 from exchange.protection import vault
 from exchange.protection.models import PersonLink, ReportKey
-from exchange.protection.sealing import SEALING_DIR
+from exchange.protection.sealing import SEALING_DIR, key_id_of
 from exchange.reports.models import Report
 from tests.conftest import bearer, issue_key
 from tests.delivery.conftest import settle, submit, subscribe, warning
@@ -29,7 +29,7 @@ def test_kek_rotation_under_load_loses_no_report(
     client: TestClient, hub: Hub, village: dict[str, str], runner: CliRunner
 ) -> None:
     before = [submit(client, village) for _ in range(10)]
-    (old_key,) = (p.stem for p in (hub.settings.key_dir / SEALING_DIR).glob("*.key"))
+    (old_key,) = (key_id_of(p) for p in (hub.settings.key_dir / SEALING_DIR).glob("*.key"))
     submitted: list[str] = []
     failures: list[str] = []
     lock = threading.Lock()
@@ -67,7 +67,7 @@ def test_kek_rotation_under_load_loses_no_report(
     assert finished.exit_code == 0, finished.output
     newest = json.loads(finished.stdout)["key_id"]
     assert old_key in json.loads(finished.stdout)["retired"]
-    remaining = {p.stem for p in (hub.settings.key_dir / SEALING_DIR).glob("*.key")}
+    remaining = {key_id_of(p) for p in (hub.settings.key_dir / SEALING_DIR).glob("*.key")}
     assert remaining == {newest}
     with hub.session() as session:
         assert {k.kek_id for k in session.exec(select(ReportKey))} == {newest}
