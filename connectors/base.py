@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -116,7 +116,8 @@ class ConnectorFactory(Protocol):
 
 class RotatingSecretConfig(BaseModel):
     """A config holding a shared secret that can rotate: the previous one stays valid for
-    24 hours so receivers can switch over without losing deliveries."""
+    24 hours so receivers can switch over without losing deliveries. A subclass gives
+    ``secret`` a ``default_factory``: that is how a new secret is made."""
 
     secret: SecretStr
     previous_secret: SecretStr | None = None
@@ -132,13 +133,14 @@ class RotatingSecretConfig(BaseModel):
             live.append(self.previous_secret.get_secret_value())
         return live
 
-    def rotated(self, new_secret: str, now: datetime | None = None) -> RotatingSecretConfig:
-        moment = now or datetime.now(UTC)
+    def rotated(self, now: datetime) -> RotatingSecretConfig:
+        """A copy with a new secret; the current one becomes the previous, for 24 hours."""
+        fresh = type(self).model_fields["secret"].get_default(call_default_factory=True)
         return self.model_copy(
             update={
-                "secret": SecretStr(new_secret),
+                "secret": fresh,
                 "previous_secret": self.secret,
-                "previous_expires_at": moment + SECRET_OVERLAP,
+                "previous_expires_at": now + SECRET_OVERLAP,
             }
         )
 

@@ -19,7 +19,6 @@ from sqlmodel import Session, col, exists, select
 
 from connectors.base import ConfigRefused, ConnectorContext, RotatingSecretConfig, revealed, shown
 from connectors.registry import UnknownConnector, factory
-from connectors.webhook import new_secret
 from exchange.agencies.models import Agency
 from exchange.audit import service as audit
 from exchange.delivery.models import SEND_ACTOR, Delivery, DeliveryState, end_due_deliveries
@@ -226,7 +225,7 @@ def rotate_secret(
             t("routing.no_secret", connector=subscription.connector),
             details=[ErrorDetail(t("routing.no_secret", connector=subscription.connector))],
         )
-    rotated = config.rotated(new_secret().get_secret_value(), utcnow())
+    rotated = config.rotated(utcnow())
     _seal(subscription, rotated, sealer)
     session.add(subscription)
     audit.record(
