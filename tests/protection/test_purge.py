@@ -49,6 +49,11 @@ def test_purge_destroys_the_data_and_keeps_the_trail(
         ciphertext = session.get(Report, report_id).payload  # type: ignore[union-attr]
 
     assert client.delete(f"/v1/reports/{report_id}", headers=polda).status_code == 403
+    admin = bearer(admin_token)
+    assert client.delete(f"/v1/reports/{'0' * 32}", headers=admin).status_code == 404
+    too_long = client.delete(f"/v1/reports/{report_id}?reason={'x' * 201}", headers=admin)
+    assert too_long.status_code == 422
+    assert too_long.json()["error"]["details"][0]["pointer"] == "/reason"
     purged = client.delete(
         f"/v1/reports/{report_id}?reason=court+order", headers=bearer(admin_token)
     )
