@@ -79,7 +79,8 @@ class Database:
         self.engine = build_engine(url)
         self._sessions = sessionmaker(bind=self.engine, class_=Session, expire_on_commit=False)
         event.listen(self._sessions, "after_commit", jobs.send_pending)
-        event.listen(self._sessions, "after_rollback", jobs.drop_pending)
+        event.listen(self._sessions, "after_transaction_create", jobs.mark_savepoint)
+        event.listen(self._sessions, "after_soft_rollback", jobs.drop_rolled_back)
 
     @property
     def backend(self) -> str:

@@ -1,17 +1,23 @@
 """Background jobs are enqueued only after the work that asked for them has committed.
 
 A service calls :func:`enqueue_after_commit`; the message waits on the session and goes to the
-broker from the session's ``after_commit`` hook, or is dropped by ``after_rollback``. A worker
-therefore never sees an id whose row is not yet (or never will be) in the database.
+broker from the session's ``after_commit`` hook, or is dropped when the transaction that
+queued it rolls back. A worker therefore never sees an id whose row is not yet (or never will
+be) in the database.
+
+A savepoint (``session.begin_nested()``) that rolls back drops only the jobs queued since it
+began: a bulk line refused inside its savepoint must not take the jobs of the lines accepted
+before it down with it.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 if TYPE_CHECKING:
     from dramatiq import Broker
@@ -20,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 _BROKER = "exchange.broker"
 _PENDING = "exchange.pending_jobs"
+_SAVEPOINT_MARKS = "exchange.savepoint_marks"
 
 JobArgument = str | int
 
@@ -68,6 +75,25 @@ def send_pending(session: Session) -> None:
             # is lost until something enqueues it again: the delivery sweeper finds due
             # deliveries by themselves; a probe stays unanswered, which is what it is for.
             logger.exception("could not enqueue job", extra={"actor": job.actor_name})
+
+
+def mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    """Remember how many jobs were queued when a savepoint began (``after_transaction_create``)."""
+    if transaction.nested:
+        # Weak keys: a savepoint released long ago leaves no entry behind in a long session.
+        marks = session.info.setdefault(_SAVEPOINT_MARKS, weakref.WeakKeyDictionary())
+        marks[transaction] = len(session.info.get(_PENDING, ()))
+
+
+def drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    """Forget the jobs of what was rolled back (``after_soft_rollback``): those queued since
+    the savepoint began, or all of them when the whole transaction rolled back."""
+    marks = session.info.get(_SAVEPOINT_MARKS, {})
+    mark = marks.get(previous_transaction) if previous_transaction.nested else None
+    if mark is None:
+        drop_pending(session)
+    else:
+        del session.info.get(_PENDING, [])[mark:]
 
 
 def drop_pending(session: Session) -> None:

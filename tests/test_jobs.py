@@ -135,3 +135,20 @@ def test_probe_through_real_redis_to_a_worker(
         finally:
             worker.stop()
             worker_hub.close()
+
+
+def test_a_savepoint_rolled_back_drops_only_its_own_jobs(
+    quiet_broker: tuple[Database, StubBroker],
+) -> None:
+    database, broker = quiet_broker
+    with database.session(broker=broker) as session:
+        kept = request_probe(session, requested_by="hub")
+        savepoint = session.begin_nested()
+        request_probe(session, requested_by="hub")
+        savepoint.rollback()  # as a bulk line refused inside its savepoint
+        with session.begin_nested():
+            also_kept = request_probe(session, requested_by="hub")
+    assert queued(broker) == 2
+    messages = [broker.queues["ops"].get_nowait() for _ in range(2)]
+    assert kept.id.encode() in messages[0]
+    assert also_kept.id.encode() in messages[1]

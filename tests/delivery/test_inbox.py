@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 from cloudevents.core.bindings.http import HTTPMessage, from_structured_event
@@ -11,13 +12,23 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from exchange.agencies import service as agencies
+from exchange.agencies.models import AgencyKind, Scope
+from exchange.app import create_app
 from exchange.audit.models import AuditEvent
 from exchange.crypto import b64url, raw_public_bytes
 from exchange.delivery.models import Delivery, DeliveryState
 from exchange.delivery.service import receipt_message
 from exchange.hub import Hub
 from exchange.models import utcnow
-from tests.delivery.conftest import settle, submit, subscribe
+from tests.conftest import bearer, issue_key
+from tests.delivery.conftest import (
+    WARNING,
+    deliveries,
+    fast_settings,
+    settle,
+    submit,
+    subscribe,
+)
 
 
 def delivered(hub: Hub, count: int) -> None:
@@ -145,3 +156,31 @@ def test_a_signed_receipt_is_verified_and_kept(
     assert receipt["subject"] == f"report:{report_id}"
     assert receipt["details"]["receipt_signature"] == signature
     assert receipt["details"]["data_hash"] == data_hash
+
+
+def test_a_refused_bulk_line_keeps_the_jobs_of_the_lines_before_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A line refused inside its savepoint (here: an idempotency key and an invalid payload)
+    must not drop the delivery job of a line accepted earlier in the same batch. The sweeper
+    is slowed to its longest interval, so only that job can deliver within the wait."""
+    app = create_app(fast_settings(database_url, tmp_path, sweep_interval_s=600))
+    with TestClient(app) as client:
+        hub: Hub = app.state.hub
+        village = bearer(
+            issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
+        )
+        polda = bearer(issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police))
+        subscribe(client, polda)
+        lines = [
+            {"type": "village-early-warning", "payload": WARNING},
+            {"type": "village-early-warning", "payload": {}, "idempotency_key": "bad-line"},
+        ]
+        response = client.post(
+            "/v1/reports:bulk",
+            content=b"".join(orjson.dumps(line) + b"\n" for line in lines),
+            headers={**village, "Content-Type": "application/x-ndjson"},
+        )
+        assert [orjson.loads(r)["status"] for r in response.text.splitlines()] == [202, 422]
+        hub.broker.join("delivery")
+        assert [d.state for d in deliveries(hub)] == [DeliveryState.delivered]
