@@ -7,8 +7,10 @@ webhook secret or data key cannot be replayed as another's. Keys live as 32 raw 
 seals, every one unseals.
 
 Rotation (``exchange keys rotate``) adds a newer key file while the hub runs: every process
-notices the folder changed the next time it seals or meets an unknown key id, and loads it,
-so nothing needs a restart and nothing sealed under any present key becomes unreadable.
+notices the folder changed the next time it seals (one ``stat``), and lists the folder again
+whenever it meets an unknown key id (a rotation can add and rename its file within one tick
+of the folder's timestamp, so the timestamp alone cannot tell), so nothing needs a restart
+and nothing sealed under any present key becomes unreadable.
 """
 
 from __future__ import annotations
@@ -63,10 +65,10 @@ class Sealer:
             create_key(key_dir)
         return cls(directory)
 
-    def _reload(self) -> None:
+    def _reload(self, *, always: bool = False) -> None:
         with self._lock:
             stamp = self.directory.stat().st_mtime_ns
-            if stamp == self._stamp:
+            if stamp == self._stamp and not always:
                 return
             files = sorted(self.directory.glob("*.key"))
             self.keys = {bytes.fromhex(key_id_of(path)): _read_key(path) for path in files}
@@ -90,7 +92,7 @@ class Sealer:
             raise UnsealFailed(t("protection.unseal_failed"))
         key_id = value[len(MAGIC) : len(MAGIC) + KEY_ID_BYTES]
         if key_id not in self.keys:
-            self._reload()
+            self._reload(always=True)
         key = self.keys.get(key_id)
         if key is None:
             raise UnsealFailed(t("protection.unseal_failed"))
