@@ -327,9 +327,17 @@ def agency_update(
             help="Sensitivity classes it may receive, e.g. public,operational,identifying."
         ),
     ] = None,
+    signing_key_approval: Annotated[
+        bool | None,
+        typer.Option(
+            "--signing-key-approval/--no-signing-key-approval",
+            help="New signing keys count only once a second admin key approves them.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Change an agency's name, jurisdiction, clearance or whether it is active."""
+    """Change an agency's name, jurisdiction, clearance, key approval or whether it is
+    active."""
     with reporting(as_json):
         body = AgencyUpdate.model_validate(
             {
@@ -337,6 +345,7 @@ def agency_update(
                 "jurisdiction": jurisdiction,
                 "active": active,
                 "clearance": None if clearance is None else clearance.split(","),
+                "require_signing_key_approval": signing_key_approval,
             }
         )
         with hub_session(load_settings()) as session:
@@ -347,6 +356,7 @@ def agency_update(
                     name=body.name,
                     jurisdiction=body.jurisdiction,
                     active=body.active,
+                    require_signing_key_approval=body.require_signing_key_approval,
                     clearance=body.clearance,
                     actor=operator_actor(),
                 )

@@ -26,7 +26,7 @@ class DemoAgency:
 OPERATOR = DemoAgency(
     id="hub",
     name="Exchange hub operator",
-    kind=AgencyKind.other,
+    kind=AgencyKind.operator,
     jurisdiction="36",
     scopes=(Scope.admin, Scope.audit, Scope.metrics),
 )

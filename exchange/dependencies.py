@@ -61,4 +61,10 @@ def requires(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
-AdminDep = Annotated[Principal, Depends(requires(Scope.admin))]
+async def hub_admin(principal: PrincipalDep) -> Principal:
+    """Admits only an admin key of the operator agency: it administers the whole hub."""
+    principal.require_hub_admin()
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(hub_admin)]

@@ -104,6 +104,11 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "The expiry must be in the future.",
         "id": "Waktu kedaluwarsa harus di masa depan.",
     },
+    "validation.expiry_beyond_granter": {
+        "en": "A key may not outlive the key that creates it; expire at {limit} or earlier.",
+        "id": "Kunci tidak boleh berlaku lebih lama dari kunci pembuatnya; "
+        "kedaluwarsa paling lambat {limit}.",
+    },
     "validation.too_short": {
         "en": "Must have at least {min_length} items.",
         "id": "Minimal {min_length} butir.",
@@ -143,8 +148,12 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "id": "Kunci API ini tidak memiliki cakupan '{scope}'.",
     },
     "auth.not_own_agency": {
-        "en": "Only an admin or agency {agency} itself may do this.",
-        "id": "Hanya admin atau instansi {agency} sendiri yang boleh melakukan ini.",
+        "en": "Only the hub admin or agency {agency} itself may do this.",
+        "id": "Hanya admin hub atau instansi {agency} sendiri yang boleh melakukan ini.",
+    },
+    "auth.hub_admin_only": {
+        "en": "Only an admin key of the hub's operator may do this.",
+        "id": "Hanya kunci admin operator hub yang boleh melakukan ini.",
     },
     "auth.scope_not_grantable": {
         "en": "A key may only grant scopes it holds itself; '{scope}' is not one of them.",
@@ -170,6 +179,15 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
     "agency.signing_key_invalid": {
         "en": "Not an Ed25519 public key: {reason}.",
         "id": "Bukan kunci publik Ed25519: {reason}.",
+    },
+    "agency.signing_key_not_pending": {
+        "en": "Signing key {key} is not awaiting approval.",
+        "id": "Kunci tanda tangan {key} tidak sedang menunggu persetujuan.",
+    },
+    "agency.signing_key_same_admin": {
+        "en": "A signing key must be approved by another admin key than the one that added it.",
+        "id": "Kunci tanda tangan harus disetujui oleh kunci admin lain, "
+        "bukan yang menambahkannya.",
     },
     "agency.signing_key_exists": {
         "en": "This public key is already registered as '{key}'.",
@@ -316,6 +334,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
     "audit.checkpoint_not_found": {
         "en": "No signed checkpoint of size {size}.",
         "id": "Tidak ada checkpoint bertanda tangan berukuran {size}.",
+    },
+    "audit.witness_name_taken": {
+        "en": "Witness name '{name}' already cosigns with another key.",
+        "id": "Nama saksi '{name}' sudah menandatangani bersama dengan kunci lain.",
     },
     "audit.unknown_witness_key": {
         "en": "The cosignature matches no active signing key of agency {agency}.",

@@ -168,6 +168,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def hub_admin_key(hub: Hub, scopes: Iterable[Scope] = (Scope.admin,)) -> str:
+    """A key of the operator agency ``hub``: with ``admin`` it administers the whole hub."""
+    return issue_key(hub, "hub", scopes, kind=AgencyKind.operator)
+
+
 @pytest.fixture
 def admin_token(hub: Hub) -> str:
-    return issue_key(hub, "hub", [Scope.admin])
+    return hub_admin_key(hub)

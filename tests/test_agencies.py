@@ -32,6 +32,7 @@ def test_admin_registers_and_lists_agencies(client: TestClient, admin_token: str
         **POLDA,
         "active": True,
         "require_signed_reports": False,
+        "require_signing_key_approval": False,
         "clearance": ["operational", "public"],  # the least, until an admin widens it
         "created_at": None,
     }
@@ -48,18 +49,18 @@ def test_key_lifecycle_create_use_rotate_revoke(client: TestClient, admin_token:
     create_agency(client, admin_token, POLDA)
     first = client.post(
         "/v1/agencies/polda-banten/keys",
-        json={"scopes": ["receive"], "label": "first"},
+        json={"scopes": ["admin", "receive"], "label": "first"},
         headers=bearer(admin_token),
     ).json()
     assert first["token"].startswith("exk_")
     me = client.get("/v1/me", headers=bearer(first["token"])).json()
     assert me["agency"]["id"] == "polda-banten"
-    assert me["scopes"] == ["receive"]
+    assert me["scopes"] == ["admin", "receive"]
 
-    # Rotation: the agency makes its successor key itself; both work until one is revoked.
+    # Rotation: the agency's admin key makes its successor; both work until one is revoked.
     second = client.post(
         "/v1/agencies/polda-banten/keys",
-        json={"scopes": ["receive"], "label": "second"},
+        json={"scopes": ["admin", "receive"], "label": "second"},
         headers=bearer(first["token"]),
     ).json()
     for token in (first["token"], second["token"]):
@@ -153,7 +154,7 @@ def test_key_without_the_scope_is_403(client: TestClient, hub: Hub) -> None:
     assert response.status_code == 403
     assert response.json()["error"] == {
         "code": "scope_missing",
-        "message": "This API key lacks the 'admin' scope.",
+        "message": "Only an admin key of the hub's operator may do this.",
         "details": [],
     }
 
@@ -215,7 +216,7 @@ def _public_key_b64url() -> tuple[str, bytes]:
 
 
 def test_signing_keys_add_list_revoke(client: TestClient, hub: Hub) -> None:
-    token = issue_key(hub, "kanim-tangerang", [Scope.submit])
+    token = issue_key(hub, "kanim-tangerang", [Scope.admin])
     encoded, _raw = _public_key_b64url()
     added = client.post(
         "/v1/agencies/kanim-tangerang/signing-keys",
@@ -243,7 +244,7 @@ def test_signing_keys_add_list_revoke(client: TestClient, hub: Hub) -> None:
 
 
 def test_signing_key_accepts_pem(client: TestClient, hub: Hub) -> None:
-    token = issue_key(hub, "kanim-tangerang", [Scope.submit])
+    token = issue_key(hub, "kanim-tangerang", [Scope.admin])
     pem = (
         Ed25519PrivateKey.generate()
         .public_key()
@@ -269,7 +270,7 @@ def test_signing_key_accepts_pem(client: TestClient, hub: Hub) -> None:
 def test_bad_signing_key_is_422_with_pointer(
     client: TestClient, hub: Hub, public_key: str, reason: str
 ) -> None:
-    token = issue_key(hub, "kanim-tangerang", [Scope.submit])
+    token = issue_key(hub, "kanim-tangerang", [Scope.admin])
     response = client.post(
         "/v1/agencies/kanim-tangerang/signing-keys",
         json={"public_key": public_key},

@@ -10,12 +10,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from exchange.agencies.models import Scope
 from exchange.app import create_app
 from exchange.hub import Hub
 from exchange.i18n import CATALOGUE, negotiate
 from exchange.settings import Settings
-from tests.conftest import bearer, issue_key
+from tests.conftest import bearer, hub_admin_key
 
 
 def assert_error_shape(body: object, code: str) -> dict[str, object]:
@@ -128,7 +127,7 @@ def test_oversize_body_with_content_length_is_413(small_limit_client: TestClient
 
 def test_oversize_chunked_body_is_413(small_limit_client: TestClient) -> None:
     hub: Hub = small_limit_client.app.state.hub  # type: ignore[attr-defined]
-    token = issue_key(hub, "hub", [Scope.admin])
+    token = hub_admin_key(hub)
 
     def chunks() -> Iterator[bytes]:
         yield b'{"id": "polda-banten", "name": "'

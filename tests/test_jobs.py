@@ -10,7 +10,6 @@ from dramatiq.brokers.stub import StubBroker
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from exchange.agencies.models import Scope
 from exchange.app import create_app
 from exchange.db import Database
 from exchange.hub import Hub
@@ -18,7 +17,7 @@ from exchange.jobs import enqueue_after_commit
 from exchange.ops.models import Probe
 from exchange.ops.service import complete_probe, request_probe
 from exchange.settings import Settings
-from tests.conftest import bearer, issue_key
+from tests.conftest import bearer, hub_admin_key
 from tests.servers import RedisServer, wait_until
 from workers.actors import worker_identity
 from workers.broker import periodic_actors, start_worker
@@ -117,7 +116,7 @@ def test_probe_through_real_redis_to_a_worker(
     app = create_app(redis_settings)
     with TestClient(app) as api:
         assert app.state.worker is None, "redis mode must not run jobs in the API process"
-        admin_token = issue_key(app.state.hub, "hub", [Scope.admin])
+        admin_token = hub_admin_key(app.state.hub)
         created = api.post("/v1/ops/probes", headers=bearer(admin_token)).json()
 
         # A separate worker with its own engine and broker, as `exchange worker` builds them.

@@ -11,7 +11,7 @@ from exchange.agencies.models import Scope
 from exchange.app import create_app
 from exchange.hub import Hub
 from exchange.settings import Environment, Settings
-from tests.conftest import bearer, issue_key
+from tests.conftest import bearer, hub_admin_key, issue_key
 from tests.servers import RedisServer, free_port, redis_executable, unavailable
 
 
@@ -78,7 +78,7 @@ def test_metrics_need_the_metrics_scope(client: TestClient, hub: Hub) -> None:
 
 def test_metrics_count_requests_by_route_template(client: TestClient, hub: Hub) -> None:
     scraper = issue_key(hub, "prometheus", [Scope.metrics])
-    admin = issue_key(hub, "hub", [Scope.admin])
+    admin = hub_admin_key(hub)
     client.get("/v1/agencies/prometheus", headers=bearer(admin))
     client.get("/v1/agencies/nobody-at-all", headers=bearer(admin))
     client.get("/v1/not-a-route/12345", headers=bearer(admin))

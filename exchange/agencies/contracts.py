@@ -62,6 +62,10 @@ class AgencyUpdate(_Strict):
     jurisdiction: Jurisdiction | None = None
     active: bool | None = None
     require_signed_reports: bool | None = None
+    require_signing_key_approval: bool | None = Field(
+        default=None,
+        description="New signing keys verify nothing until a second admin key approves them.",
+    )
     clearance: list[Sensitivity] | None = Field(
         default=None,
         description="The x-sensitivity classes of fields the agency may receive: public, "
@@ -78,6 +82,7 @@ class AgencyOut(BaseModel):
     jurisdiction: str
     active: bool
     require_signed_reports: bool
+    require_signing_key_approval: bool
     clearance: list[str]
     created_at: datetime
 
@@ -134,6 +139,9 @@ class SigningKeyOut(BaseModel):
     label: str
     created_at: datetime
     revoked_at: datetime | None
+    added_by: str
+    approved_at: datetime | None
+    approved_by: str | None
 
 
 class WhoAmI(BaseModel):

@@ -18,6 +18,7 @@ class AgencyKind(StrEnum):
     manpower = "manpower"
     social = "social"
     village = "village"
+    operator = "operator"  # the hub's operator: its admin keys administer the whole hub
     other = "other"
 
 
@@ -27,7 +28,8 @@ class Scope(StrEnum):
     submit = "submit"  # push reports
     receive = "receive"  # subscribe, read the inbox, acknowledge
     audit = "audit"  # read the exchange log and evidence
-    admin = "admin"  # manage agencies and keys
+    # Manage the agency's own keys; on the operator agency, manage every agency (hub admin).
+    admin = "admin"
     metrics = "metrics"  # scrape /metrics
 
 
@@ -52,6 +54,8 @@ class Agency(SQLModel, table=True):
     jurisdiction: str = Field(max_length=13)
     active: bool = Field(default=True)
     require_signed_reports: bool = Field(default=False)
+    # A new signing key counts only once a second admin key of the agency approved it.
+    require_signing_key_approval: bool = Field(default=False)
     # The x-sensitivity classes of fields the agency may receive, space-separated.
     clearance: str = Field(
         default="public operational",
@@ -97,3 +101,7 @@ class SigningKey(SQLModel, table=True):
     label: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    added_by: str = Field(default="", max_length=200)  # the audit actor that registered it
+    # None while it awaits a second admin's approval: until then it verifies nothing.
+    approved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    approved_by: str | None = Field(default=None, max_length=200)

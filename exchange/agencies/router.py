@@ -59,7 +59,7 @@ def list_agencies(session: SessionDep, _admin: AdminDep) -> list[AgencyOut]:
 
 @router.get("/v1/agencies/{agency_id}", response_model=AgencyOut)
 def get_agency(agency_id: str, session: SessionDep, principal: PrincipalDep) -> AgencyOut:
-    principal.require_self_or_admin(agency_id)
+    principal.require_self_or_hub_admin(agency_id)
     return AgencyOut.model_validate(service.get_agency(session, agency_id))
 
 
@@ -74,6 +74,7 @@ def update_agency(
         jurisdiction=body.jurisdiction,
         active=body.active,
         require_signed_reports=body.require_signed_reports,
+        require_signing_key_approval=body.require_signing_key_approval,
         clearance=body.clearance,
         actor=admin.actor,
     )
@@ -89,7 +90,7 @@ def create_api_key(
     agency_id: str, body: ApiKeyCreate, session: SessionDep, principal: PrincipalDep
 ) -> IssuedApiKeyOut:
     """A new API key. Its token is in this response and nowhere else, ever."""
-    principal.require_self_or_admin(agency_id)
+    principal.require_admin_of(agency_id)
     issued = service.create_api_key(
         session,
         agency_id=agency_id,
@@ -104,7 +105,7 @@ def create_api_key(
 
 @router.get("/v1/agencies/{agency_id}/keys", response_model=list[ApiKeyOut])
 def list_api_keys(agency_id: str, session: SessionDep, principal: PrincipalDep) -> list[ApiKeyOut]:
-    principal.require_self_or_admin(agency_id)
+    principal.require_self_or_hub_admin(agency_id)
     return [api_key_out(k) for k in service.list_api_keys(session, agency_id=agency_id)]
 
 
@@ -112,7 +113,7 @@ def list_api_keys(agency_id: str, session: SessionDep, principal: PrincipalDep) 
 def revoke_api_key(
     agency_id: str, key_id: str, session: SessionDep, principal: PrincipalDep
 ) -> ApiKeyOut:
-    principal.require_self_or_admin(agency_id)
+    principal.require_admin_of(agency_id)
     key = service.revoke_api_key(session, agency_id=agency_id, key_id=key_id, actor=principal.actor)
     return api_key_out(key)
 
@@ -125,7 +126,7 @@ def revoke_api_key(
 def add_signing_key(
     agency_id: str, body: SigningKeyCreate, session: SessionDep, principal: PrincipalDep
 ) -> SigningKeyOut:
-    principal.require_self_or_admin(agency_id)
+    principal.require_admin_of(agency_id)
     key = service.add_signing_key(
         session,
         agency_id=agency_id,
@@ -140,7 +141,7 @@ def add_signing_key(
 def list_signing_keys(
     agency_id: str, session: SessionDep, principal: PrincipalDep
 ) -> list[SigningKeyOut]:
-    principal.require_self_or_admin(agency_id)
+    principal.require_self_or_hub_admin(agency_id)
     keys = service.list_signing_keys(session, agency_id=agency_id)
     return [SigningKeyOut.model_validate(k) for k in keys]
 
@@ -149,8 +150,21 @@ def list_signing_keys(
 def revoke_signing_key(
     agency_id: str, key_id: str, session: SessionDep, principal: PrincipalDep
 ) -> SigningKeyOut:
-    principal.require_self_or_admin(agency_id)
+    principal.require_admin_of(agency_id)
     key = service.revoke_signing_key(
         session, agency_id=agency_id, key_id=key_id, actor=principal.actor
+    )
+    return SigningKeyOut.model_validate(key)
+
+
+@router.post("/v1/agencies/{agency_id}/signing-keys/{key_id}/approve", response_model=SigningKeyOut)
+def approve_signing_key(
+    agency_id: str, key_id: str, session: SessionDep, principal: PrincipalDep
+) -> SigningKeyOut:
+    """The second admin's approval of a signing key, where the agency requires one
+    (``require_signing_key_approval``): by another admin key than the one that added it."""
+    principal.require_admin_of(agency_id)
+    key = service.approve_signing_key(
+        session, agency_id=agency_id, key_id=key_id, approver=principal
     )
     return SigningKeyOut.model_validate(key)

@@ -35,7 +35,7 @@ from exchange.errors import (
     NotFound,
     PermissionDenied,
 )
-from exchange.i18n import t
+from exchange.i18n import Text, t
 from exchange.models import utcnow
 
 TOKEN_PREFIX = "exk"  # noqa: S105 - a public prefix, not a secret
@@ -67,24 +67,42 @@ class ScopeMissing(PermissionDenied):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the agency behind a valid, unrevoked, unexpired API key."""
+    """Who is calling: the agency behind a valid, unrevoked, unexpired API key.
+
+    ``admin`` administers the key's own agency (its keys and signing keys); on the operator
+    agency (kind ``operator``) it administers the whole hub."""
 
     agency_id: str
     key_id: str
     scopes: frozenset[Scope]
+    operator: bool = False  # the key belongs to the hub operator's agency
+    expires_at: datetime | None = None
 
     @property
     def actor(self) -> str:
         """How the audit log names this caller."""
         return f"agency:{self.agency_id}/key:{self.key_id}"
 
+    @property
+    def is_hub_admin(self) -> bool:
+        return self.operator and Scope.admin in self.scopes
+
     def require(self, scope: Scope) -> None:
         if scope not in self.scopes:
             raise ScopeMissing(t("auth.scope_missing", scope=scope.value))
 
-    def require_self_or_admin(self, agency_id: str) -> None:
-        if agency_id != self.agency_id and Scope.admin not in self.scopes:
+    def require_hub_admin(self) -> None:
+        if not self.is_hub_admin:
+            raise ScopeMissing(t("auth.hub_admin_only"))
+
+    def require_self_or_hub_admin(self, agency_id: str) -> None:
+        if agency_id != self.agency_id and not self.is_hub_admin:
             raise PermissionDenied(t("auth.not_own_agency", agency=agency_id))
+
+    def require_admin_of(self, agency_id: str) -> None:
+        """Managing an agency's keys: an admin key of that agency, or the hub admin."""
+        self.require_self_or_hub_admin(agency_id)
+        self.require(Scope.admin)
 
 
 @dataclass(frozen=True)
@@ -147,6 +165,7 @@ def update_agency(
     jurisdiction: str | None = None,
     active: bool | None = None,
     require_signed_reports: bool | None = None,
+    require_signing_key_approval: bool | None = None,
     clearance: Iterable[Sensitivity] | None = None,
     actor: str,
 ) -> Agency:
@@ -163,6 +182,13 @@ def update_agency(
         and require_signed_reports != agency.require_signed_reports
     ):
         agency.require_signed_reports = changes["require_signed_reports"] = require_signed_reports
+    if (
+        require_signing_key_approval is not None
+        and require_signing_key_approval != agency.require_signing_key_approval
+    ):
+        agency.require_signing_key_approval = changes["require_signing_key_approval"] = (
+            require_signing_key_approval
+        )
     if clearance is not None and frozenset(clearance) != agency.clearance_set:
         classes = sorted(Sensitivity(c).value for c in set(clearance))
         agency.clearance = " ".join(classes)
@@ -213,18 +239,23 @@ def create_api_key(
     granted_by: Principal | None = None,
     actor: str,
 ) -> IssuedKey:
-    """A new key for the agency. A non-admin ``granted_by`` may only pass on scopes it holds."""
+    """A new key for the agency. Made through the API (``granted_by``), a key never outlives
+    the key that made it, and within its own agency never holds a scope that key lacks: a
+    stolen key cannot mint itself a longer-lived or stronger successor. Only the hub admin,
+    provisioning another agency, grants scopes it does not hold itself."""
     get_agency(session, agency_id)
     wanted = sorted(set(scopes), key=lambda s: s.value)
-    if granted_by is not None and Scope.admin not in granted_by.scopes:
-        for scope in wanted:
-            if scope not in granted_by.scopes:
-                raise PermissionDenied(t("auth.scope_not_grantable", scope=scope.value))
-    if expires_at is not None and expires_at <= utcnow():
-        raise InvalidInput(
-            t("request.invalid"),
-            details=[ErrorDetail(t("validation.expiry_past"), pointer="/expires_at")],
-        )
+    now = utcnow()
+    if expires_at is not None and expires_at <= now:
+        raise _invalid_expiry(t("validation.expiry_past"))
+    if granted_by is not None:
+        if granted_by.agency_id == agency_id or not granted_by.is_hub_admin:
+            for scope in wanted:
+                if scope not in granted_by.scopes:
+                    raise PermissionDenied(t("auth.scope_not_grantable", scope=scope.value))
+        limit = granted_by.expires_at
+        if limit is not None and (expires_at is None or expires_at > limit):
+            raise _invalid_expiry(t("validation.expiry_beyond_granter", limit=limit.isoformat()))
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     key = ApiKey(
@@ -249,6 +280,10 @@ def create_api_key(
         },
     )
     return IssuedKey(key=key, token=f"{TOKEN_PREFIX}_{key_id}_{secret}")
+
+
+def _invalid_expiry(message: Text) -> InvalidInput:
+    return InvalidInput(message, details=[ErrorDetail(message, pointer="/expires_at")])
 
 
 def list_api_keys(session: Session, *, agency_id: str) -> list[ApiKey]:
@@ -308,7 +343,13 @@ def authenticate(session: Session, *, token: str) -> Principal:
     agency = get_agency(session, key.agency_id)
     if not agency.active:
         raise PermissionDenied(t("auth.agency_inactive", agency=agency.id))
-    return Principal(agency_id=agency.id, key_id=key.id, scopes=key.scope_set)
+    return Principal(
+        agency_id=agency.id,
+        key_id=key.id,
+        scopes=key.scope_set,
+        operator=agency.kind == AgencyKind.operator,
+        expires_at=key.expires_at,
+    )
 
 
 # --- signing keys ---------------------------------------------------------------------------
@@ -342,13 +383,23 @@ def _load_ed25519(text: str) -> Ed25519PublicKey:
 def add_signing_key(
     session: Session, *, agency_id: str, public_key: str, label: str = "", actor: str
 ) -> SigningKey:
-    get_agency(session, agency_id)
+    """Register a public key. Where the agency requires it, the key verifies nothing until
+    a second admin key approves it (:func:`approve_signing_key`)."""
+    agency = get_agency(session, agency_id)
     raw = raw_public_bytes(_load_ed25519(public_key))
     key_id = jwk_thumbprint(raw)
     existing = session.get(SigningKey, key_id)
     if existing is not None:
         raise Conflict(t("agency.signing_key_exists", key=key_id))
-    key = SigningKey(id=key_id, agency_id=agency_id, public_key=b64url(raw), label=label)
+    pending = agency.require_signing_key_approval
+    key = SigningKey(
+        id=key_id,
+        agency_id=agency_id,
+        public_key=b64url(raw),
+        label=label,
+        added_by=actor,
+        approved_at=None if pending else utcnow(),
+    )
     session.add(key)
     session.flush()
     audit.record(
@@ -356,7 +407,33 @@ def add_signing_key(
         action="signing_key.added",
         subject=_subject(agency_id),
         actor=actor,
-        details={"key_id": key_id, "public_key": key.public_key},
+        details={"key_id": key_id, "public_key": key.public_key, "awaiting_approval": pending},
+    )
+    return key
+
+
+def approve_signing_key(
+    session: Session, *, agency_id: str, key_id: str, approver: Principal
+) -> SigningKey:
+    """The second admin's approval of a signing key: by another API key than the one that
+    registered it."""
+    key = session.get(SigningKey, key_id)
+    if key is None or key.agency_id != agency_id:
+        raise KeyNotFound(t("agency.key_not_found", agency=agency_id, key=key_id))
+    if key.revoked_at is not None or key.approved_at is not None:
+        raise Conflict(t("agency.signing_key_not_pending", key=key_id))
+    if key.added_by == approver.actor:
+        raise PermissionDenied(t("agency.signing_key_same_admin"))
+    key.approved_at = utcnow()
+    key.approved_by = approver.actor
+    session.add(key)
+    session.flush()
+    audit.record(
+        session,
+        action="signing_key.approved",
+        subject=_subject(agency_id),
+        actor=approver.actor,
+        details={"key_id": key_id, "added_by": key.added_by},
     )
     return key
 

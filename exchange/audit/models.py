@@ -78,6 +78,8 @@ class Cosignature(SQLModel, table=True):
     )
     witness_agency: str = Field(sa_column=Column(String(63), nullable=False))
     witness_name: str = Field(max_length=200)
+    # The signing key that cosigned: a witness name stays bound to it.
+    witness_key_id: str | None = Field(default=None, max_length=64)
     signature_line: str = Field(sa_column=Column(Text, nullable=False))
     cosigned_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

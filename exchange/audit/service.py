@@ -11,11 +11,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import rfc8785
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import insert, text, update
 from sqlmodel import Session, col, select
 
-from exchange.agencies.models import SigningKey
+from exchange.agencies import signatures
 from exchange.audit import merkle
 from exchange.audit.models import AuditEvent, AuditNode, Cosignature, SignedCheckpoint
 from exchange.audit.notes import (
@@ -28,7 +27,6 @@ from exchange.audit.notes import (
     sign_checkpoint,
     verify_cosignature,
 )
-from exchange.crypto import b64url_decode
 from exchange.errors import Conflict, ErrorDetail, InvalidInput, NotFound, PermissionDenied
 from exchange.i18n import t
 from exchange.keyring import Keyring
@@ -357,7 +355,9 @@ def add_cosignature(
     session: Session, *, agency_id: str, size: int, signature_line: str
 ) -> Cosignature:
     """Store a witness's cosignature on the checkpoint of ``size``, after checking it with
-    the witness agency's registered Ed25519 keys."""
+    the witness agency's signing keys in force. A witness name belongs to the first key
+    that cosigned under it: another key (of any agency) cosigning under that name is
+    refused, so no one can replace or pre-empt a witness's cosignatures."""
     checkpoint = session.get(SignedCheckpoint, size)
     if checkpoint is None:
         raise NotFound(t("audit.checkpoint_not_found", size=size))
@@ -366,23 +366,15 @@ def add_cosignature(
     except NoteError as exc:
         raise _invalid_cosignature(str(exc)) from None
     body = Note.parse(checkpoint.note).body
-    keys = session.exec(
-        select(SigningKey).where(
-            SigningKey.agency_id == agency_id, col(SigningKey.revoked_at).is_(None)
-        )
-    )
-    for key in keys:
-        witness = Verifier(
-            line.name,
-            KeyType.cosignature_v1,
-            Ed25519PublicKey.from_public_bytes(b64url_decode(key.public_key)),
-        )
+    for key in signatures.keys_in_force(session, agency_id=agency_id):
+        witness = Verifier(line.name, KeyType.cosignature_v1, key.public_key)
         if witness.key_id != line.key_id:
             continue
         try:
             timestamp = verify_cosignature(body, line, witness)
         except NoteError as exc:
             raise _invalid_cosignature(str(exc)) from None
+        _claim_witness_name(session, name=line.name, agency_id=agency_id, key_id=key.id)
         existing = session.exec(
             select(Cosignature).where(
                 Cosignature.checkpoint_size == size, Cosignature.witness_name == line.name
@@ -392,6 +384,7 @@ def add_cosignature(
             checkpoint_size=size,
             witness_agency=agency_id,
             witness_name=line.name,
+            witness_key_id=key.id,
             signature_line=line.text(),
             cosigned_at=timestamp,
         )
@@ -401,6 +394,24 @@ def add_cosignature(
         session.flush()
         return cosignature
     raise PermissionDenied(t("audit.unknown_witness_key", agency=agency_id))
+
+
+def _claim_witness_name(session: Session, *, name: str, agency_id: str, key_id: str) -> None:
+    """Refuse a cosignature under a name another key (or agency) already cosigned with."""
+    taken = session.exec(
+        select(Cosignature)
+        .where(
+            Cosignature.witness_name == name,
+            (col(Cosignature.witness_agency) != agency_id)
+            | (
+                col(Cosignature.witness_key_id).is_not(None)
+                & (Cosignature.witness_key_id != key_id)
+            ),
+        )
+        .limit(1)
+    ).first()
+    if taken is not None:
+        raise Conflict(t("audit.witness_name_taken", name=name))
 
 
 def _invalid_cosignature(reason: str) -> InvalidInput:

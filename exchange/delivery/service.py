@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -35,7 +33,8 @@ from connectors.base import (
 )
 from connectors.inbox import InboxConfig
 from connectors.registry import factory
-from exchange.agencies.models import Agency, SigningKey
+from exchange.agencies import signatures
+from exchange.agencies.models import Agency
 from exchange.audit import service as audit
 from exchange.crypto import b64url_decode
 from exchange.delivery.envelope import build_envelope
@@ -470,18 +469,20 @@ def receipt_message(delivery_id: str, data_hash: str) -> bytes:
 
 
 def _checked_receipt(session: Session, delivery: Delivery, *, key_id: str, signature: str) -> None:
-    key = session.get(SigningKey, key_id)
-    if key is None or key.agency_id != delivery.agency_id or key.revoked_at is not None:
+    try:
+        signatures.verify(
+            session,
+            agency_id=delivery.agency_id,
+            key_id=key_id,
+            signature=b64url_decode(signature),
+            message=receipt_message(delivery.id, delivery.data_hash or ""),
+        )
+    except signatures.UnknownSigningKey:
         raise ReceiptInvalid(
             t("delivery.receipt_unknown_key", key=key_id),
             details=[ErrorDetail(t("delivery.receipt_unknown_key", key=key_id), pointer="/key_id")],
-        )
-    try:
-        raw = b64url_decode(signature)
-        Ed25519PublicKey.from_public_bytes(b64url_decode(key.public_key)).verify(
-            raw, receipt_message(delivery.id, delivery.data_hash or "")
-        )
-    except (InvalidSignature, binascii.Error, ValueError):
+        ) from None
+    except (signatures.WrongSignature, binascii.Error, ValueError):
         raise ReceiptInvalid(
             t("delivery.receipt_wrong"),
             details=[ErrorDetail(t("delivery.receipt_wrong"), pointer="/signature")],

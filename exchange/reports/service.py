@@ -15,12 +15,11 @@ from datetime import timedelta
 from typing import Any
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from exchange.agencies.models import Agency, SigningKey
+from exchange.agencies import signatures
+from exchange.agencies.models import Agency
 from exchange.agencies.service import Principal
 from exchange.audit import service as audit
 from exchange.crypto import b64url_decode
@@ -96,14 +95,13 @@ def _verify_signature(
             raise SignatureInvalid(t("report.signature_required", agency=agency_id))
         return None
     key_id, signature = parse_signature_header(header)
-    key = session.get(SigningKey, key_id)
-    if key is None or key.agency_id != agency_id or key.revoked_at is not None:
-        raise SignatureInvalid(t("report.signature_unknown_key", key=key_id))
     try:
-        Ed25519PublicKey.from_public_bytes(b64url_decode(key.public_key)).verify(
-            signature, canonical
+        signatures.verify(
+            session, agency_id=agency_id, key_id=key_id, signature=signature, message=canonical
         )
-    except InvalidSignature:
+    except signatures.UnknownSigningKey:
+        raise SignatureInvalid(t("report.signature_unknown_key", key=key_id)) from None
+    except signatures.WrongSignature:
         raise SignatureInvalid(t("report.signature_wrong")) from None
     return key_id
 

@@ -549,6 +549,42 @@ def test_a_cosignature_by_an_unregistered_key_is_refused(
     assert response.status_code == 403
 
 
+def test_a_witness_name_stays_bound_to_the_key_that_first_cosigned(
+    audit_app: FastAPI, audit_client: TestClient
+) -> None:
+    """Another witness agency (or the same agency with another key) cannot replace a
+    witness's cosignature by cosigning under its name."""
+    hub: Hub = audit_app.state.hub
+    bp3mi_key, bp3mi, bp3mi_token = witness_setup(hub, "bp3mi")
+    polda_key, _polda, polda_token = witness_setup(hub, "polda")
+    integrate_now(hub)
+    note = audit_client.get("/v1/audit/checkpoint", headers=bearer(bp3mi_token)).text
+    checkpoint, opened = open_checkpoint(note, log_key(hub))
+
+    def post(token: str, key: Ed25519PrivateKey, timestamp: int) -> int:
+        line = cosign(opened.body, bp3mi.name, key, timestamp=timestamp)
+        return audit_client.post(
+            "/v1/audit/cosignatures",
+            json={"size": checkpoint.size, "signature": line.text()},
+            headers=bearer(token),
+        ).status_code
+
+    assert post(bp3mi_token, bp3mi_key, timestamp=100) == 201
+    assert post(polda_token, polda_key, timestamp=200) == 409  # another agency's key
+    second_key = Ed25519PrivateKey.generate()
+    with hub.session() as session:
+        agencies.add_signing_key(
+            session,
+            agency_id="witness-bp3mi",
+            public_key=b64url(raw_public_bytes(second_key.public_key())),
+            actor="test",
+        )
+    assert post(bp3mi_token, second_key, timestamp=300) == 409  # the same agency, another key
+    assert post(bp3mi_token, bp3mi_key, timestamp=400) == 201  # the witness itself, again
+    result = verify(hub, witnesses=[bp3mi], quorum=1)
+    assert result.cosigned_by == [bp3mi.name]
+
+
 # --- the single writer -----------------------------------------------------------------------
 
 
