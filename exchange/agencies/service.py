@@ -27,6 +27,7 @@ from exchange.agencies.models import (
 )
 from exchange.audit import service as audit
 from exchange.crypto import b64url, jwk_thumbprint, raw_public_bytes
+from exchange.delivery.models import end_due_deliveries
 from exchange.errors import (
     AuthenticationFailed,
     Conflict,
@@ -170,13 +171,17 @@ def update_agency(
     actor: str,
 ) -> Agency:
     agency = get_agency(session, agency_id)
-    changes: dict[str, str | bool | list[str]] = {}
+    changes: dict[str, str | bool | list[str] | int] = {}
     if name is not None and name != agency.name:
         agency.name = changes["name"] = name
     if jurisdiction is not None and jurisdiction != agency.jurisdiction:
         agency.jurisdiction = changes["jurisdiction"] = jurisdiction
     if active is not None and active != agency.active:
         agency.active = changes["active"] = active
+        if not active:
+            changes["ended_deliveries"] = end_due_deliveries(
+                session, reason="recipient deactivated", agency_id=agency_id
+            )
     if (
         require_signed_reports is not None
         and require_signed_reports != agency.require_signed_reports

@@ -72,10 +72,14 @@ def end_due_deliveries(
     reason: str,
     report_id: str | None = None,
     subscription_id: str | None = None,
+    agency_id: str | None = None,
 ) -> int:
-    """End every delivery still due of a report or a subscription that is going away (a
-    purge, a deletion); returns how many. A message for one of them finds it dead."""
+    """End every delivery still due of a report, a subscription or a recipient agency that
+    is going away (a purge, a deletion, a deactivation); returns how many. A message for
+    one of them finds it dead."""
     query = select(Delivery).where(col(Delivery.state).in_(list(DUE_STATES)))
+    if agency_id is not None:
+        query = query.where(Delivery.agency_id == agency_id)
     if report_id is not None:
         query = query.where(Delivery.report_id == report_id)
     if subscription_id is not None:

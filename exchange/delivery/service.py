@@ -175,6 +175,9 @@ def claim(
     if not subscription.active:
         _end(session, delivery, reason=f"subscription {subscription.disabled_reason or 'inactive'}")
         return None
+    if not recipient.active:
+        _end(session, delivery, reason="recipient deactivated")
+        return None
     if subscription.throttle_per_s:
         # Slots are handed out one at a time: lock the subscription for this transaction.
         session.refresh(subscription, with_for_update=True)

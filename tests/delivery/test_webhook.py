@@ -9,18 +9,21 @@ import itertools
 import random
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from connectors.base import RetryableFailure
+from exchange.agencies.models import Agency
 from exchange.audit.models import AuditEvent
 from exchange.crypto import b64url_decode
 from exchange.delivery.models import DeliveryAttempt, DeliveryState
 from exchange.delivery.service import DeliveryPolicy
 from exchange.hub import Hub
 from exchange.routing.models import Subscription
+from tests.conftest import bearer
 from tests.delivery.conftest import (
     WARNING,
     deliveries,
@@ -335,3 +338,61 @@ def test_a_delivery_on_its_way_cannot_be_replayed(
     assert client.post(f"/v1/deliveries/{'0' * 32}/replay", headers=polda).status_code == 404
     settle(hub, DeliveryState.delivered, report_id=report_id)
     assert receiver.accepted_ids() == [delivery.id]
+
+
+def _failing_delivery(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    """A delivery to polda-banten that has failed once and waits for its retry."""
+    receiver.behaviour = lambda _id, _attempt: (500, {})
+    webhook_subscription(client, polda, receiver)
+    submit(client, village)
+    wait_until(
+        lambda: sum(receiver.requests.values()) >= 1, what="a first failed attempt", deadline_s=20
+    )
+
+
+def test_deactivating_an_agency_ends_its_due_deliveries(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    receiver: Receiver,
+    admin_token: str,
+) -> None:
+    _failing_delivery(client, hub, village, polda, receiver)
+    patched = client.patch(
+        "/v1/agencies/polda-banten", json={"active": False}, headers=bearer(admin_token)
+    )
+    assert patched.status_code == 200
+    (ended,) = settle(hub, DeliveryState.dead)
+    assert ended.last_error == "recipient deactivated"
+    attempts_then = sum(receiver.requests.values())
+    hub.broker.join("delivery")  # every retry message already queued has run
+    assert sum(receiver.requests.values()) == attempts_then
+    with hub.session() as session:
+        event = session.exec(select(AuditEvent).where(AuditEvent.action == "agency.updated")).one()
+    assert orjson.loads(event.canonical)["details"]["changed"]["ended_deliveries"] == 1
+
+
+def test_a_claim_ends_a_delivery_whose_recipient_was_deactivated(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    receiver: Receiver,
+) -> None:
+    """Even when the agency row was switched off without ending its deliveries (by hand, or
+    a process that raced the deactivation), the next due retry is not attempted."""
+    _failing_delivery(client, hub, village, polda, receiver)
+    with hub.session() as session:
+        agency = session.get(Agency, "polda-banten")
+        assert agency is not None
+        agency.active = False
+        session.add(agency)
+    (ended,) = settle(hub, DeliveryState.dead)
+    assert ended.last_error == "recipient deactivated"
