@@ -20,7 +20,7 @@ from exchange.errors import install_error_handlers
 from exchange.hub import Hub
 from exchange.logs import configure_logging
 from exchange.metrics import HttpMetrics
-from exchange.middleware import BodySizeLimit, RequestTelemetry, RequireCredentials
+from exchange.middleware import Authenticate, BodySizeLimit, RequestTelemetry
 from exchange.ops.router import router as ops_router
 from exchange.protection.router import router as protection_router
 from exchange.registry.publication import record_publications
@@ -108,8 +108,8 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.include_router(subscriptions_router)
     app.include_router(deliveries_router)
     app.include_router(protection_router)
-    # Added last = outermost: telemetry sees every answer; anonymous requests are refused
-    # before the body limit or anything else reads their body.
+    # Added last = outermost: telemetry sees every answer; requests are authenticated before
+    # the body limit (which depends on the key) or anything else reads their body.
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_request_bytes,
@@ -118,7 +118,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     public = {"/healthz", "/readyz", "/.well-known/exchange/keys"}
     if development:
         public |= {"/docs", "/docs/oauth2-redirect", "/openapi.json"}
-    app.add_middleware(RequireCredentials, public_paths=frozenset(public))
+    app.add_middleware(Authenticate, public_paths=frozenset(public))
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     return app
 

@@ -9,8 +9,7 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from exchange.agencies.models import Scope
-from exchange.agencies.service import Principal, authenticate, public_key_id
-from exchange.audit.failures import AuthFailureTally
+from exchange.agencies.service import Principal
 from exchange.errors import AuthenticationFailed
 from exchange.hub import Hub
 from exchange.i18n import t
@@ -32,18 +31,12 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 HubDep = Annotated[Hub, Depends(get_hub)]
 
 
-def current_principal(request: Request, session: SessionDep) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    try:
-        if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationFailed(t("auth.missing"))
-        principal = authenticate(session, token=token.strip())
-    except AuthenticationFailed as failure:
-        tally: AuthFailureTally = request.app.state.auth_failures
-        tally.add(reason=failure.message.key, key_id=public_key_id(token.strip()))
-        raise
-    request.state.principal = principal  # for the access log: agency and key id, no secret
+async def current_principal(request: Request) -> Principal:
+    """The caller, authenticated by the :class:`~exchange.middleware.Authenticate`
+    middleware before the body was read (every route but the public ones)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        raise AuthenticationFailed(t("auth.missing"))
     return principal
 
 

@@ -158,13 +158,17 @@ def error_body(
     }
 
 
-def error_response(request: Request, error: ExchangeError) -> JSONResponse:
-    locale = negotiate(request.headers.get("accept-language"))
+def error_json(error: ExchangeError, locale: Locale) -> JSONResponse:
+    """The response a client sees for ``error``, in its language."""
     return JSONResponse(
         error_body(error.code, error.message, error.details, locale),
         status_code=error.status,
         headers={**error.headers, "Content-Language": locale},
     )
+
+
+def error_response(request: Request, error: ExchangeError) -> JSONResponse:
+    return error_json(error, negotiate(request.headers.get("accept-language")))
 
 
 def pointer_from_location(location: Sequence[str | int]) -> str:

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: the request-body limit, and per-request metrics and access logs."""
+"""Pure ASGI middleware: authentication before any body is read, the request-body limit,
+and per-request metrics and access logs."""
 
 from __future__ import annotations
 
@@ -6,10 +7,20 @@ import logging
 import time
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exchange.errors import BodyTooLarge, error_body
+from exchange.agencies.models import Scope as KeyScope
+from exchange.agencies.service import Principal, authenticate, public_key_id
+from exchange.audit.failures import AuthFailureTally
+from exchange.errors import (
+    AuthenticationFailed,
+    BodyTooLarge,
+    ExchangeError,
+    PayloadTooLarge,
+    error_json,
+)
+from exchange.hub import Hub
 from exchange.i18n import negotiate, t
 from exchange.metrics import UNMATCHED_ROUTE, HttpMetrics
 
@@ -23,34 +34,41 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-BULK_SUFFIX = ":bulk"
+BULK_ROUTE = ("POST", "/v1/reports:bulk")
 
 
 class BodySizeLimit:
     """Refuse bodies over the limit: at once when Content-Length says so, and while reading
-    when the body is chunked or the header lies. Bulk endpoints (``...:bulk``) have their
-    own, larger limit."""
+    when the body is chunked or the header lies. Only the bulk submission route, called
+    with a key that may submit, has the larger bulk limit; it streams its body line by line,
+    so the limit bounds the work, not the memory."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, max_bulk_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_bulk_bytes = max_bulk_bytes
 
+    def _limit(self, scope: Scope) -> int:
+        principal = scope.get("state", {}).get("principal")
+        if (
+            (scope.get("method"), scope.get("path")) == BULK_ROUTE
+            and principal is not None
+            and KeyScope.submit in principal.scopes
+        ):
+            return self.max_bulk_bytes
+        return self.max_bytes
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = (
-            self.max_bulk_bytes
-            if str(scope.get("path", "")).endswith(BULK_SUFFIX)
-            else self.max_bytes
-        )
+        limit = self._limit(scope)
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             locale = negotiate(_header(scope, b"accept-language"))
-            body = error_body("payload_too_large", t("request.too_large", limit=limit), (), locale)
-            response = JSONResponse(body, status_code=413, headers={"Content-Language": locale})
-            await response(scope, receive, send)
+            await error_json(PayloadTooLarge(t("request.too_large", limit=limit)), locale)(
+                scope, receive, send
+            )
             return
 
         received = 0
@@ -67,10 +85,11 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, send)
 
 
-class RequireCredentials:
-    """Answer 401 at once to a request without a bearer credential, except on the public
-    paths, before anything reads its body: an anonymous caller gets no validation feedback
-    and costs no parsing. Whether the credential is valid is for the routes to check."""
+class Authenticate:
+    """Authenticate every request but those to public paths before anything reads its body:
+    an anonymous or wrongly keyed caller costs no parsing, gets no validation feedback and
+    learns nothing about what it sent. The principal goes into the request's state, where
+    the routes' dependencies and the body limit find it."""
 
     def __init__(self, app: ASGIApp, *, public_paths: frozenset[str]) -> None:
         self.app = app
@@ -80,21 +99,29 @@ class RequireCredentials:
         if scope["type"] != "http" or scope.get("path") in self.public_paths:
             await self.app(scope, receive, send)
             return
+        state = scope["app"].state
+        tally: AuthFailureTally = state.auth_failures
         scheme, _, token = (_header(scope, b"authorization") or "").partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            await self.app(scope, receive, send)
+        token = token.strip()
+        try:
+            if scheme.lower() != "bearer" or not token:
+                raise AuthenticationFailed(t("auth.missing"))
+            principal = await run_in_threadpool(_authenticated, state.hub, token)
+        except ExchangeError as refused:
+            tally.add(
+                reason=refused.message.key,
+                key_id=public_key_id(token) if token else None,
+            )
+            locale = negotiate(_header(scope, b"accept-language"))
+            await error_json(refused, locale)(scope, receive, send)
             return
-        state = getattr(scope.get("app"), "state", None)
-        tally = getattr(state, "auth_failures", None)
-        if tally is not None:
-            tally.add(reason="auth.missing", key_id=None)
-        locale = negotiate(_header(scope, b"accept-language"))
-        response = JSONResponse(
-            error_body("unauthenticated", t("auth.missing"), (), locale),
-            status_code=401,
-            headers={"Content-Language": locale, "WWW-Authenticate": 'Bearer realm="exchange"'},
-        )
-        await response(scope, receive, send)
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+def _authenticated(hub: Hub, token: str) -> Principal:
+    with hub.session() as session:
+        return authenticate(session, token=token)
 
 
 class RequestTelemetry:

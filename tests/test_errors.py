@@ -115,10 +115,11 @@ def small_limit_client(settings: Settings) -> Iterator[TestClient]:
 
 
 def test_oversize_body_with_content_length_is_413(small_limit_client: TestClient) -> None:
+    hub: Hub = small_limit_client.app.state.hub  # type: ignore[attr-defined]
     response = small_limit_client.post(
         "/v1/agencies",
         content=b"{" + b" " * 100 + b"}",
-        headers={"Content-Type": "application/json", "Authorization": "Bearer exk_any_key"},
+        headers={**bearer(hub_admin_key(hub)), "Content-Type": "application/json"},
     )
     assert response.status_code == 413
     error = assert_error_shape(response.json(), "payload_too_large")
@@ -157,7 +158,8 @@ def failing_app(settings: Settings) -> FastAPI:
 
 def test_unexpected_error_is_json_500_without_internals(failing_app: FastAPI) -> None:
     with TestClient(failing_app, raise_server_exceptions=False) as test_client:
-        response = test_client.get("/boom", headers={"Authorization": "Bearer exk_any_key"})
+        token = hub_admin_key(failing_app.state.hub)
+        response = test_client.get("/boom", headers=bearer(token))
     assert response.status_code == 500
     error = assert_error_shape(response.json(), "internal")
     assert "hunter2" not in response.text

@@ -106,9 +106,11 @@ def test_the_api_description_is_served_in_dev_mode_only(settings: Settings, tmp_
     from exchange.keyring import Keyring
 
     Keyring.load(production.key_dir, origin=production.log_origin, create_missing=True)
-    with TestClient(create_app(production)) as prod:
+    production_app = create_app(production)
+    with TestClient(production_app) as prod:
+        token = hub_admin_key(production_app.state.hub)
         for path in ("/openapi.json", "/docs"):
             assert prod.get(path).status_code == 401  # not public in production
-            response = prod.get(path, headers={"Authorization": "Bearer exk_any_key"})
+            response = prod.get(path, headers=bearer(token))
             assert response.status_code == 404
             assert response.json()["error"]["code"] == "not_found"

@@ -29,6 +29,7 @@ from exchange.i18n import Locale, negotiate, t
 from exchange.protection import service as protection
 from exchange.reports import service
 from exchange.reports.contracts import BulkLine, ReportOut, ReportSubmission, SubmissionResult
+from exchange.reports.lines import OVERSIZE, LineSplitter, Oversize
 from exchange.reports.models import Report
 
 logger = logging.getLogger(__name__)
@@ -88,10 +89,10 @@ async def submit_bulk(
     locale = negotiate(request.headers.get("accept-language"))
     line_limit = hub.settings.max_request_bytes
     results = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115
-    batch: list[bytes] = []
+    batch: list[bytes | Oversize] = []
     number = 0
 
-    def process(lines: list[bytes], first: int) -> None:
+    def process(lines: list[bytes | Oversize], first: int) -> None:
         records: list[dict[str, Any]] = []
         try:
             with hub.session() as unit:
@@ -116,19 +117,14 @@ async def submit_bulk(
         for record in records:
             results.write(orjson.dumps(record) + b"\n")
 
-    pending = b""
+    splitter = LineSplitter(limit=line_limit)
     async for chunk in request.stream():
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for raw in complete:
-            if raw.strip():
-                batch.append(raw)
+        batch.extend(splitter.feed(chunk))
         while len(batch) >= BULK_BATCH:
             head, batch = batch[:BULK_BATCH], batch[BULK_BATCH:]
             await run_in_threadpool(process, head, number + 1)
             number += len(head)
-    if pending.strip():
-        batch.append(pending)
+    batch.extend(splitter.close())
     if batch:
         await run_in_threadpool(process, batch, number + 1)
     results.seek(0)
@@ -145,11 +141,11 @@ def _bulk_line(
     hub: Hub,
     sender: Agency,
     submitter: Principal,
-    raw: bytes,
+    raw: bytes | Oversize,
     limit: int,
     locale: Locale,
 ) -> service.Outcome:
-    if len(raw) > limit:
+    if raw == OVERSIZE:
         return service.Outcome.refused(PayloadTooLarge(t("request.too_large", limit=limit)), locale)
     try:
         line = BulkLine.model_validate_json(raw)
