@@ -51,6 +51,9 @@ class ConnectorContext:
     smtp_url: str | None = None
     smtp_sender: str = "exchange-hub@localhost"
     public_url: str = "http://127.0.0.1:8000"
+    # The agency this instance delivers to (or whose subscription it checks): set by the hub
+    # for each delivery, so a connector can keep agencies apart (filedrop folders).
+    recipient: str = ""
 
 
 @dataclass(frozen=True)

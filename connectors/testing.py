@@ -37,12 +37,15 @@ from connectors.base import (
 )
 from connectors.registry import installed
 
+CONTRACT_RECIPIENT = "polda-banten"  # the agency the sample envelopes are for
+
 
 def sample_envelope(**attributes: Any) -> Envelope:
     """An envelope like the hub's: a structured-mode CloudEvent with a fresh id."""
     values: dict[str, Any] = {
         "id": uuid.uuid4().hex,
         "source": "/agencies/pimpasa-tanjakan-mekar",
+        "recipient": CONTRACT_RECIPIENT,
         "type": "exchange.report.village-early-warning.v1",
         "time": datetime.now(UTC),
         "subject": uuid.uuid4().hex,
@@ -80,7 +83,9 @@ class ConnectorContract:
     def context(self, tmp_path: Path) -> ConnectorContext:
         """The operator's settings the connector runs under; override to add yours."""
         return ConnectorContext(
-            signing_key=Ed25519PrivateKey.generate(), signing_key_id="contract-test"
+            signing_key=Ed25519PrivateKey.generate(),
+            signing_key_id="contract-test",
+            recipient=CONTRACT_RECIPIENT,
         )
 
     # --- the contract ------------------------------------------------------------------------

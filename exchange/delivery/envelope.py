@@ -43,6 +43,7 @@ def build_envelope(
         "dataschema": registry.get(report.type, report.version).uri,
         "datacontenttype": "application/json",
         "tlp": report.tlp,
+        "recipient": delivery.agency_id,  # whom this copy is for, redacted to its clearance
         "datahash": data_hash(data),
     }
     if report.region:

@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -120,6 +120,7 @@ class Claim:
     """A delivery a worker now holds, with everything the attempt needs."""
 
     delivery_id: str
+    recipient: str
     connector: str
     config: BaseModel
     envelope: Envelope
@@ -206,6 +207,7 @@ def claim(
     session.add(delivery)
     return Claim(
         delivery_id=delivery.id,
+        recipient=delivery.agency_id,
         connector=delivery.connector,
         config=routing.open_config(subscription, sealer),
         envelope=envelope,
@@ -214,7 +216,7 @@ def claim(
 
 def attempt(claim_: Claim, *, context: ConnectorContext) -> AttemptResult:
     """One call to a connector built for this delivery alone. Needs no database."""
-    connector = factory(claim_.connector)(context)
+    connector = factory(claim_.connector)(replace(context, recipient=claim_.recipient))
     started_at = utcnow()
     clock = time.perf_counter()
 

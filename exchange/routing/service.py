@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -50,7 +50,11 @@ def config_purpose(subscription_id: str) -> str:
 
 
 def _checked_config(
-    request: SubscriptionCreate, *, registry: SchemaRegistry, context: ConnectorContext
+    request: SubscriptionCreate,
+    *,
+    agency_id: str,
+    registry: SchemaRegistry,
+    context: ConnectorContext,
 ) -> BaseModel:
     details = [
         ErrorDetail(t("routing.unknown_type", type=name), pointer=f"/types/{index}")
@@ -77,7 +81,7 @@ def _checked_config(
     except ValidationError as error:
         raise translate_model_error(error, at=("config",)) from None
     try:
-        connector_class(context).check(config)
+        connector_class(replace(context, recipient=agency_id)).check(config)
     except ConfigRefused as refused:
         raise InvalidInput(
             t("routing.config_refused", reason=str(refused)),
@@ -114,7 +118,7 @@ def create_subscription(
     actor: str,
 ) -> tuple[Subscription, dict[str, str]]:
     """A new subscription and the secrets of its config, which are shown only now."""
-    config = _checked_config(request, registry=registry, context=context)
+    config = _checked_config(request, agency_id=agency_id, registry=registry, context=context)
     subscription = Subscription(
         id=uuid.uuid4().hex,
         agency_id=agency_id,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -20,10 +21,10 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from aiosmtpd.smtp import Session as SmtpSession
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from connectors.base import ConnectorContext
+from connectors.base import ConnectorContext, PermanentFailure
 from connectors.email import EmailConnector
-from connectors.filedrop import FiledropConnector
-from connectors.testing import ConnectorContract
+from connectors.filedrop import FiledropConfig, FiledropConnector
+from connectors.testing import CONTRACT_RECIPIENT, ConnectorContract, sample_envelope
 from connectors.webhook import WebhookConnector
 from exchange.crypto import b64url_decode
 from tests.delivery.receiver import Receiver, running_receiver
@@ -37,14 +38,18 @@ class TestFiledrop(ConnectorContract):
 
     def context(self, tmp_path: Path) -> ConnectorContext:
         return ConnectorContext(
-            signing_key=SIGNING_KEY, signing_key_id="k1", filedrop_root=tmp_path / "root"
+            signing_key=SIGNING_KEY,
+            signing_key_id="k1",
+            filedrop_root=tmp_path / "root",
+            recipient=CONTRACT_RECIPIENT,
         )
 
     def valid_config(self, tmp_path: Path) -> dict[str, Any]:
-        return {"directory": "polda-banten/inbound"}
+        (tmp_path / "root").mkdir(parents=True, exist_ok=True)
+        return {"directory": "inbound"}
 
     def received_ids(self, tmp_path: Path, config: dict[str, Any]) -> list[str]:
-        folder = tmp_path / "root" / config["directory"]
+        folder = tmp_path / "root" / CONTRACT_RECIPIENT / config["directory"]
         ids = []
         for path in sorted(folder.glob("*.json")):
             signature = json.loads((folder / f"{path.name}.sig").read_text())
@@ -54,23 +59,61 @@ class TestFiledrop(ConnectorContract):
         return ids
 
     def broken_config(self, tmp_path: Path) -> dict[str, Any]:
-        (tmp_path / "root").mkdir(parents=True, exist_ok=True)
-        (tmp_path / "root" / "blocked").write_text("a file where a folder should be")
+        (tmp_path / "root" / CONTRACT_RECIPIENT).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "root" / CONTRACT_RECIPIENT / "blocked").write_text("not a folder")
         return {"directory": "blocked/inbound"}
 
     def invalid_configs(self) -> list[dict[str, Any]]:
         return [{"directory": "/etc"}, {"directory": "../up"}, {"directory": ""}, {}]
 
 
-def test_filedrop_refuses_a_directory_outside_its_root(tmp_path: Path) -> None:
-    from connectors.base import ConfigRefused
-    from connectors.filedrop import FiledropConfig
+def _drop(tmp_path: Path) -> tuple[FiledropConnector, Path]:
+    """A filedrop connector for polda-banten, and its agency's folder (made by the hub)."""
+    folder = tmp_path / "root" / CONTRACT_RECIPIENT
+    folder.mkdir(parents=True)
+    return FiledropConnector(TestFiledrop().context(tmp_path)), folder
 
-    (tmp_path / "root").mkdir()
-    (tmp_path / "root" / "escape").symlink_to(tmp_path)
-    connector = FiledropConnector(TestFiledrop().context(tmp_path))
-    with pytest.raises(ConfigRefused):
-        connector.check(FiledropConfig(directory="escape/x"))
+
+def test_filedrop_never_writes_through_a_link_in_the_drop_path(tmp_path: Path) -> None:
+    connector, folder = _drop(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (folder / "escape").symlink_to(outside)
+    with pytest.raises(PermanentFailure):
+        connector.deliver(sample_envelope(), FiledropConfig(directory="escape/x"))
+    assert list(outside.iterdir()) == []
+
+
+def test_filedrop_never_writes_through_a_planted_file_link(tmp_path: Path) -> None:
+    """The recipient plants links at the envelope's name and at every temporary name it
+    could guess: the hub's key file stays untouched and the envelope lands in the folder."""
+    connector, folder = _drop(tmp_path)
+    (folder / "inbound").mkdir()
+    precious = tmp_path / "hub-signing.key"
+    precious.write_bytes(b"the hub's private key")
+    envelope = sample_envelope()
+    for name in (
+        f"{envelope.id}.json",
+        f"{envelope.id}.json.sig",
+        f".{envelope.id}.json.{os.getpid()}.tmp",  # the old, predictable temporary name
+        f".{envelope.id}.json.sig.{os.getpid()}.tmp",
+    ):
+        (folder / "inbound" / name).symlink_to(precious)
+    connector.deliver(envelope, FiledropConfig(directory="inbound"))
+    assert precious.read_bytes() == b"the hub's private key"
+    written = folder / "inbound" / f"{envelope.id}.json"
+    assert not written.is_symlink()
+    assert json.loads(written.read_bytes())["id"] == envelope.id
+
+
+def test_filedrop_keeps_agencies_apart(tmp_path: Path) -> None:
+    """A directory is always inside the recipient's own folder: naming another agency's
+    folder makes a subfolder of one's own."""
+    connector, folder = _drop(tmp_path)
+    envelope = sample_envelope()
+    connector.deliver(envelope, FiledropConfig(directory="dinsos-banten/inbound"))
+    assert (folder / "dinsos-banten" / "inbound" / f"{envelope.id}.json").exists()
+    assert not (tmp_path / "root" / "dinsos-banten").exists()
 
 
 class TestWebhook(ConnectorContract):

@@ -69,13 +69,14 @@ def test_filedrop_writes_signed_envelopes(
     polda: dict[str, str],
     settings: Settings,
 ) -> None:
-    subscribe(client, polda, connector="filedrop", config={"directory": "polda/in"})
+    subscribe(client, polda, connector="filedrop", config={"directory": "in"})
     report_id = submit(client, village)
-    folder = settings.filedrop_root / "polda" / "in"  # type: ignore[operator]
+    folder = settings.filedrop_root / "polda-banten" / "in"  # type: ignore[operator]
     wait_until(lambda: len(list(folder.glob("*.json"))) == 1, what="the file", deadline_s=20)
     (path,) = folder.glob("*.json")
     envelope = json.loads(path.read_bytes())
     assert envelope["subject"] == report_id
+    assert envelope["recipient"] == "polda-banten"
     assert envelope["data"] == WARNING
     signature = json.loads((folder / f"{path.name}.sig").read_text())
     hub.keyring.envelope_key.public_key().verify(b64url_decode(signature["sig"]), path.read_bytes())
