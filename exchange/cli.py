@@ -246,11 +246,15 @@ def schemas_doc() -> None:
 
 @regions_app.command("import")
 def regions_import(
-    file: Annotated[Path, typer.Argument(help="CSV with the columns code,name.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="CSV with the columns code,name (default: the list shipped)."),
+    ] = regions.SHIPPED_DIRECTORY,
     as_json: JsonFlag = False,
 ) -> None:
-    """Replace the region directory with a Kemendagri code list. Reports are then checked
-    against it: an unknown village or district code is rejected."""
+    """Replace the region directory with a Kemendagri code list (by default the one shipped
+    with the hub). Reports are then checked against it: an unknown village or district code
+    is rejected."""
     with (
         reporting(as_json),
         hub_session(load_settings()) as session,

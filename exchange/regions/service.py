@@ -7,6 +7,7 @@ import csv
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import delete, insert
 from sqlmodel import Session, col, select
@@ -16,6 +17,9 @@ from exchange.errors import ErrorDetail, InvalidInput
 from exchange.i18n import t
 from exchange.regions.models import Region
 
+# Kemendagri's codes and names for all of Indonesia, as published by cahyadsn/wilayah (MIT,
+# the licence beside it): what `exchange regions import` loads unless given another list.
+SHIPPED_DIRECTORY = Path(__file__).resolve().parent / "data" / "wilayah.csv"
 _CODE_SHAPES = {2, 5, 8, 13}  # lengths of 36, 36.03, 36.03.11, 36.03.11.2009
 IMPORT_BATCH = 10_000
 

@@ -31,9 +31,9 @@ from exchange.regions import service as regions
 from exchange.registry.service import SchemaRegistry, default_schemas_dir
 from exchange.reports.models import Report
 from tests.conftest import bearer, issue_key
-from tests.servers import IN_CI, free_port, wait_until
+from tests.servers import free_port, wait_until
 
-WILAYAH = Path(__file__).resolve().parents[3] / "shared" / "data" / "wilayah.csv"
+WILAYAH = regions.SHIPPED_DIRECTORY
 REGISTRY = SchemaRegistry(default_schemas_dir())
 
 
@@ -66,11 +66,7 @@ def submit(
 
 
 def load_banten(hub: Hub) -> None:
-    """The Banten part of the region directory an operator loads (shared/data/wilayah.csv)."""
-    if not WILAYAH.exists():
-        if IN_CI:
-            raise AssertionError(f"{WILAYAH} is missing")
-        pytest.skip(f"no region list at {WILAYAH}")
+    """The Banten part of the region directory the hub ships."""
     with WILAYAH.open(encoding="utf-8") as source:
         rows = [r for r in csv.reader(source) if r[0] == "code" or r[0].startswith("36")]
     lines = [f"{code},{name}\n" for code, name in rows]
