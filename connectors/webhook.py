@@ -8,9 +8,11 @@ at ``/.well-known/exchange/keys``. Both sign ``<webhook-id>.<webhook-timestamp>.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import ipaddress
+import logging
 import secrets
 import socket
 import ssl
@@ -33,6 +35,8 @@ from connectors.base import (
     RetryableFailure,
     RotatingSecretConfig,
 )
+
+logger = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's public prefix
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -72,27 +76,54 @@ class WebhookConfig(RotatingSecretConfig):
         return value
 
 
-def _is_internal(address: IPAddress) -> bool:
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or (
-            isinstance(address, ipaddress.IPv6Address)
-            and address.ipv4_mapped is not None
-            and _is_internal(address.ipv4_mapped)
-        )
-    )
+# Ranges Python's ``is_global`` still counts as global but that are not reachable public
+# destinations: IETF protocol assignments, the deprecated 6to4 relay anycast, local-use NAT64.
+NOT_GLOBAL = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.0.0/24", "192.88.99.0/24", "64:ff9b:1::/48")
+)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+REFUSED = "the destination cannot be reached from this hub"
+
+
+class DestinationRefused(ConfigRefused):
+    """Raised when a destination is not public (nor operator-allowed) or cannot be resolved.
+    Its message is the same whatever the reason, so a subscriber cannot map the hub's
+    network or DNS with it; ``detail`` is for the operator's log."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(REFUSED)
+        self.detail = detail
+
+
+def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries: mapped, 6to4, Teredo (server and client),
+    NAT64 and the deprecated IPv4-compatible form."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    if address in NAT64 or address in IPV4_COMPATIBLE:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
+    return found
+
+
+def is_public(address: IPAddress) -> bool:
+    """Whether an address is a globally reachable unicast destination, and so is every IPv4
+    address embedded in it: an allow-list, not a list of what is private."""
+    if not address.is_global or address.is_multicast:
+        return False
+    if any(address.version == net.version and address in net for net in NOT_GLOBAL):
+        return False
+    return all(is_public(inner) for inner in embedded_ipv4(address))
 
 
 def resolve_allowed(url: str, context: ConnectorContext) -> IPAddress:
     """The address to connect to, after the SSRF guard: every address the name resolves to
     must be public, or inside a network the operator allowed; plain HTTP only to allowed
     networks. The connection then goes to that address, so a second DNS answer cannot
-    swap in an internal one (DNS rebinding)."""
+    swap in an internal one (DNS rebinding). Raises :class:`DestinationRefused`."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
@@ -101,11 +132,8 @@ def resolve_allowed(url: str, context: ConnectorContext) -> IPAddress:
         addresses = _resolved(host, parts.port or (443 if parts.scheme == "https" else 80))
     allowed = [any(a in net for net in context.allow_networks) for a in addresses]
     for address, is_allowed in zip(addresses, allowed, strict=True):
-        if _is_internal(address) and not is_allowed:
-            raise ConfigRefused(
-                f"{host} resolves to {address}, a private, loopback or link-local address "
-                "the operator has not allowed"
-            )
+        if not (is_allowed or is_public(address)):
+            raise DestinationRefused(f"{host} resolves to {address}, which is not public")
     if parts.scheme != "https" and not all(allowed):
         raise ConfigRefused("plain http:// is allowed only to operator-allowed networks")
     return addresses[0]
@@ -114,8 +142,8 @@ def resolve_allowed(url: str, context: ConnectorContext) -> IPAddress:
 def _resolved(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise RetryableFailure(f"cannot resolve {host}: {error.strerror}") from None
+    except (socket.gaierror, UnicodeError) as error:  # UnicodeError: an overlong label
+        raise DestinationRefused(f"cannot resolve {host}: {error}") from None
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
@@ -153,17 +181,29 @@ class WebhookConnector:
     def check(self, config: WebhookConfig) -> None:
         try:
             resolve_allowed(str(config.url), self.context)
-        except RetryableFailure as failure:
-            raise ConfigRefused(str(failure)) from None
+        except DestinationRefused as refused:
+            logger.info("webhook destination refused", extra={"reason": refused.detail})
+            raise
 
     def deliver(self, envelope: Envelope, config: WebhookConfig) -> Delivered:
+        """One POST, within one deadline (the connector timeout) for all of it: resolving,
+        connecting, TLS, sending and the answer's status and headers. A receiver that
+        dribbles its answer byte by byte cannot hold a worker past it; its body is never
+        read."""
         url = str(config.url)
         try:
             address = resolve_allowed(url, self.context)
+        except DestinationRefused as refused:
+            # Retried like a connection failure, with the same words: whether the address
+            # was refused or unreachable is for the operator's log only.
+            logger.warning(
+                "webhook destination refused",
+                extra={"envelope": envelope.id, "reason": refused.detail},
+            )
+            raise RetryableFailure(REFUSED) from None
         except ConfigRefused as refused:
             raise PermanentFailure(str(refused)) from None
         parts = urlsplit(url)
-        host = parts.hostname or ""
         literal = f"[{address}]" if address.version == 6 else str(address)
         netloc = f"{literal}:{parts.port}" if parts.port else literal
         pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
@@ -177,22 +217,25 @@ class WebhookConnector:
             "webhook-signature": signature_header(envelope, config, self.context, timestamp),
         }
         try:
-            with httpx.Client(
-                timeout=self.context.timeout_s, follow_redirects=False, verify=tls_context()
-            ) as client:
-                response = client.post(
+            status, retry_after = asyncio.run(
+                _post(
                     pinned,
-                    content=envelope.body,
+                    body=envelope.body,
                     headers=headers,
-                    extensions={"sni_hostname": host},
+                    sni_hostname=parts.hostname or "",
+                    deadline_s=self.context.timeout_s,
                 )
-        except httpx.TimeoutException:
+            )
+        except TimeoutError:
             raise RetryableFailure(
                 f"no answer within {self.context.timeout_s:g} s", throttled=True
             ) from None
         except httpx.HTTPError as error:
-            raise RetryableFailure(f"{type(error).__name__}: {str(error)[:120]}") from None
-        status = response.status_code
+            logger.warning(
+                "webhook attempt failed",
+                extra={"envelope": envelope.id, "reason": f"{type(error).__name__}: {error}"},
+            )
+            raise RetryableFailure(REFUSED) from None
         if 200 <= status < 300:
             return Delivered(status)
         if status == 410:
@@ -200,6 +243,27 @@ class WebhookConnector:
         raise RetryableFailure(
             f"the receiver answered {status}",
             status_code=status,
-            retry_after_s=parse_retry_after(response.headers.get("retry-after"), timestamp),
+            retry_after_s=parse_retry_after(retry_after, timestamp),
             throttled=status == 429,
         )
+
+
+async def _post(
+    url: str, *, body: bytes, headers: dict[str, str], sni_hostname: str, deadline_s: float
+) -> tuple[int, str | None]:
+    """POST and return the status and ``Retry-After``, all within ``deadline_s``
+    (:class:`TimeoutError` past it). httpx's own timeouts apply to each read and write
+    alone, so a peer sending a byte now and then would never trip them; cancelling the
+    whole exchange does."""
+    async with (
+        asyncio.timeout(deadline_s),
+        httpx.AsyncClient(
+            timeout=deadline_s, follow_redirects=False, verify=tls_context()
+        ) as client,
+    ):
+        request = client.build_request(
+            "POST", url, content=body, headers=headers, extensions={"sni_hostname": sni_hostname}
+        )
+        response = await client.send(request, stream=True)
+        await response.aclose()  # the status and headers are the answer; the body is unread
+        return response.status_code, response.headers.get("retry-after")

@@ -63,7 +63,9 @@ class Settings(BaseSettings):
         "request limit.",
     )
     worker_threads: Annotated[int, Field(gt=0)] = Field(
-        default=4, description="Worker threads per worker process (and in-process in memory mode)."
+        default=8,
+        description="Delivery threads per worker process (and in-process in memory mode); the "
+        "audit log and the sweeper have two threads of their own.",
     )
     audit_interval_s: Annotated[float, Field(gt=0, le=60)] = Field(
         default=0.25,
@@ -77,6 +79,16 @@ class Settings(BaseSettings):
     )
     delivery_timeout_s: Annotated[float, Field(gt=0, le=120)] = Field(
         default=15, description="How long a connector may take to deliver one envelope."
+    )
+    delivery_max_in_flight_per_subscription: Annotated[int, Field(gt=0)] = Field(
+        default=2,
+        description="Attempts that may be under way at once for one subscription, across "
+        "all workers; more wait for a slot.",
+    )
+    delivery_max_in_flight_per_agency: Annotated[int, Field(gt=0)] = Field(
+        default=4,
+        description="Attempts that may be under way at once for one recipient agency, across "
+        "all workers: a slow recipient cannot take every delivery thread.",
     )
     delivery_backoff_floor_s: Annotated[float, Field(ge=0)] = Field(
         default=60,

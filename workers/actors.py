@@ -22,6 +22,11 @@ from exchange.ops.service import PROBE_ACTOR, complete_probe
 from exchange.registry.service import SchemaRegistry
 from exchange.settings import Settings
 
+# Deliveries wait on other systems and run on their own worker threads; everything the hub
+# needs to stay healthy (the log's integration, the sweeper, probes) runs on a separate,
+# small set of threads that no slow recipient can occupy.
+DELIVERY_QUEUE = "delivery"
+CONTROL_QUEUES = frozenset({"audit", "control", "ops"})
 # Lower runs first among messages a worker holds: the log's integration must not queue
 # behind a backlog of other jobs, or checkpoints fall behind.
 AUDIT_PRIORITY = 0
@@ -93,7 +98,7 @@ def declare_actors(
         send,
         broker=broker,
         actor_name=SEND_ACTOR,
-        queue_name="delivery",
+        queue_name=DELIVERY_QUEUE,
         priority=DEFAULT_PRIORITY,
         # The delivery row carries the state; a failed job (database unreachable) is found
         # again by the sweeper, so dramatiq's own retries are only a quick second chance.
@@ -108,7 +113,7 @@ def declare_actors(
         sweep,
         broker=broker,
         actor_name=SWEEP_ACTOR,
-        queue_name="delivery",
+        queue_name="control",
         priority=AUDIT_PRIORITY,
         options={"max_retries": 0, "max_age": int(settings.sweep_interval_s * 5000)},
     )

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from types import FrameType
@@ -19,7 +20,7 @@ from exchange.delivery.models import SWEEP_ACTOR
 from exchange.keyring import Keyring
 from exchange.registry.service import SchemaRegistry
 from exchange.settings import Settings
-from workers.actors import declare_actors
+from workers.actors import CONTROL_QUEUES, DELIVERY_QUEUE, declare_actors
 from workers.ticker import Ticker
 
 REDIS_NAMESPACE = "exchange"
@@ -62,17 +63,51 @@ def periodic_actors(settings: Settings) -> dict[str, float]:
     return {INTEGRATE_ACTOR: settings.audit_interval_s, SWEEP_ACTOR: settings.sweep_interval_s}
 
 
+# Threads for the control queues (audit integration, sweeper, probes): their jobs are short
+# and never wait on a recipient.
+CONTROL_THREADS = 2
+
+
+class _SecondWorkerNotice(logging.Filter):
+    """dramatiq warns when a second worker joins a broker ("adding a middleware of the same
+    type twice"); each worker's middleware only adds consumers for its own queues, so two
+    are what we mean, and the warning would only alarm operators at every start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "_WorkerMiddleware" not in record.getMessage()
+
+
+SECOND_WORKER_NOTICE = _SecondWorkerNotice()
+
+
 class RunningWorker:
-    """A dramatiq worker and the ticker that feeds it the periodic jobs."""
+    """Two dramatiq workers on one broker, each with its own threads: one for deliveries,
+    one for the control queues, so that recipients slow to answer can take every delivery
+    thread and still never delay the audit log or the sweeper. And the ticker that feeds
+    the periodic jobs."""
 
     def __init__(self, broker: dramatiq.Broker, *, threads: int, periodic: dict[str, float]):
-        self.worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=IDLE_POLL_MS)
-        self.worker.start()
+        # One filter object: adding it again to the same logger is a no-op.
+        logging.getLogger(f"dramatiq.broker.{type(broker).__name__}").addFilter(
+            SECOND_WORKER_NOTICE
+        )
+        self.workers = [
+            dramatiq.Worker(
+                broker, queues=queues, worker_threads=count, worker_timeout=IDLE_POLL_MS
+            )
+            for queues, count in (
+                ({DELIVERY_QUEUE}, threads),
+                (set(CONTROL_QUEUES), CONTROL_THREADS),
+            )
+        ]
+        for worker in self.workers:
+            worker.start()
         self.ticker = Ticker(broker, intervals=periodic).start()
 
     def stop(self) -> None:
         self.ticker.stop()
-        self.worker.stop()
+        for worker in self.workers:
+            worker.stop()
 
 
 def start_worker(

@@ -178,10 +178,13 @@ def update_agency(
         agency.jurisdiction = changes["jurisdiction"] = jurisdiction
     if active is not None and active != agency.active:
         agency.active = changes["active"] = active
-        if not active:
-            changes["ended_deliveries"] = end_due_deliveries(
-                session, reason="recipient deactivated", agency_id=agency_id
-            )
+        ended = (
+            0
+            if active
+            else end_due_deliveries(session, reason="recipient deactivated", agency_id=agency_id)
+        )
+        if ended:
+            changes["ended_deliveries"] = ended
     if (
         require_signed_reports is not None
         and require_signed_reports != agency.require_signed_reports

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import random
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func
+from sqlalchemy import case, func, text
 from sqlmodel import Session, col, select
 
 from connectors.base import (
@@ -65,6 +66,7 @@ HOLD_TIMEOUTS = 2
 JITTER = 0.2
 SWEEP_BATCH = 1000
 RECEIPT_DOMAIN = b"exchange-receipt/v1\n"
+SLOT_WAIT_S = 1.0
 
 
 class DeliveryNotFound(NotFound):
@@ -92,6 +94,8 @@ class DeliveryPolicy:
     schedule_s: tuple[float, ...]
     timeout_s: float = 15.0
     backoff_floor_s: float = 60.0
+    max_in_flight_per_subscription: int = 2
+    max_in_flight_per_agency: int = 4
 
     def next_delay(
         self, attempts_made: int, failure: RetryableFailure, rng: random.Random
@@ -113,6 +117,11 @@ class DeliveryPolicy:
     @property
     def hold(self) -> timedelta:
         return timedelta(seconds=self.timeout_s * HOLD_TIMEOUTS)
+
+    def slot_wait(self, rng: random.Random) -> timedelta:
+        """How long a delivery waits when its subscription or agency has every attempt slot
+        taken: about a second (at most one timeout), jittered so waiters spread out."""
+        return timedelta(seconds=min(SLOT_WAIT_S, self.timeout_s) * rng.uniform(0.5, 1.5))
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,14 @@ def claim(
     if not recipient.active:
         _end(session, delivery, reason="recipient deactivated")
         return None
+    if _slots_taken(session, delivery, policy=policy, now=now):
+        # Wait for a slot without holding a worker: come back a little later.
+        delivery.due_at = now + policy.slot_wait(random.Random())  # noqa: S311 - jitter
+        session.add(delivery)
+        enqueue_after_commit(
+            session, SEND_ACTOR, delivery_id=delivery.id, delay_ms=_delay_ms(delivery.due_at, now)
+        )
+        return None
     if subscription.throttle_per_s:
         # Slots are handed out one at a time: lock the subscription for this transaction.
         session.refresh(subscription, with_for_update=True)
@@ -212,6 +229,45 @@ def claim(
         config=routing.open_config(subscription, sealer),
         envelope=envelope,
     )
+
+
+def _slots_taken(
+    session: Session, delivery: Delivery, *, policy: DeliveryPolicy, now: datetime
+) -> bool:
+    """Whether the delivery's subscription or recipient agency already has as many attempts
+    under way (in flight, hold not lapsed) as it may. Claims for one agency take turns here
+    (on PostgreSQL an advisory lock per agency, outside the row locks so it cannot deadlock
+    with them; SQLite's BEGIN IMMEDIATE already serialises every writer), so two workers
+    never both take the last slot."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _claim_lock(delivery.agency_id)}
+        )
+    of_agency, of_subscription = session.exec(
+        select(
+            func.count(),
+            func.coalesce(
+                func.sum(
+                    case((col(Delivery.subscription_id) == delivery.subscription_id, 1), else_=0)
+                ),
+                0,
+            ),
+        ).where(
+            Delivery.agency_id == delivery.agency_id,
+            Delivery.state == DeliveryState.in_flight,
+            col(Delivery.due_at) > now,
+        )
+    ).one()
+    return bool(
+        of_agency >= policy.max_in_flight_per_agency
+        or of_subscription >= policy.max_in_flight_per_subscription
+    )
+
+
+def _claim_lock(agency_id: str) -> int:
+    """A 63-bit advisory lock key for the claims of one agency."""
+    digest = hashlib.sha256(b"exchange-claim:" + agency_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def attempt(claim_: Claim, *, context: ConnectorContext) -> AttemptResult:

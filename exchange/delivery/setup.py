@@ -17,6 +17,8 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
         schedule_s=tuple(settings.delivery_schedule_s),
         timeout_s=settings.delivery_timeout_s,
         backoff_floor_s=settings.delivery_backoff_floor_s,
+        max_in_flight_per_subscription=settings.delivery_max_in_flight_per_subscription,
+        max_in_flight_per_agency=settings.delivery_max_in_flight_per_agency,
     )
 
 
