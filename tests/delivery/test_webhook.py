@@ -5,17 +5,20 @@ CloudEvents envelopes, retries on the schedule, 410, 429 and Retry-After, and th
 from __future__ import annotations
 
 import base64
+import ipaddress
 import itertools
 import random
 from datetime import UTC, datetime
 
 import orjson
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from connectors.base import RetryableFailure
+from connectors.base import ConnectorContext, RetryableFailure
+from connectors.testing import sample_envelope
+from connectors.webhook import REFUSED, WebhookConfig, WebhookConnector, is_public
 from exchange.agencies.models import Agency
 from exchange.audit.models import AuditEvent
 from exchange.crypto import b64url_decode
@@ -33,7 +36,7 @@ from tests.delivery.conftest import (
     webhook_subscription,
 )
 from tests.delivery.receiver import Receiver
-from tests.servers import wait_until
+from tests.servers import free_port, wait_until
 
 
 def envelope_key(client: TestClient) -> Ed25519PublicKey:
@@ -396,3 +399,74 @@ def test_a_claim_ends_a_delivery_whose_recipient_was_deactivated(
         session.add(agency)
     (ended,) = settle(hub, DeliveryState.dead)
     assert ended.last_error == "recipient deactivated"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "100.64.0.1",  # shared address space (carrier-grade NAT)
+        "192.0.0.8",  # IETF protocol assignments
+        "198.18.0.1",  # benchmarking
+        "224.0.0.1",  # multicast
+        "::ffff:10.0.0.1",  # IPv4-mapped
+        "2002:a00:1::1",  # 6to4 around 10.0.0.1
+        "64:ff9b::a00:1",  # NAT64 around 10.0.0.1
+        "64:ff9b:1::808:808",  # local-use NAT64
+        "::a00:1",  # IPv4-compatible 10.0.0.1
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo
+        "ff0e::1",  # global-scope multicast
+        "fd00::1",  # unique local
+    ],
+)
+def test_the_ssrf_guard_admits_only_public_destinations(address: str) -> None:
+    assert not is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "2001:4860:4860::8888", "2002:808:808::1"])
+def test_public_destinations_pass_the_guard(address: str) -> None:
+    assert is_public(ipaddress.ip_address(address))
+
+
+def test_refusals_say_the_same_whatever_the_reason(
+    client: TestClient, hub: Hub, polda: dict[str, str]
+) -> None:
+    """Internal, embedded-internal and unresolvable destinations are refused in the same
+    words, which name no address: a subscriber learns nothing of the hub's network or DNS."""
+    hub.settings = hub.settings.model_copy(update={"webhook_allow_networks": []})
+    messages = set()
+    for url in (
+        "https://10.1.2.3/hook",
+        "https://[2002:a00:1::1]/hook",
+        "https://100.64.0.1/hook",
+        f"https://{'a' * 64}.example/hook",  # a label too long to resolve
+    ):
+        response = client.post(
+            "/v1/subscriptions",
+            json={"connector": "webhook", "config": {"url": url}},
+            headers=polda,
+        )
+        assert response.status_code == 422, url
+        messages.add(response.json()["error"]["details"][0]["message"])
+    (message,) = messages
+    assert REFUSED in message
+    assert "10." not in message
+
+
+def test_at_delivery_a_refused_and_an_unreachable_destination_look_alike() -> None:
+    """Refused before any connection (loopback not allowed) or allowed but closed: the
+    subscriber sees the same retryable failure; the reason goes to the operator's log."""
+    closed = f"http://127.0.0.1:{free_port()}/hook"
+    seen = []
+    for networks in ((), (ipaddress.ip_network("127.0.0.0/8"),)):
+        context = ConnectorContext(
+            signing_key=Ed25519PrivateKey.generate(),
+            signing_key_id="k",
+            timeout_s=2,
+            allow_networks=networks,
+        )
+        with pytest.raises(RetryableFailure) as failure:
+            WebhookConnector(context).deliver(
+                sample_envelope(), WebhookConfig.model_validate({"url": closed})
+            )
+        seen.append(str(failure.value))
+    assert seen == [REFUSED, REFUSED]
