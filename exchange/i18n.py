@@ -348,6 +348,11 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "id": "Cosignature tidak sah: {reason}.",
     },
     # Operations
+    "routing.subscription_limit": {
+        "en": "The agency already has {limit} subscriptions, the most it may hold; delete one "
+        "first.",
+        "id": "Instansi sudah memiliki {limit} langganan, batas maksimumnya; hapus satu dahulu.",
+    },
     "routing.unknown_type": {
         "en": "Unknown report type '{type}'.",
         "id": "Jenis laporan '{type}' tidak dikenal.",

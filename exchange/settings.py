@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     delivery_timeout_s: Annotated[float, Field(gt=0, le=120)] = Field(
         default=15, description="How long a connector may take to deliver one envelope."
     )
+    max_subscriptions_per_agency: Annotated[int, Field(gt=0)] = Field(
+        default=100, description="Live subscriptions one agency may hold."
+    )
     delivery_max_in_flight_per_subscription: Annotated[int, Field(gt=0)] = Field(
         default=2,
         description="Attempts that may be under way at once for one subscription, across "

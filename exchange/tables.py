@@ -9,7 +9,7 @@ from exchange.ops.models import Probe
 from exchange.protection.models import PersonLink, ReportKey
 from exchange.regions.models import Region
 from exchange.reports.models import IdempotencyRecord, Report
-from exchange.routing.models import Subscription
+from exchange.routing.models import Subscription, SubscriptionMatch
 
 metadata = SQLModel.metadata
 
@@ -30,5 +30,6 @@ __all__ = [
     "SignedCheckpoint",
     "SigningKey",
     "Subscription",
+    "SubscriptionMatch",
     "metadata",
 ]

@@ -81,6 +81,7 @@ def subscription_add(
                 registry=hub.registry,
                 context=hub.connector_context,
                 sealer=hub.keyring.sealer,
+                limit=hub.settings.max_subscriptions_per_agency,
                 actor=operator_actor(),
             )
             session.flush()

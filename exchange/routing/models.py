@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Float, ForeignKey, LargeBinary, String, Text
+from sqlalchemy import Column, Float, ForeignKey, Index, LargeBinary, String, Text
 from sqlmodel import Field, SQLModel
 
 from exchange.models import UTCDateTime, utcnow
@@ -35,3 +35,19 @@ class Subscription(SQLModel, table=True):
     disabled_reason: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SubscriptionMatch(SQLModel, table=True):
+    """What a subscription's type and region filters select, one row per (type, region)
+    pair, empty meaning any: routing looks a report up here by index, so its cost grows
+    with the subscriptions that match, not with all there are."""
+
+    __tablename__ = "subscription_match"
+    __table_args__ = (Index("ix_subscription_match_type_region", "type", "region"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("subscription.id"), nullable=False, index=True)
+    )
+    type: str = Field(max_length=64)  # a report type, or "" for any
+    region: str = Field(max_length=13)  # a region-code prefix, or "" for anywhere

@@ -31,6 +31,7 @@ def create_subscription(
         registry=hub.registry,
         context=hub.connector_context,
         sealer=hub.keyring.sealer,
+        limit=hub.settings.max_subscriptions_per_agency,
         actor=receiver.actor,
     )
     session.flush()

@@ -14,15 +14,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, exists, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from connectors.base import ConfigRefused, ConnectorContext, RotatingSecretConfig, revealed, shown
 from connectors.registry import UnknownConnector, factory
 from exchange.agencies.models import Agency
 from exchange.audit import service as audit
 from exchange.delivery.models import SEND_ACTOR, Delivery, DeliveryState, end_due_deliveries
-from exchange.errors import ErrorDetail, InvalidInput, NotFound, translate_model_error
+from exchange.errors import Conflict, ErrorDetail, InvalidInput, NotFound, translate_model_error
 from exchange.i18n import t
 from exchange.jobs import enqueue_after_commit
 from exchange.models import utcnow
@@ -30,10 +31,21 @@ from exchange.protection.sealing import Sealer
 from exchange.registry.service import ReportType, SchemaRegistry, values_at
 from exchange.reports.models import Report
 from exchange.routing.contracts import SEVERITY_ORDER, SubscriptionCreate, SubscriptionOut
-from exchange.routing.models import Subscription
+from exchange.routing.models import Subscription, SubscriptionMatch
 
+# Where region codes split: 36 | 36.03 | 36.03.11 | 36.03.11.2009.
+_PREFIX_CUTS = (2, 5, 8, 13)
 # Markings that name their audience: only the agencies in the report's ``recipients``.
 NAMED_ONLY = frozenset({"RED", "AMBER+STRICT"})
+
+
+ANY = ""  # a SubscriptionMatch column that matches everything
+
+
+class SubscriptionLimit(Conflict):
+    """Raised when an agency already has as many subscriptions as the hub allows one."""
+
+    code = "subscription_limit"
 
 
 class SubscriptionNotFound(NotFound):
@@ -115,9 +127,18 @@ def create_subscription(
     registry: SchemaRegistry,
     context: ConnectorContext,
     sealer: Sealer,
+    limit: int,
     actor: str,
 ) -> tuple[Subscription, dict[str, str]]:
-    """A new subscription and the secrets of its config, which are shown only now."""
+    """A new subscription and the secrets of its config, which are shown only now. An agency
+    has at most ``limit`` live subscriptions: each costs every submission a little."""
+    live = session.exec(
+        select(func.count()).where(
+            Subscription.agency_id == agency_id, col(Subscription.deleted_at).is_(None)
+        )
+    ).one()
+    if live >= limit:
+        raise SubscriptionLimit(t("routing.subscription_limit", limit=limit))
     config = _checked_config(request, agency_id=agency_id, registry=registry, context=context)
     subscription = Subscription(
         id=uuid.uuid4().hex,
@@ -134,6 +155,11 @@ def create_subscription(
     )
     _seal(subscription, config, sealer)
     session.add(subscription)
+    session.add_all(
+        SubscriptionMatch(subscription_id=subscription.id, type=type_, region=region)
+        for type_ in sorted(set(request.types)) or [ANY]
+        for region in sorted(set(request.regions)) or [ANY]
+    )
     audit.record(
         session,
         action="subscription.created",
@@ -361,11 +387,16 @@ def may_receive(agency: Agency, facts: RoutingFacts) -> bool:
 
 def route(session: Session, *, report_id: str, facts: RoutingFacts, actor: str) -> list[Delivery]:
     """One pending delivery per live subscription that wants the report and may receive
-    it, recorded as ``report.routed``; their jobs go to the broker after commit."""
+    it, recorded as ``report.routed``; their jobs go to the broker after commit. The
+    candidates come from the type and region index; the other filters are checked here."""
     candidates = session.exec(
         select(Subscription, Agency)
         .join(Agency, col(Agency.id) == col(Subscription.agency_id))
-        .where(col(Subscription.active).is_(True), col(Agency.active).is_(True))
+        .where(
+            col(Subscription.active).is_(True),
+            col(Agency.active).is_(True),
+            col(Subscription.id).in_(_indexed_matches(facts)),
+        )
     ).all()
     now = utcnow()
     deliveries: list[Delivery] = []
@@ -405,6 +436,22 @@ def route(session: Session, *, report_id: str, facts: RoutingFacts, actor: str) 
     for delivery in deliveries:
         enqueue_after_commit(session, SEND_ACTOR, delivery_id=delivery.id)
     return deliveries
+
+
+def _indexed_matches(facts: RoutingFacts) -> SelectOfScalar[str]:
+    """Ids of subscriptions whose type and region filters select the report: a region
+    filter matches a code it covers (``36.03`` for ``36.03.11.2009``: the code's ancestors)
+    and a code that covers it (a village's subscription, a district-wide report: a range
+    scan over the codes that start with the report's)."""
+    region = col(SubscriptionMatch.region)
+    ancestors = {code[:cut] for code in facts.regions for cut in _PREFIX_CUTS if cut <= len(code)}
+    # "/" sorts right after ".": [code + ".", code + "/") holds exactly the codes below it.
+    below = [(region > code + ".") & (region < code + "/") for code in facts.regions]
+    return (
+        select(SubscriptionMatch.subscription_id)
+        .where(col(SubscriptionMatch.type).in_([facts.type, ANY]))
+        .where(or_(region == ANY, region.in_(ancestors), *below))
+    )
 
 
 def visible_to(agency_id: str) -> ColumnElement[bool]:

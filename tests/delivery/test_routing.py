@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from exchange.agencies.models import AgencyKind, Scope
 from exchange.hub import Hub
+from exchange.routing.models import Subscription
 from tests.conftest import bearer, issue_key
 from tests.delivery.conftest import deliveries, example, submit, subscribe, warning
 
@@ -182,3 +184,47 @@ def test_an_inactive_agency_receives_nothing(
         agencies.update_agency(session, "polda-banten", active=False, actor="test")
     submit(client, village, tlp="GREEN")
     assert deliveries(hub) == []
+
+
+def test_an_agency_holds_at_most_the_configured_number_of_subscriptions(
+    client: TestClient, hub: Hub, polda: dict[str, str]
+) -> None:
+    hub.settings = hub.settings.model_copy(update={"max_subscriptions_per_agency": 2})
+    first = subscribe(client, polda)
+    subscribe(client, polda)
+    refused = client.post("/v1/subscriptions", json={"connector": "inbox"}, headers=polda)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "subscription_limit"
+    deleted = client.delete(f"/v1/subscriptions/{first['id']}", headers=polda)
+    assert deleted.status_code == 204
+    subscribe(client, polda)  # a deleted one frees its place
+
+
+def test_routing_visits_the_subscriptions_that_match_not_all_of_them(
+    client: TestClient, hub: Hub, village: dict[str, str], polda: dict[str, str]
+) -> None:
+    """300 subscriptions elsewhere or for other types, 3 that match: routing loads 3."""
+    hub.settings = hub.settings.model_copy(update={"max_subscriptions_per_agency": 400})
+    elsewhere = [
+        {"regions": ["35.07"]},  # East Java
+        {"regions": ["36.01.02.2001"]},  # another Banten village
+        {"types": ["passport-application-flag"]},
+    ]
+    for index in range(300):
+        subscribe(client, polda, **elsewhere[index % 3])
+    matching = {
+        subscribe(client, polda, **wanted)["id"]
+        for wanted in ({"regions": ["36.03"]}, {"regions": ["36.03.11.2009"]}, {})
+    }
+    loaded: list[str] = []
+
+    def on_load(target: Subscription, _context: object) -> None:
+        loaded.append(target.id)
+
+    event.listen(Subscription, "load", on_load)
+    try:
+        report_id = submit(client, village, warning(village_code="36.03.11.2009"))
+    finally:
+        event.remove(Subscription, "load", on_load)
+    assert set(loaded) == matching  # (the workers' claims load them again: a set)
+    assert {d.subscription_id for d in deliveries(hub, report_id=report_id)} == matching

@@ -19,21 +19,20 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("agency") as batch:
-        batch.add_column(
-            sa.Column(
-                "require_signing_key_approval",
-                sa.Boolean(),
-                nullable=False,
-                server_default=sa.false(),
-            )
-        )
-    with op.batch_alter_table("signing_key") as batch:
-        batch.add_column(sa.Column("added_by", sa.String(200), nullable=False, server_default=""))
-        batch.add_column(sa.Column("approved_at", UTCDateTime(), nullable=True))
-        batch.add_column(sa.Column("approved_by", sa.String(200), nullable=True))
-    with op.batch_alter_table("audit_cosignature") as batch:
-        batch.add_column(sa.Column("witness_key_id", sa.String(64), nullable=True))
+    # Plain ADD COLUMN, which SQLite does in place: a batch operation would rebuild the
+    # tables, and dropping the old agency table breaks the foreign keys that point at it.
+    op.add_column(
+        "agency",
+        sa.Column(
+            "require_signing_key_approval", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
+    )
+    op.add_column(
+        "signing_key", sa.Column("added_by", sa.String(200), nullable=False, server_default="")
+    )
+    op.add_column("signing_key", sa.Column("approved_at", UTCDateTime(), nullable=True))
+    op.add_column("signing_key", sa.Column("approved_by", sa.String(200), nullable=True))
+    op.add_column("audit_cosignature", sa.Column("witness_key_id", sa.String(64), nullable=True))
     # Keys registered before approvals existed stay in force.
     op.execute("UPDATE signing_key SET approved_at = created_at")
     # Until now any admin key administered the whole hub. That power stays with the agencies
