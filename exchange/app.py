@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from exchange.agencies.router import router as agencies_router
-from exchange.audit.failures import AuthFailureTally
+from exchange.audit.failures import SUMMARY_WINDOW_S, AuthFailureTally, WindowedTally
 from exchange.audit.router import router as audit_router
 from exchange.audit.service import SYSTEM_ACTOR
 from exchange.delivery.router import router as deliveries_router
@@ -32,27 +32,28 @@ from workers.broker import periodic_actors, start_worker
 
 logger = logging.getLogger(__name__)
 
-AUTH_FAILURE_WINDOW_S = 60.0
-AUTH_FAILURE_CHECK_S = 5.0
+SUMMARY_CHECK_S = 5.0
 
 
 def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     """An app for these settings. Its engine and broker are built here, at start-up."""
     hub = hub or Hub.start(settings)
 
-    def summarise_auth_failures(force: bool = False) -> None:
-        tally: AuthFailureTally = app.state.auth_failures
-        if force or tally.due():
+    def summarise_failures(force: bool = False) -> None:
+        tallies: list[WindowedTally] = [app.state.auth_failures, hub.rejections]
+        due = [tally for tally in tallies if force or tally.due()]
+        if due:
             with hub.session() as session:
-                tally.record_summary(session)
+                for tally in due:
+                    tally.record_summary(session)
 
     async def summarise_periodically() -> None:
         while True:
-            await asyncio.sleep(AUTH_FAILURE_CHECK_S)
+            await asyncio.sleep(SUMMARY_CHECK_S)
             try:
-                await run_in_threadpool(summarise_auth_failures)
+                await run_in_threadpool(summarise_failures)
             except Exception:
-                logger.exception("could not record the authentication failure summary")
+                logger.exception("could not record the failure summaries")
 
     def announce_schemas() -> None:
         try:
@@ -77,7 +78,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
             yield
         finally:
             summariser.cancel()
-            await run_in_threadpool(summarise_auth_failures, True)
+            await run_in_threadpool(summarise_failures, True)
             if app.state.worker is not None:
                 app.state.worker.stop()
                 app.state.worker = None
@@ -98,7 +99,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.state.hub = hub
     app.state.worker = None
     app.state.metrics = HttpMetrics()
-    app.state.auth_failures = AuthFailureTally(window_s=AUTH_FAILURE_WINDOW_S)
+    app.state.auth_failures = AuthFailureTally(window_s=SUMMARY_WINDOW_S)
     install_error_handlers(app)
     app.include_router(ops_router)
     app.include_router(agencies_router)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dramatiq
 from sqlmodel import Session
 
 from connectors.base import ConnectorContext
+from exchange.audit.failures import SUMMARY_WINDOW_S, RejectionTally
 from exchange.db import Database
 from exchange.delivery.setup import connector_context
 from exchange.errors import ConfigurationError
 from exchange.i18n import t
 from exchange.keyring import Keyring
+from exchange.ratelimit import SubmissionLimit
 from exchange.registry.service import SchemaRegistry, checked_registry, default_schemas_dir
 from exchange.settings import Environment, Settings
 from workers.broker import build_broker
@@ -27,6 +29,10 @@ class Hub:
     broker: dramatiq.Broker
     keyring: Keyring
     registry: SchemaRegistry
+    submissions: SubmissionLimit
+    rejections: RejectionTally = field(
+        default_factory=lambda: RejectionTally(window_s=SUMMARY_WINDOW_S)
+    )
 
     @property
     def connector_context(self) -> ConnectorContext:
@@ -55,6 +61,10 @@ class Hub:
             broker=build_broker(settings, database, keyring, registry),
             keyring=keyring,
             registry=registry,
+            submissions=SubmissionLimit(
+                per_minute=settings.submissions_per_minute_per_key,
+                storage_url="memory://" if settings.embedded_broker else settings.broker_url,
+            ),
         )
 
     @contextmanager

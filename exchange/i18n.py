@@ -245,6 +245,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "id": "Butir tidak boleh berulang.",
     },
     # Reports
+    "report.rate_limited": {
+        "en": "Too many reports from this key; try again in {seconds} s.",
+        "id": "Terlalu banyak laporan dari kunci ini; coba lagi dalam {seconds} detik.",
+    },
     "report.type_forbidden": {
         "en": "A {kind} agency may not submit '{type}' reports; allowed: {allowed}.",
         "id": "Instansi jenis {kind} tidak boleh mengirim laporan '{type}'; yang boleh: {allowed}.",

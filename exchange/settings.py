@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     delivery_timeout_s: Annotated[float, Field(gt=0, le=120)] = Field(
         default=15, description="How long a connector may take to deliver one envelope."
     )
+    submissions_per_minute_per_key: Annotated[int, Field(gt=0)] = Field(
+        default=12_000,
+        description="Reports one API key may submit in a minute (bulk lines count one each); "
+        "more are answered 429 with Retry-After.",
+    )
     max_subscriptions_per_agency: Annotated[int, Field(gt=0)] = Field(
         default=100, description="Live subscriptions one agency may hold."
     )

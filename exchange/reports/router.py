@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -18,22 +20,51 @@ from starlette.concurrency import run_in_threadpool
 from exchange.agencies.models import Agency, Scope
 from exchange.agencies.service import Principal, get_agency
 from exchange.audit import service as audit
-from exchange.dependencies import HubDep, PrincipalDep, SessionDep, requires
+from exchange.dependencies import HubDep, PrincipalDep, SessionDep, get_hub, requires
 from exchange.errors import (
+    ExchangeError,
     PayloadTooLarge,
     error_body,
     translate_model_error,
+    translate_validation_error,
 )
 from exchange.hub import Hub
 from exchange.i18n import Locale, negotiate, t
 from exchange.protection import service as protection
+from exchange.ratelimit import RateLimited
 from exchange.reports import service
 from exchange.reports.contracts import BulkLine, ReportOut, ReportSubmission, SubmissionResult
 from exchange.reports.lines import OVERSIZE, LineSplitter, Oversize
 from exchange.reports.models import Report
 
 logger = logging.getLogger(__name__)
-router = APIRouter(tags=["reports"])
+
+
+class SubmissionRoute(APIRoute):
+    """A route whose refusals by request validation (a body that is not a submission at all)
+    are counted with the other rejected submissions."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def counted(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as invalid:
+                principal: Principal | None = getattr(request.state, "principal", None)
+                if principal is not None and request.method == "POST":
+                    service.tally_rejection(
+                        get_hub(request).rejections,
+                        principal=principal,
+                        submission_type=None,
+                        error=translate_validation_error(invalid),
+                    )
+                raise
+
+        return counted
+
+
+router = APIRouter(tags=["reports"], route_class=SubmissionRoute)
 
 SubmitterDep = Annotated[Principal, Depends(requires(Scope.submit))]
 IdempotencyKey = Annotated[
@@ -55,8 +86,16 @@ def submit_report(
     exchange_signature: SignatureHeader = None,
 ) -> JSONResponse:
     """Submit one report. With an Idempotency-Key the first answer is replayed for 24 h;
-    the same key with another body is a 409."""
+    the same key with another body is a 409. Each key may submit so many reports a minute
+    (429 with Retry-After past it)."""
     locale = negotiate(request.headers.get("accept-language"))
+    try:
+        hub.submissions.admit(submitter.key_id)
+    except RateLimited as limited:
+        service.tally_rejection(
+            hub.rejections, principal=submitter, submission_type=body.type, error=limited
+        )
+        raise
     outcome = service.accept(
         session,
         sender=get_agency(session, submitter.agency_id),
@@ -66,6 +105,7 @@ def submit_report(
         submission=body,
         idempotency_key=idempotency_key,
         signature_header=exchange_signature,
+        rejections=hub.rejections,
         locale=locale,
     )
     headers = {**outcome.headers, **(REPLAYED if outcome.replayed else {})}
@@ -145,12 +185,22 @@ def _bulk_line(
     limit: int,
     locale: Locale,
 ) -> service.Outcome:
+    def refused(error: ExchangeError, report_type: str | None = None) -> service.Outcome:
+        service.tally_rejection(
+            hub.rejections, principal=submitter, submission_type=report_type, error=error
+        )
+        return service.Outcome.refused(error, locale)
+
+    try:
+        hub.submissions.admit(submitter.key_id)
+    except RateLimited as limited:
+        return refused(limited)
     if raw == OVERSIZE:
-        return service.Outcome.refused(PayloadTooLarge(t("request.too_large", limit=limit)), locale)
+        return refused(PayloadTooLarge(t("request.too_large", limit=limit)))
     try:
         line = BulkLine.model_validate_json(raw)
     except ValidationError as exc:
-        return service.Outcome.refused(translate_model_error(exc), locale)
+        return refused(translate_model_error(exc))
     return service.accept(
         session,
         sender=sender,
@@ -162,6 +212,7 @@ def _bulk_line(
         ),
         idempotency_key=line.idempotency_key,
         signature_header=line.signature,
+        rejections=hub.rejections,
         locale=locale,
     )
 

@@ -22,6 +22,7 @@ from exchange.agencies import signatures
 from exchange.agencies.models import Agency
 from exchange.agencies.service import Principal
 from exchange.audit import service as audit
+from exchange.audit.failures import RejectionTally
 from exchange.crypto import b64url_decode
 from exchange.errors import (
     AuthenticationFailed,
@@ -312,20 +313,22 @@ def _unknown_nik_districts(
     return [(pointer, district) for pointer, district in located if district not in known]
 
 
-def record_rejection(
-    session: Session, *, principal: Principal, submission_type: str | None, error: ExchangeError
+def tally_rejection(
+    rejections: RejectionTally,
+    *,
+    principal: Principal,
+    submission_type: str | None,
+    error: ExchangeError,
 ) -> None:
-    audit.record(
-        session,
-        action="report.rejected",
-        subject=f"agency:{principal.agency_id}",
+    """Count a refused submission; the audit log gets one event per submitter and distinct
+    error each minute (:mod:`exchange.audit.failures`)."""
+    rejections.add(
+        agency_id=principal.agency_id,
         actor=principal.actor,
-        details={
-            "type": submission_type,
-            "code": error.code,
-            "status": error.status,
-            "problems": [d.pointer for d in error.details][:50],
-        },
+        report_type=submission_type,
+        code=error.code,
+        status=error.status,
+        pointers=tuple(d.pointer for d in error.details),
     )
 
 
@@ -393,11 +396,12 @@ def accept(
     submission: ReportSubmission,
     idempotency_key: str | None,
     signature_header: str | None,
+    rejections: RejectionTally,
     locale: Locale,
 ) -> Outcome:
     """Idempotency, validation and storage of one submission, as one outcome: 202 with the
     result, or the error a client sees. A rejected report leaves nothing behind but its
-    ``report.rejected`` event."""
+    count in the ``report.rejected`` summary."""
     request_hash = canonical_hash(submission.model_dump(mode="json"))[1] if idempotency_key else ""
     agency_id = principal.agency_id
     try:
@@ -440,7 +444,9 @@ def accept(
             raise
         return Outcome(202, stored, replayed=True)
     except ExchangeError as error:
-        record_rejection(session, principal=principal, submission_type=submission.type, error=error)
+        tally_rejection(
+            rejections, principal=principal, submission_type=submission.type, error=error
+        )
         return Outcome.refused(error, locale)
     return Outcome(202, document)
 

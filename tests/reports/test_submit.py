@@ -51,6 +51,12 @@ def village(hub: Hub) -> dict[str, str]:
     return bearer(issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village))
 
 
+def summarise_rejections(hub: Hub) -> None:
+    """What the hub does each minute: write the window's rejections to the audit log."""
+    with hub.session() as session:
+        hub.rejections.record_summary(session)
+
+
 def count(hub: Hub, model: Any, **where: Any) -> int:
     with hub.session() as session:
         query = select(func.count()).select_from(model)
@@ -147,6 +153,7 @@ def test_a_type_the_agency_may_not_submit_is_403(
     assert response.status_code == 403
     assert "immigration" in response.json()["error"]["message"]
     assert count(hub, Report) == 0
+    summarise_rejections(hub)
     assert count(hub, AuditEvent, action="report.rejected") == 1
 
 
@@ -173,6 +180,7 @@ def test_every_violation_is_reported_with_pointer_and_schema_path(
     assert details["/payload/severity"]["schema_path"].endswith("/enum")
     assert details["/payload/village_code"]["type"] == "pattern"
     assert count(hub, Report) == 0
+    summarise_rejections(hub)
     rejected = count(hub, AuditEvent, action="report.rejected")
     assert rejected == 1
 
