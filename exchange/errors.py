@@ -146,6 +146,17 @@ class BodyTooLarge(StarletteHTTPException):
         self.limit = limit
 
 
+class UnacceptableJson(StarletteHTTPException):
+    """Raised when a body is not JSON the hub accepts: not JSON at all, or not I-JSON
+    (:mod:`exchange.jsonbody`). A Starlette HTTPException for the same reason as
+    :class:`BodyTooLarge`."""
+
+    def __init__(self, reason: str, *, pointer: str = "") -> None:
+        super().__init__(status_code=400)
+        self.reason = reason
+        self.pointer = pointer
+
+
 def error_body(
     code: str, message: Text, details: Sequence[ErrorDetail], locale: Locale
 ) -> dict[str, Any]:
@@ -226,6 +237,11 @@ def translate_model_error(exc: ValidationError, *, at: tuple[str | int, ...] = (
     )
 
 
+def malformed_json(exc: UnacceptableJson) -> MalformedRequest:
+    message = t("request.malformed_json", reason=exc.reason)
+    return MalformedRequest(message, details=[ErrorDetail(message, pointer=exc.pointer)])
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every failure, expected or not, answer in the hub's JSON error shape."""
 
@@ -243,6 +259,8 @@ def install_error_handlers(app: FastAPI) -> None:
         error: ExchangeError
         if isinstance(exc, BodyTooLarge):
             error = PayloadTooLarge(t("request.too_large", limit=exc.limit))
+        elif isinstance(exc, UnacceptableJson):
+            error = malformed_json(exc)
         elif exc.status_code == 404:
             error = NotFound(t("request.route_not_found", path=path))
         elif exc.status_code == 405:

@@ -109,6 +109,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "id": "Kunci tidak boleh berlaku lebih lama dari kunci pembuatnya; "
         "kedaluwarsa paling lambat {limit}.",
     },
+    "validation.datetime_out_of_range": {
+        "en": "A moment outside the years 1 to 9999 in UTC.",
+        "id": "Waktu di luar tahun 1 sampai 9999 dalam UTC.",
+    },
     "validation.too_short": {
         "en": "Must have at least {min_length} items.",
         "id": "Minimal {min_length} butir.",

@@ -6,10 +6,11 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from exchange.agencies.models import AgencyKind, Scope, Sensitivity
+from exchange.contracts import Instant
 
 SLUG = re.compile(r"[a-z][a-z0-9-]{2,62}")
 JURISDICTION = re.compile(r"\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?")
@@ -95,7 +96,7 @@ class AgencyOut(BaseModel):
 class ApiKeyCreate(_Strict):
     scopes: Annotated[list[ScopeName], Field(min_length=1)]
     label: Annotated[str, Field(max_length=200)] = ""
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
 
 
 class ApiKeyOut(BaseModel):

@@ -18,8 +18,9 @@ from exchange.agencies.contracts import (
 )
 from exchange.agencies.models import ApiKey, Scope
 from exchange.dependencies import AdminDep, PrincipalDep, SessionDep
+from exchange.jsonbody import HubRoute
 
-router = APIRouter(tags=["agencies"])
+router = APIRouter(tags=["agencies"], route_class=HubRoute)
 
 
 def api_key_out(key: ApiKey) -> ApiKeyOut:

@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from exchange.agencies.models import Scope
 from exchange.agencies.service import Principal
 from exchange.audit import service
+from exchange.contracts import MAX_INT64
 from exchange.dependencies import PrincipalDep, SessionDep, get_hub, requires
+from exchange.jsonbody import HubRoute
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=HubRoute)
 
 AuditorDep = Annotated[Principal, Depends(requires(Scope.audit))]
 
@@ -31,8 +33,8 @@ def checkpoint(session: SessionDep, _caller: PrincipalDep) -> PlainTextResponse:
 def events(
     session: SessionDep,
     _auditor: AuditorDep,
-    start: Annotated[int, Query(ge=0)] = 0,
-    end: Annotated[int, Query(ge=1)] = 100,
+    start: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
+    end: Annotated[int, Query(ge=1, le=MAX_INT64)] = 100,
 ) -> list[dict[str, Any]]:
     """Integrated events with their leaf indices, canonical bytes (base64) and logged leaf."""
     return service.events(session, start=start, end=end)
@@ -42,9 +44,9 @@ def events(
 def inclusion_proof(
     session: SessionDep,
     _auditor: AuditorDep,
-    index: Annotated[int | None, Query(ge=0)] = None,
+    index: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
     event_id: Annotated[str | None, Query(max_length=32)] = None,
-    size: Annotated[int | None, Query(ge=1)] = None,
+    size: Annotated[int | None, Query(ge=1, le=MAX_INT64)] = None,
 ) -> dict[str, Any]:
     """RFC 9162 inclusion proof of a leaf (by index or by event id) in the tree of ``size``
     (default: the latest checkpoint)."""
@@ -59,8 +61,8 @@ def inclusion_proof(
 def consistency_proof(
     session: SessionDep,
     _auditor: AuditorDep,
-    old_size: Annotated[int, Query(alias="from", ge=1)],
-    new_size: Annotated[int | None, Query(alias="to", ge=1)] = None,
+    old_size: Annotated[int, Query(alias="from", ge=1, le=MAX_INT64)],
+    new_size: Annotated[int | None, Query(alias="to", ge=1, le=MAX_INT64)] = None,
 ) -> dict[str, Any]:
     """RFC 9162 consistency proof between two tree sizes (default ``to``: the latest)."""
     return service.consistency(session, old_size=old_size, new_size=new_size)
@@ -96,7 +98,7 @@ def export(request: Request, session: SessionDep, _auditor: AuditorDep) -> Strea
 class CosignatureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    size: Annotated[int, Field(ge=0)]
+    size: Annotated[int, Field(ge=0, le=MAX_INT64)]
     signature: Annotated[str, Field(min_length=1, max_length=500)]
 
 

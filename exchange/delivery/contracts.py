@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from exchange.contracts import Instant
 from exchange.delivery.models import Delivery, DeliveryAttempt
 
 
@@ -64,8 +65,8 @@ class Acknowledgement(BaseModel):
 class RecoverRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    since: AwareDatetime
-    until: AwareDatetime
+    since: Instant
+    until: Instant
 
 
 class RecoverResult(BaseModel):

@@ -25,8 +25,9 @@ from exchange.delivery.models import DeliveryState
 from exchange.dependencies import HubDep, SessionDep, requires
 from exchange.errors import ErrorDetail, InvalidInput
 from exchange.i18n import t
+from exchange.jsonbody import HubRoute
 
-router = APIRouter(tags=["deliveries"])
+router = APIRouter(tags=["deliveries"], route_class=HubRoute)
 ReceiverDep = Annotated[Principal, Depends(requires(Scope.receive))]
 
 

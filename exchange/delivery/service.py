@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -610,8 +610,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, _, delivery_id = text.partition("|")
-        return datetime.fromisoformat(moment), delivery_id
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        parsed = datetime.fromisoformat(moment)
+        if parsed.tzinfo is None:
+            raise ValueError("a cursor's moment carries its zone")
+        return parsed.astimezone(UTC), delivery_id
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
         raise InvalidInput(
             t("delivery.bad_cursor"),
             details=[ErrorDetail(t("delivery.bad_cursor"), pointer="/after", location="query")],

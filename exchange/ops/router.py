@@ -13,12 +13,13 @@ from exchange.agencies.models import Scope
 from exchange.dependencies import AdminDep, HubDep, SessionDep, requires
 from exchange.errors import ErrorDetail, NotReady
 from exchange.i18n import t
+from exchange.jsonbody import HubRoute
 from exchange.ops import service
 from workers.broker import ping_broker
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=HubRoute)
 
 
 class ProbeOut(BaseModel):

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from exchange.dependencies import AdminDep, SessionDep
+from exchange.jsonbody import HubRoute
 from exchange.protection import service
 
-router = APIRouter(tags=["protection"])
+router = APIRouter(tags=["protection"], route_class=HubRoute)
 
 
 class Purged(BaseModel):

@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from exchange.dependencies import HubDep, PrincipalDep
 from exchange.errors import NotFound
 from exchange.i18n import t
+from exchange.jsonbody import HubRoute
 
-router = APIRouter(prefix="/v1/schemas", tags=["schemas"])
+router = APIRouter(prefix="/v1/schemas", tags=["schemas"], route_class=HubRoute)
 
 
 @router.get("")

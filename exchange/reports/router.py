@@ -12,7 +12,6 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -24,12 +23,15 @@ from exchange.dependencies import HubDep, PrincipalDep, SessionDep, get_hub, req
 from exchange.errors import (
     ExchangeError,
     PayloadTooLarge,
+    UnacceptableJson,
     error_body,
+    malformed_json,
     translate_model_error,
     translate_validation_error,
 )
 from exchange.hub import Hub
 from exchange.i18n import Locale, negotiate, t
+from exchange.jsonbody import HubRoute, parse_json
 from exchange.protection import service as protection
 from exchange.ratelimit import RateLimited
 from exchange.reports import service
@@ -40,7 +42,7 @@ from exchange.reports.models import Report
 logger = logging.getLogger(__name__)
 
 
-class SubmissionRoute(APIRoute):
+class SubmissionRoute(HubRoute):
     """A route whose refusals by request validation (a body that is not a submission at all)
     are counted with the other rejected submissions."""
 
@@ -198,7 +200,9 @@ def _bulk_line(
     if raw == OVERSIZE:
         return refused(PayloadTooLarge(t("request.too_large", limit=limit)))
     try:
-        line = BulkLine.model_validate_json(raw)
+        line = BulkLine.model_validate(parse_json(raw))
+    except UnacceptableJson as exc:
+        return refused(malformed_json(exc))
     except ValidationError as exc:
         return refused(translate_model_error(exc))
     return service.accept(

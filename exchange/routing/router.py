@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, status
 from exchange.agencies.models import Scope
 from exchange.agencies.service import Principal
 from exchange.dependencies import HubDep, SessionDep, requires
+from exchange.jsonbody import HubRoute
 from exchange.routing import service
 from exchange.routing.contracts import SubscriptionCreate, SubscriptionIssued, SubscriptionOut
 
-router = APIRouter(tags=["subscriptions"])
+router = APIRouter(tags=["subscriptions"], route_class=HubRoute)
 ReceiverDep = Annotated[Principal, Depends(requires(Scope.receive))]
 
 
