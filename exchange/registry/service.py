@@ -101,6 +101,12 @@ class ReportType:
         return tuple(self.schema.get("x-niks", []))
 
     @property
+    def report_ref_paths(self) -> tuple[str, ...]:
+        """Fields naming other reports (``x-report-refs``): like ``refs``, each must be a
+        report the sender may see, and the strictest marking among them wins."""
+        return tuple(self.schema.get("x-report-refs", []))
+
+    @property
     def retention_days(self) -> int:
         """How long a report of this type is kept before ``exchange purge --expired``
         destroys its data key (``x-retention-days``)."""
@@ -299,6 +305,7 @@ class SchemaRegistry:
         paths = [
             *report_type.region_code_paths,
             *report_type.nik_paths,
+            *report_type.report_ref_paths,
             *report_type.routing.values(),
         ]
         for path in paths:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from exchange.agencies import signatures
-from exchange.agencies.models import Agency
+from exchange.agencies.models import Agency, AgencyKind
 from exchange.agencies.service import Principal
 from exchange.audit import service as audit
 from exchange.audit.failures import RejectionTally
@@ -159,13 +159,19 @@ def submit(
         if isinstance(value, str)
     ]
     details = regions.unknown_code_details(session, located, prefix=PAYLOAD_POINTER)
-    referenced = _markings(session, submission.refs)
+    references = [(f"/refs/{i}", ref) for i, ref in enumerate(submission.refs)] + [
+        (PAYLOAD_POINTER + pointer, value)
+        for pattern in report_type.report_ref_paths
+        for pointer, value in values_at(payload, pattern)
+        if isinstance(value, str)
+    ]
+    referenced = _visible_markings(session, [ref for _, ref in references], reader=sender.id)
+    named = [(f"/recipients/{i}", agency) for i, agency in enumerate(submission.recipients)]
     unknown = [
-        *_missing(submission.refs, referenced, field="refs", message="report.unknown_ref"),
+        *_missing(references, referenced, message="report.unknown_ref"),
         *_missing(
-            submission.recipients,
-            _existing_agencies(session, submission.recipients),
-            field="recipients",
+            named,
+            _nameable_agencies(session, [agency for _, agency in named]),
             message="report.unknown_recipient",
         ),
     ]
@@ -269,12 +275,12 @@ def submit(
 
 
 def _missing(
-    wanted: list[str], known: Collection[str], *, field: str, message: str
+    located: list[tuple[str, str]], known: Collection[str], *, message: str
 ) -> list[ErrorDetail]:
-    """A detail for each id in ``wanted`` (the body's ``field``) that names nothing."""
+    """A detail for each (pointer, id) whose id names nothing the sender may name."""
     return [
-        ErrorDetail(t(message, id=value), pointer=f"/{field}/{index}")
-        for index, value in enumerate(wanted)
+        ErrorDetail(t(message, id=value), pointer=pointer)
+        for pointer, value in located
         if value not in known
     ]
 
@@ -284,18 +290,32 @@ def strictest(markings: list[str]) -> str:
     return max(markings, key=TLP_MARKINGS.index)
 
 
-def _markings(session: Session, refs: list[str]) -> dict[str, str]:
-    """The TLP marking of each referenced report that exists."""
-    if not refs:
+def _visible_markings(session: Session, ids: list[str], *, reader: str) -> dict[str, str]:
+    """The TLP marking of each referenced report the sender may see. One it may not see is
+    left out, exactly like one that does not exist: a reference must not tell a sender that
+    a report exists, nor how it is marked."""
+    if not ids:
         return {}
-    rows = session.exec(select(Report.id, Report.tlp).where(col(Report.id).in_(refs)))
+    rows = session.exec(
+        select(Report.id, Report.tlp).where(col(Report.id).in_(ids), routing.visible_to(reader))
+    )
     return dict(rows.all())
 
 
-def _existing_agencies(session: Session, ids: list[str]) -> set[str]:
+def _nameable_agencies(session: Session, ids: list[str]) -> set[str]:
+    """Agencies a report may name as recipients: active participants, not the operator.
+    Any other id is answered like one that names nothing."""
     if not ids:
         return set()
-    return set(session.exec(select(Agency.id).where(col(Agency.id).in_(ids))))
+    return set(
+        session.exec(
+            select(Agency.id).where(
+                col(Agency.id).in_(ids),
+                col(Agency.active).is_(True),
+                Agency.kind != AgencyKind.operator,
+            )
+        )
+    )
 
 
 def _unknown_nik_districts(

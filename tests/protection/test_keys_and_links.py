@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from exchange.agencies.models import AgencyKind, Scope, Sensitivity
+from exchange.agencies.models import Agency, AgencyKind, Scope, Sensitivity
 from exchange.cli import app as cli
 from exchange.delivery.models import DeliveryState
 from exchange.hub import Hub
@@ -19,7 +20,7 @@ from exchange.protection.models import PersonLink, ReportKey
 from exchange.protection.sealing import SEALING_DIR, key_id_of
 from exchange.reports.models import Report
 from tests.conftest import bearer, issue_key
-from tests.delivery.conftest import settle, submit, subscribe, warning
+from tests.delivery.conftest import example, settle, submit, subscribe, warning
 
 SUBMITTERS = 4
 EACH = 15
@@ -124,7 +125,14 @@ def test_linking_tells_a_recipient_what_it_may_see_and_nothing_more(
 def test_the_stricter_marking_wins_when_reports_are_combined(
     client: TestClient, hub: Hub, polda: dict[str, str]
 ) -> None:
-    police = bearer(
+    """A reference (in ``refs`` or in the payload's own reference fields) to a report the
+    sender may see raises the marking to the strictest."""
+    village = bearer(
+        issue_key(hub, "pimpasa", [Scope.submit, Scope.receive], kind=AgencyKind.village)
+    )
+    subscribe(client, village)  # the references below are to reports routed to their senders
+    subscribe(client, polda)
+    immigration = bearer(
         issue_key(
             hub,
             "kanim-serang",
@@ -133,7 +141,7 @@ def test_the_stricter_marking_wins_when_reports_are_combined(
             clearance=set(Sensitivity),
         )
     )
-    referral = submit(client, police, tlp="RED", recipients=["polda-banten"])
+    referral = submit(client, immigration, tlp="RED", recipients=["polda-banten", "pimpasa"])
     update = client.post(
         "/v1/reports",
         json={
@@ -142,8 +150,61 @@ def test_the_stricter_marking_wins_when_reports_are_combined(
             "tlp": "GREEN",
             "refs": [referral],
         },
-        headers=bearer(issue_key(hub, "pimpasa", [Scope.submit], kind=AgencyKind.village)),
+        headers=village,
     )
     assert update.status_code == 202, update.text
     assert update.json()["tlp"] == "RED"
     assert [w["code"] for w in update.json()["warnings"]] == ["tlp_raised"]
+
+    police = bearer(issue_key(hub, "polda-banten", [Scope.submit], kind=AgencyKind.police))
+    case = example("case-update", "investigation-opened")
+    followed = client.post(
+        "/v1/reports",
+        json={"type": "case-update", "payload": {**case, "references": [referral]}, "tlp": "AMBER"},
+        headers=police,
+    )
+    assert followed.status_code == 202, followed.text
+    assert followed.json()["tlp"] == "RED"
+
+
+def test_a_reference_tells_nothing_of_a_report_the_sender_may_not_see(
+    client: TestClient, hub: Hub
+) -> None:
+    """Naming a report one may not see is answered exactly like naming none: no existence,
+    no marking. Likewise a recipient one may not name (the operator, an inactive agency)."""
+    immigration = bearer(
+        issue_key(hub, "kanim-serang", [Scope.submit], kind=AgencyKind.immigration)
+    )
+    issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police)
+    secret = submit(client, immigration, tlp="RED", recipients=["polda-banten"])
+    outsider = bearer(issue_key(hub, "pimpasa", [Scope.submit], kind=AgencyKind.village))
+    issue_key(hub, "hub", [Scope.admin], kind=AgencyKind.operator)
+    issue_key(hub, "dissolved-office", [Scope.receive])
+    with hub.session() as session:
+        gone = session.get(Agency, "dissolved-office")
+        assert gone is not None
+        gone.active = False
+        session.add(gone)
+
+    def refusal(**fields: Any) -> dict[str, Any]:
+        response = client.post(
+            "/v1/reports",
+            json={"type": "village-early-warning", "payload": warning(), **fields},
+            headers=outsider,
+        )
+        assert response.status_code == 422, response.text
+        error: dict[str, Any] = response.json()["error"]
+        return error
+
+    nobody = "0" * 32
+    hidden, missing = refusal(refs=[secret]), refusal(refs=[nobody])
+    assert hidden["details"][0]["message"].replace(secret, "ID") == missing["details"][0][
+        "message"
+    ].replace(nobody, "ID")
+    assert "RED" not in str(hidden)
+    named = [
+        refusal(recipients=[name])["details"][0]
+        for name in ("hub", "dissolved-office", "no-such-office")
+    ]
+    assert len({d["message"].split("'")[0] for d in named}) == 1
+    assert {d["pointer"] for d in named} == {"/recipients/0"}

@@ -29,6 +29,33 @@ CLEARANCES = [
 ]
 
 
+def with_own_references(
+    client: TestClient,
+    hub: Hub,
+    report_type: str,
+    payload: dict[str, Any],
+    sender: dict[str, str],
+    kind: AgencyKind,
+) -> dict[str, Any]:
+    """The payload with its references to other reports (x-report-refs) pointing at a GREEN
+    report the sender sent itself: a reference must name a report its sender may see."""
+    paths = hub.registry.get(report_type).report_ref_paths
+    if not paths:
+        return payload
+    own_type = next(
+        t for t in hub.registry.latest() if kind in t.submitters and not t.report_ref_paths
+    )
+    own_example = next(json.loads(p.read_text()) for p, valid in own_type.examples() if valid)
+    sent = client.post(
+        "/v1/reports",
+        json={"type": own_type.name, "payload": own_example, "tlp": "GREEN"},
+        headers=sender,
+    )
+    assert sent.status_code == 202, sent.text
+    references = {p.rstrip("/*").lstrip("/") for p in paths}
+    return {**payload, **{name: [sent.json()["id"]] for name in references}}
+
+
 def examples() -> list[tuple[str, dict[str, Any]]]:
     found = []
     for path in sorted(default_schemas_dir().glob("*/examples/valid/*.json")):
@@ -84,6 +111,7 @@ def test_redaction_matrix(
         )
         assert client.post("/v1/subscriptions", json={"connector": "inbox"}, headers=headers)
         readers[clearance] = headers
+    payload = with_own_references(client, hub, report_type, payload, sender, submitter_kind)
     response = client.post(
         "/v1/reports",
         json={"type": report_type, "payload": payload, "tlp": "GREEN"},
@@ -91,12 +119,13 @@ def test_redaction_matrix(
     )
     assert response.status_code == 202, response.text
     report_id = response.json()["id"]
-    settle(hub, DeliveryState.delivered, count=len(CLEARANCES))
+    settle(hub, DeliveryState.delivered, count=len(CLEARANCES), report_id=report_id)
 
     for clearance, headers in readers.items():
         got = client.get(f"/v1/reports/{report_id}", headers=headers).json()
         check_view(hub, report_type, payload, got["payload"], got["withheld"], clearance)
-        (item,) = client.get("/v1/inbox", headers=headers).json()["items"]
+        items = client.get("/v1/inbox", headers=headers).json()["items"]
+        (item,) = [i for i in items if i["envelope"]["subject"] == report_id]
         envelope = item["envelope"]
         withheld = envelope.get("withheld", "").split()
         assert envelope["data"] == got["payload"]

@@ -103,10 +103,14 @@ def test_each_valid_example_is_accepted(
     client: TestClient, hub: Hub, report_type: str, path: Path
 ) -> None:
     token = bearer(
-        issue_key(hub, "sender-agency", [Scope.submit], kind=SUBMITTER_KIND[report_type])
+        issue_key(
+            hub, "sender-agency", [Scope.submit, Scope.receive], kind=SUBMITTER_KIND[report_type]
+        )
     )
     payload = json.loads(path.read_text())
-    if report_type == "case-update":  # it must refer to reports that exist
+    if report_type == "case-update":  # it must refer to reports its sender has seen
+        subscribed = client.post("/v1/subscriptions", json={"connector": "inbox"}, headers=token)
+        assert subscribed.status_code == 201, subscribed.text
         village = bearer(issue_key(hub, "pimpasa-x", [Scope.submit], kind=AgencyKind.village))
         earlier = submit(client, village, {"type": "village-early-warning", "payload": WARNING})
         payload["references"] = [earlier.json()["id"]]
