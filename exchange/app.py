@@ -16,7 +16,7 @@ from exchange.audit.failures import SUMMARY_WINDOW_S, AuthFailureTally, Windowed
 from exchange.audit.router import router as audit_router
 from exchange.audit.service import SYSTEM_ACTOR
 from exchange.delivery.router import router as deliveries_router
-from exchange.errors import install_error_handlers
+from exchange.errors import ERROR_RESPONSES, install_error_handlers
 from exchange.hub import Hub
 from exchange.logs import configure_logging
 from exchange.metrics import HttpMetrics
@@ -95,6 +95,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
         docs_url="/docs" if development else None,
         redoc_url=None,
         openapi_url="/openapi.json" if development else None,
+        responses=ERROR_RESPONSES,
     )
     app.state.hub = hub
     app.state.worker = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime
 from pydantic_core import PydanticCustomError
@@ -24,3 +24,22 @@ def _in_utc(value: datetime) -> datetime:
 # A moment with its zone, stored and compared in UTC; one that falls outside what UTC can
 # hold (9999-12-31T23:59-23:59) is refused, not left to fail in the database.
 Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
+def links(status: int, **targets: tuple[str, str, dict[str, str]]) -> dict[int | str, Any]:
+    """OpenAPI links from one answer to the operations it enables, as ``responses=``: each
+    target is (method, path, {parameter: runtime expression}). They tell clients (and the
+    stateful fuzzing in the tests) that the id in a 201 is what the next call takes."""
+    return {
+        status: {
+            "links": {
+                name: {
+                    "operationRef": "#/paths/"
+                    + path.replace("~", "~0").replace("/", "~1")
+                    + f"/{method.lower()}",
+                    "parameters": parameters,
+                }
+                for name, (method, path, parameters) in targets.items()
+            }
+        }
+    }

@@ -15,8 +15,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from exchange.i18n import CATALOGUE, Locale, Text, negotiate, t
 
@@ -157,6 +158,47 @@ class UnacceptableJson(StarletteHTTPException):
         self.pointer = pointer
 
 
+class ErrorDetailOut(BaseModel):
+    """One thing wrong, and where (an RFC 6901 pointer into the part named by ``in``)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    in_: str = Field(alias="in")
+    pointer: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetailOut]
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorOut
+
+
+# What any endpoint may answer besides its success, documented once for the whole API.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "Malformed request: not JSON, or not I-JSON (the pointer says where)",
+        401: "No API key, or one the hub does not accept",
+        403: "The key may not do this",
+        404: "Nothing there, or nothing the caller may see",
+        405: "The method is not allowed here (Allow lists those that are)",
+        409: "Conflicts with what exists",
+        410: "Purged",
+        413: "The body is over the limit",
+        422: "Breaks a rule; the details say which and where",
+        429: "Too many requests; Retry-After says when to come back",
+        503: "A dependency (database, broker) cannot be reached",
+    }.items()
+}
+
+
 def error_body(
     code: str, message: Text, details: Sequence[ErrorDetail], locale: Locale
 ) -> dict[str, Any]:
@@ -237,6 +279,26 @@ def translate_model_error(exc: ValidationError, *, at: tuple[str | int, ...] = (
     )
 
 
+HTTP_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path. Starlette names only those of
+    the first route that matched the path; a path can have several (GET and PATCH of one
+    agency are two routes), so each method is tried against the whole router."""
+    methods = {
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    }
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def malformed_json(exc: UnacceptableJson) -> MalformedRequest:
     message = t("request.malformed_json", reason=exc.reason)
     return MalformedRequest(message, details=[ErrorDetail(message, pointer=exc.pointer)])
@@ -266,7 +328,7 @@ def install_error_handlers(app: FastAPI) -> None:
         elif exc.status_code == 405:
             error = MethodNotAllowed(
                 t("request.method_not_allowed", method=request.method, path=path),
-                headers=dict(exc.headers or {}),
+                headers={"Allow": ", ".join(allowed_methods(request))},
             )
         else:
             error = ExchangeError(t("request.invalid"))

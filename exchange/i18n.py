@@ -22,6 +22,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "The request body is not valid JSON: {reason}.",
         "id": "Isi permintaan bukan JSON yang sah: {reason}.",
     },
+    "request.nul_in_parameter": {
+        "en": "The parameter '{name}' holds U+0000, which no field can hold.",
+        "id": "Parameter '{name}' memuat U+0000, yang tidak dapat disimpan.",
+    },
     "request.too_large": {
         "en": "The request body is larger than the limit of {limit} bytes.",
         "id": "Isi permintaan melebihi batas {limit} bita.",

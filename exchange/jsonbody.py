@@ -3,7 +3,8 @@ every document can be canonicalised (RFC 8785), stored and echoed back without s
 
 The parser is pydantic-core's (jiter), which already refuses bad UTF-8, unpaired surrogates
 and nesting past its recursion limit; the walk below adds what I-JSON forbids and jiter
-lets through: numbers that are not finite, and integers beyond ±(2^53 - 1). Every route uses
+lets through (numbers that are not finite, integers beyond ±(2^53 - 1)) and U+0000, which
+PostgreSQL cannot store in text. Every route uses
 :class:`HubRoute`, whose requests parse their bodies this way; a refusal is a 400
 ``malformed_request`` with the pointer of the offending value."""
 
@@ -17,7 +18,8 @@ import pydantic_core
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from exchange.errors import UnacceptableJson
+from exchange.errors import ErrorDetail, MalformedRequest, UnacceptableJson
+from exchange.i18n import t
 
 IJSON_INTEGER_LIMIT = 2**53 - 1
 
@@ -27,7 +29,11 @@ def parse_json(body: bytes) -> Any:
         document = pydantic_core.from_json(body, allow_inf_nan=False)
     except ValueError as error:
         raise UnacceptableJson(str(error)) from None
-    for pointer, value in _numbers(document):
+    for pointer, value in _leaves(document):
+        if isinstance(value, str) and "\0" in value:
+            raise UnacceptableJson(
+                "a string holding U+0000, which no field can store", pointer=pointer
+            )
         if isinstance(value, float) and not math.isfinite(value):
             raise UnacceptableJson("a number too large to represent", pointer=pointer)
         if isinstance(value, int) and abs(value) > IJSON_INTEGER_LIMIT:
@@ -37,17 +43,23 @@ def parse_json(body: bytes) -> Any:
     return document
 
 
-def _numbers(document: Any) -> list[tuple[str, int | float]]:
-    """Every number in the document with its JSON pointer (iteratively: no recursion)."""
-    found: list[tuple[str, int | float]] = []
+def _leaves(document: Any) -> list[tuple[str, Any]]:
+    """Every number and string in the document, object keys included, with its JSON pointer
+    (iteratively: no recursion)."""
+    found: list[tuple[str, Any]] = []
     pending: list[tuple[str, Any]] = [("", document)]
     while pending:
         pointer, value = pending.pop()
         if isinstance(value, dict):
-            pending.extend((f"{pointer}/{_escaped(k)}", v) for k, v in value.items())
+            for key, item in value.items():
+                child = f"{pointer}/{_escaped(key)}"
+                found.append((child, key))
+                pending.append((child, item))
         elif isinstance(value, list):
             pending.extend((f"{pointer}/{i}", v) for i, v in enumerate(value))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
+        elif isinstance(value, str) or (
+            isinstance(value, int | float) and not isinstance(value, bool)
+        ):
             found.append((pointer, value))
     return found
 
@@ -64,12 +76,24 @@ class StrictJsonRequest(Request):
 
 
 class HubRoute(APIRoute):
-    """The route class of every router: its requests read JSON with :func:`parse_json`."""
+    """The route class of every router: its requests read JSON with :func:`parse_json`, and
+    a path or query parameter holding U+0000 is refused before anything looks it up."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:
+            for location, values in (
+                ("path", request.path_params.items()),
+                ("query", request.query_params.multi_items()),
+            ):
+                for name, value in values:
+                    if "\0" in str(value):
+                        message = t("request.nul_in_parameter", name=name)
+                        raise MalformedRequest(
+                            message,
+                            details=[ErrorDetail(message, pointer=f"/{name}", location=location)],
+                        )
             return await handler(StrictJsonRequest(request.scope, request.receive))
 
         return strict

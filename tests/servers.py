@@ -14,13 +14,17 @@ import pwd
 import shutil
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 import redis
+import uvicorn
 
 IN_CI = os.environ.get("CI") == "true"
 STARTUP_DEADLINE_S = 30.0
@@ -168,3 +172,18 @@ class RedisServer:
 
 def redis_executable() -> str | None:
     return os.environ.get("EXCHANGE_TEST_REDIS_SERVER") or shutil.which("redis-server")
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """The ASGI app on a real loopback socket (uvicorn in a thread); yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, what="uvicorn started", deadline_s=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -40,6 +40,8 @@ NOT_IJSON = {
     "nesting too deep": b'{"label": ' + b"[" * 5000 + b"]" * 5000 + b"}",
     "not UTF-8": b'{"label": "\xff\xfe"}',
     "truncated": b'{"label": ',
+    "U+0000 in a string": b'{"label": "a\\u0000b"}',
+    "U+0000 in a key": b'{"a\\u0000": 1}',
 }
 
 
@@ -224,3 +226,24 @@ def test_a_hostile_bulk_line_fails_alone(
     results = [orjson.loads(line) for line in response.text.splitlines()]
     assert [r["status"] for r in results] == [202, 400, 400, 400, 202]
     assert results[2]["error"]["details"][0]["pointer"] == "/payload/count"
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [("/v1/agencies/polda%00banten", "path"), ("/v1/deliveries?report_id=a%00b", "query")],
+)
+def test_a_parameter_holding_nul_is_refused_before_any_lookup(
+    client: TestClient, callers: dict[str, dict[str, str]], path: str, location: str
+) -> None:
+    response = client.get(path, headers=callers["admin"])
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["details"][0]["in"] == location
+
+
+def test_405_names_every_method_the_path_serves(
+    client: TestClient, callers: dict[str, dict[str, str]]
+) -> None:
+    response = client.request("PUT", "/v1/agencies/polda-banten", headers=callers["admin"])
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD, PATCH"
+    assert response.json()["error"]["code"] == "method_not_allowed"

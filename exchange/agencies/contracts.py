@@ -38,8 +38,16 @@ def _scope(value: str) -> Scope:
         ) from None
 
 
-AgencyId = Annotated[str, AfterValidator(_slug)]
-Jurisdiction = Annotated[str, AfterValidator(_jurisdiction)]
+# The patterns are checked by the validators (for their own messages) and stated in the API
+# description, so that a client can tell a valid value before sending it.
+AgencyId = Annotated[
+    str, AfterValidator(_slug), Field(json_schema_extra={"pattern": f"^{SLUG.pattern}$"})
+]
+Jurisdiction = Annotated[
+    str,
+    AfterValidator(_jurisdiction),
+    Field(json_schema_extra={"pattern": f"^{JURISDICTION.pattern}$"}),
+]
 ScopeName = Annotated[str, AfterValidator(_scope)]
 
 

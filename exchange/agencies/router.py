@@ -17,6 +17,7 @@ from exchange.agencies.contracts import (
     WhoAmI,
 )
 from exchange.agencies.models import ApiKey, Scope
+from exchange.contracts import links
 from exchange.dependencies import AdminDep, PrincipalDep, SessionDep
 from exchange.jsonbody import HubRoute
 
@@ -39,7 +40,24 @@ def who_am_i(session: SessionDep, principal: PrincipalDep) -> WhoAmI:
     )
 
 
-@router.post("/v1/agencies", status_code=status.HTTP_201_CREATED, response_model=AgencyOut)
+AGENCY = "/v1/agencies/{agency_id}"
+NEW_AGENCY = {"agency_id": "$response.body#/id"}
+SAME_AGENCY = {"agency_id": "$request.path.agency_id"}
+
+
+@router.post(
+    "/v1/agencies",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AgencyOut,
+    responses=links(
+        201,
+        GetAgency=("GET", AGENCY, NEW_AGENCY),
+        UpdateAgency=("PATCH", AGENCY, NEW_AGENCY),
+        CreateKey=("POST", f"{AGENCY}/keys", NEW_AGENCY),
+        ListKeys=("GET", f"{AGENCY}/keys", NEW_AGENCY),
+        AddSigningKey=("POST", f"{AGENCY}/signing-keys", NEW_AGENCY),
+    ),
+)
 def create_agency(body: AgencyCreate, session: SessionDep, admin: AdminDep) -> AgencyOut:
     agency = service.create_agency(
         session,
@@ -86,6 +104,14 @@ def update_agency(
     "/v1/agencies/{agency_id}/keys",
     status_code=status.HTTP_201_CREATED,
     response_model=IssuedApiKeyOut,
+    responses=links(
+        201,
+        RevokeKey=(
+            "DELETE",
+            f"{AGENCY}/keys/{{key_id}}",
+            {**SAME_AGENCY, "key_id": "$response.body#/id"},
+        ),
+    ),
 )
 def create_api_key(
     agency_id: str, body: ApiKeyCreate, session: SessionDep, principal: PrincipalDep
@@ -123,6 +149,19 @@ def revoke_api_key(
     "/v1/agencies/{agency_id}/signing-keys",
     status_code=status.HTTP_201_CREATED,
     response_model=SigningKeyOut,
+    responses=links(
+        201,
+        ApproveSigningKey=(
+            "POST",
+            f"{AGENCY}/signing-keys/{{key_id}}/approve",
+            {**SAME_AGENCY, "key_id": "$response.body#/id"},
+        ),
+        RevokeSigningKey=(
+            "DELETE",
+            f"{AGENCY}/signing-keys/{{key_id}}",
+            {**SAME_AGENCY, "key_id": "$response.body#/id"},
+        ),
+    ),
 )
 def add_signing_key(
     agency_id: str, body: SigningKeyCreate, session: SessionDep, principal: PrincipalDep

@@ -15,7 +15,7 @@ from exchange.agencies.service import Principal
 from exchange.audit import service
 from exchange.contracts import MAX_INT64
 from exchange.dependencies import PrincipalDep, SessionDep, get_hub, requires
-from exchange.jsonbody import HubRoute
+from exchange.jsonbody import IJSON_INTEGER_LIMIT, HubRoute
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=HubRoute)
 
@@ -78,7 +78,11 @@ def evidence(
     return service.evidence(session, subject=subject)
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
+)
 def export(request: Request, session: SessionDep, _auditor: AuditorDep) -> StreamingResponse:
     """The whole log as NDJSON, streamed in constant memory, for ``exchange audit verify``.
 
@@ -98,7 +102,7 @@ def export(request: Request, session: SessionDep, _auditor: AuditorDep) -> Strea
 class CosignatureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    size: Annotated[int, Field(ge=0, le=MAX_INT64)]
+    size: Annotated[int, Field(ge=0, le=IJSON_INTEGER_LIMIT)]
     signature: Annotated[str, Field(min_length=1, max_length=500)]
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict
 
 from exchange.agencies.models import Scope
+from exchange.contracts import links
 from exchange.dependencies import AdminDep, HubDep, SessionDep, requires
 from exchange.errors import ErrorDetail, NotReady
 from exchange.i18n import t
@@ -86,7 +87,14 @@ def published_keys(hub: HubDep) -> dict[str, Any]:
     return hub.keyring.public_document()
 
 
-@router.post("/v1/ops/probes", status_code=status.HTTP_202_ACCEPTED, response_model=ProbeOut)
+@router.post(
+    "/v1/ops/probes",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ProbeOut,
+    responses=links(
+        202, GetProbe=("GET", "/v1/ops/probes/{probe_id}", {"probe_id": "$response.body#/id"})
+    ),
+)
 def request_probe(session: SessionDep, admin: AdminDep) -> ProbeOut:
     """Send a probe through the job path; poll it to see which worker answered."""
     return ProbeOut.model_validate(service.request_probe(session, requested_by=admin.agency_id))

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from exchange.agencies.models import Agency, Scope
 from exchange.agencies.service import Principal, get_agency
 from exchange.audit import service as audit
+from exchange.contracts import links
 from exchange.dependencies import HubDep, PrincipalDep, SessionDep, get_hub, requires
 from exchange.errors import (
     ExchangeError,
@@ -77,7 +78,20 @@ REPLAYED = {"Idempotent-Replayed": "true"}
 BULK_BATCH = 500  # lines handed to the database thread at a time
 
 
-@router.post("/v1/reports", status_code=202, response_model=SubmissionResult)
+NEW_REPORT = {"report_id": "$response.body#/id"}
+
+
+@router.post(
+    "/v1/reports",
+    status_code=202,
+    response_model=SubmissionResult,
+    responses=links(
+        202,
+        GetReport=("GET", "/v1/reports/{report_id}", NEW_REPORT),
+        GetEvidence=("GET", "/v1/reports/{report_id}/evidence", NEW_REPORT),
+        PurgeReport=("DELETE", "/v1/reports/{report_id}", NEW_REPORT),
+    ),
+)
 def submit_report(
     request: Request,
     body: ReportSubmission,
@@ -114,7 +128,22 @@ def submit_report(
     return JSONResponse(outcome.document, status_code=outcome.status, headers=headers)
 
 
-@router.post("/v1/reports:bulk", response_class=StreamingResponse)
+NDJSON = {"application/x-ndjson": {"schema": {"type": "string"}}}
+
+
+@router.post(
+    "/v1/reports:bulk",
+    response_class=StreamingResponse,
+    responses={200: {"content": NDJSON, "description": "One result per line, in order."}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": NDJSON,
+            "description": "One submission per line (the body of POST /v1/reports, with its "
+            "own `idempotency_key` and `signature`).",
+        }
+    },
+)
 async def submit_bulk(
     request: Request, session: SessionDep, hub: HubDep, submitter: SubmitterDep
 ) -> StreamingResponse:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, status
 
 from exchange.agencies.models import Scope
 from exchange.agencies.service import Principal
+from exchange.contracts import links
 from exchange.dependencies import HubDep, SessionDep, requires
 from exchange.jsonbody import HubRoute
 from exchange.routing import service
@@ -17,8 +18,20 @@ router = APIRouter(tags=["subscriptions"], route_class=HubRoute)
 ReceiverDep = Annotated[Principal, Depends(requires(Scope.receive))]
 
 
+SUBSCRIPTION = "/v1/subscriptions/{subscription_id}"
+NEW_SUBSCRIPTION = {"subscription_id": "$response.body#/id"}
+
+
 @router.post(
-    "/v1/subscriptions", status_code=status.HTTP_201_CREATED, response_model=SubscriptionIssued
+    "/v1/subscriptions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SubscriptionIssued,
+    responses=links(
+        201,
+        GetSubscription=("GET", SUBSCRIPTION, NEW_SUBSCRIPTION),
+        RotateSecret=("POST", f"{SUBSCRIPTION}/rotate-secret", NEW_SUBSCRIPTION),
+        DeleteSubscription=("DELETE", SUBSCRIPTION, NEW_SUBSCRIPTION),
+    ),
 )
 def create_subscription(
     body: SubscriptionCreate, session: SessionDep, hub: HubDep, receiver: ReceiverDep

@@ -8,7 +8,6 @@ import concurrent.futures
 import csv
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import rfc8785
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -31,7 +29,7 @@ from exchange.regions import service as regions
 from exchange.registry.service import SchemaRegistry, default_schemas_dir
 from exchange.reports.models import Report
 from tests.conftest import bearer, issue_key
-from tests.servers import free_port, wait_until
+from tests.servers import serving
 
 WILAYAH = regions.SHIPPED_DIRECTORY
 REGISTRY = SchemaRegistry(default_schemas_dir())
@@ -335,14 +333,8 @@ def test_idempotent_replay_and_conflict(
 @pytest.fixture
 def live_server(app: FastAPI) -> Iterator[str]:
     """The app on a real socket, for requests that must really run at the same time."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, what="uvicorn started", deadline_s=10)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
 
 def test_concurrent_requests_with_one_key_store_one_report(live_server: str, hub: Hub) -> None:
