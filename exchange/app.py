@@ -22,7 +22,6 @@ from exchange.logs import configure_logging
 from exchange.metrics import HttpMetrics
 from exchange.middleware import Authenticate, BodySizeLimit, RequestTelemetry
 from exchange.ops.router import router as ops_router
-from exchange.protection.router import router as protection_router
 from exchange.registry.publication import record_publications
 from exchange.registry.router import router as registry_router
 from exchange.reports.router import router as reports_router
@@ -109,7 +108,6 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.include_router(reports_router)
     app.include_router(subscriptions_router)
     app.include_router(deliveries_router)
-    app.include_router(protection_router)
     # Added last = outermost: telemetry sees every answer; requests are authenticated before
     # the body limit (which depends on the key) or anything else reads their body.
     app.add_middleware(

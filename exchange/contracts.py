@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
 # The largest integer the databases store (BIGINT): query and body integers stop here.
@@ -43,3 +43,15 @@ def links(status: int, **targets: tuple[str, str, dict[str, str]]) -> dict[int |
             }
         }
     }
+
+
+class RowOut(BaseModel):
+    """A response shape read from a table row. Every domain's shapes are made the one way,
+    ``XOut.of(row)``; a shape that must transform a column (JSON text, a scope set)
+    overrides ``of``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, row: Any) -> Self:
+        return cls.model_validate(row)

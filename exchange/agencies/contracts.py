@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from exchange.agencies.models import AgencyKind, Scope, Sensitivity
-from exchange.contracts import Instant
+from exchange.agencies.models import AgencyKind, ApiKey, Scope, Sensitivity
+from exchange.contracts import Instant, RowOut
 
 SLUG = re.compile(r"[a-z][a-z0-9-]{2,62}")
 JURISDICTION = re.compile(r"\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?")
@@ -82,9 +82,7 @@ class AgencyUpdate(_Strict):
     )
 
 
-class AgencyOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class AgencyOut(RowOut):
     id: str
     name: str
     kind: AgencyKind
@@ -107,10 +105,8 @@ class ApiKeyCreate(_Strict):
     expires_at: Instant | None = None
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(RowOut):
     """A key's metadata. The secret is never part of it."""
-
-    model_config = ConfigDict(from_attributes=True)
 
     id: str
     agency_id: str
@@ -120,11 +116,22 @@ class ApiKeyOut(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
 
+    @classmethod
+    def of(cls, row: Any) -> Self:
+        key: ApiKey = row
+        return cls.model_validate(
+            {**key.model_dump(exclude={"secret_hash", "scopes"}), "scopes": sorted(key.scope_set)}
+        )
+
 
 class IssuedApiKeyOut(ApiKeyOut):
     """A key just created: the only time the token is shown."""
 
     token: str
+
+    @classmethod
+    def issued(cls, key: ApiKey, token: str) -> IssuedApiKeyOut:
+        return cls(**ApiKeyOut.of(key).model_dump(), token=token)
 
 
 class SigningKeyCreate(_Strict):
@@ -139,9 +146,7 @@ class SigningKeyCreate(_Strict):
     label: Annotated[str, Field(max_length=200)] = ""
 
 
-class SigningKeyOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class SigningKeyOut(RowOut):
     id: str
     agency_id: str
     public_key: str

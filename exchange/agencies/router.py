@@ -16,7 +16,7 @@ from exchange.agencies.contracts import (
     SigningKeyOut,
     WhoAmI,
 )
-from exchange.agencies.models import ApiKey, Scope
+from exchange.agencies.models import Scope
 from exchange.contracts import links
 from exchange.dependencies import AdminDep, PrincipalDep, SessionDep
 from exchange.jsonbody import HubRoute
@@ -24,17 +24,11 @@ from exchange.jsonbody import HubRoute
 router = APIRouter(tags=["agencies"], route_class=HubRoute)
 
 
-def api_key_out(key: ApiKey) -> ApiKeyOut:
-    return ApiKeyOut.model_validate(
-        {**key.model_dump(exclude={"secret_hash", "scopes"}), "scopes": sorted(key.scope_set)}
-    )
-
-
 @router.get("/v1/me", response_model=WhoAmI)
 def who_am_i(session: SessionDep, principal: PrincipalDep) -> WhoAmI:
     agency = service.get_agency(session, principal.agency_id)
     return WhoAmI(
-        agency=AgencyOut.model_validate(agency),
+        agency=AgencyOut.of(agency),
         key_id=principal.key_id,
         scopes=sorted(principal.scopes),
     )
@@ -68,18 +62,18 @@ def create_agency(body: AgencyCreate, session: SessionDep, admin: AdminDep) -> A
         clearance=body.clearance,
         actor=admin.actor,
     )
-    return AgencyOut.model_validate(agency)
+    return AgencyOut.of(agency)
 
 
 @router.get("/v1/agencies", response_model=list[AgencyOut])
 def list_agencies(session: SessionDep, _admin: AdminDep) -> list[AgencyOut]:
-    return [AgencyOut.model_validate(a) for a in service.list_agencies(session)]
+    return [AgencyOut.of(a) for a in service.list_agencies(session)]
 
 
 @router.get("/v1/agencies/{agency_id}", response_model=AgencyOut)
 def get_agency(agency_id: str, session: SessionDep, principal: PrincipalDep) -> AgencyOut:
     principal.require_self_or_hub_admin(agency_id)
-    return AgencyOut.model_validate(service.get_agency(session, agency_id))
+    return AgencyOut.of(service.get_agency(session, agency_id))
 
 
 @router.patch("/v1/agencies/{agency_id}", response_model=AgencyOut)
@@ -97,7 +91,7 @@ def update_agency(
         clearance=body.clearance,
         actor=admin.actor,
     )
-    return AgencyOut.model_validate(agency)
+    return AgencyOut.of(agency)
 
 
 @router.post(
@@ -127,13 +121,13 @@ def create_api_key(
         granted_by=principal,
         actor=principal.actor,
     )
-    return IssuedApiKeyOut(**api_key_out(issued.key).model_dump(), token=issued.token)
+    return IssuedApiKeyOut.issued(issued.key, issued.token)
 
 
 @router.get("/v1/agencies/{agency_id}/keys", response_model=list[ApiKeyOut])
 def list_api_keys(agency_id: str, session: SessionDep, principal: PrincipalDep) -> list[ApiKeyOut]:
     principal.require_self_or_hub_admin(agency_id)
-    return [api_key_out(k) for k in service.list_api_keys(session, agency_id=agency_id)]
+    return [ApiKeyOut.of(k) for k in service.list_api_keys(session, agency_id=agency_id)]
 
 
 @router.delete("/v1/agencies/{agency_id}/keys/{key_id}", response_model=ApiKeyOut)
@@ -142,7 +136,7 @@ def revoke_api_key(
 ) -> ApiKeyOut:
     principal.require_admin_of(agency_id)
     key = service.revoke_api_key(session, agency_id=agency_id, key_id=key_id, actor=principal.actor)
-    return api_key_out(key)
+    return ApiKeyOut.of(key)
 
 
 @router.post(
@@ -174,7 +168,7 @@ def add_signing_key(
         label=body.label,
         actor=principal.actor,
     )
-    return SigningKeyOut.model_validate(key)
+    return SigningKeyOut.of(key)
 
 
 @router.get("/v1/agencies/{agency_id}/signing-keys", response_model=list[SigningKeyOut])
@@ -183,7 +177,7 @@ def list_signing_keys(
 ) -> list[SigningKeyOut]:
     principal.require_self_or_hub_admin(agency_id)
     keys = service.list_signing_keys(session, agency_id=agency_id)
-    return [SigningKeyOut.model_validate(k) for k in keys]
+    return [SigningKeyOut.of(k) for k in keys]
 
 
 @router.delete("/v1/agencies/{agency_id}/signing-keys/{key_id}", response_model=SigningKeyOut)
@@ -194,7 +188,7 @@ def revoke_signing_key(
     key = service.revoke_signing_key(
         session, agency_id=agency_id, key_id=key_id, actor=principal.actor
     )
-    return SigningKeyOut.model_validate(key)
+    return SigningKeyOut.of(key)
 
 
 @router.post("/v1/agencies/{agency_id}/signing-keys/{key_id}/approve", response_model=SigningKeyOut)
@@ -207,4 +201,4 @@ def approve_signing_key(
     key = service.approve_signing_key(
         session, agency_id=agency_id, key_id=key_id, approver=principal
     )
-    return SigningKeyOut.model_validate(key)
+    return SigningKeyOut.of(key)

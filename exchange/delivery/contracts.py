@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from exchange.contracts import Instant
+from exchange.contracts import Instant, RowOut
 from exchange.delivery.models import Delivery, DeliveryAttempt
 
 
-class AttemptOut(BaseModel):
+class AttemptOut(RowOut):
     number: int
     started_at: datetime
     duration_ms: int
@@ -20,7 +20,7 @@ class AttemptOut(BaseModel):
     error: str | None
 
 
-class DeliveryOut(BaseModel):
+class DeliveryOut(RowOut):
     id: str
     report_id: str
     subscription_id: str
@@ -36,10 +36,6 @@ class DeliveryOut(BaseModel):
     acknowledged_at: datetime | None
     receipt_key_id: str | None
 
-    @classmethod
-    def of(cls, delivery: Delivery) -> DeliveryOut:
-        return cls.model_validate(delivery, from_attributes=True)
-
 
 class DeliveryDetail(DeliveryOut):
     attempt_log: list[AttemptOut]
@@ -48,7 +44,7 @@ class DeliveryDetail(DeliveryOut):
     def with_attempts(cls, delivery: Delivery, attempts: list[DeliveryAttempt]) -> DeliveryDetail:
         return cls(
             **DeliveryOut.of(delivery).model_dump(),
-            attempt_log=[AttemptOut.model_validate(a, from_attributes=True) for a in attempts],
+            attempt_log=[AttemptOut.of(a) for a in attempts],
         )
 
 

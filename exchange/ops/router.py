@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from pydantic import BaseModel, ConfigDict
 
 from exchange.agencies.models import Scope
-from exchange.contracts import links
+from exchange.contracts import RowOut, links
 from exchange.dependencies import AdminDep, HubDep, SessionDep, requires
 from exchange.errors import ErrorDetail, NotReady
 from exchange.i18n import t
@@ -23,9 +22,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"], route_class=HubRoute)
 
 
-class ProbeOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class ProbeOut(RowOut):
     id: str
     requested_by: str
     requested_at: datetime
@@ -97,9 +94,9 @@ def published_keys(hub: HubDep) -> dict[str, Any]:
 )
 def request_probe(session: SessionDep, admin: AdminDep) -> ProbeOut:
     """Send a probe through the job path; poll it to see which worker answered."""
-    return ProbeOut.model_validate(service.request_probe(session, requested_by=admin.agency_id))
+    return ProbeOut.of(service.request_probe(session, requested_by=admin.agency_id))
 
 
 @router.get("/v1/ops/probes/{probe_id}", response_model=ProbeOut)
 def get_probe(probe_id: str, session: SessionDep, _admin: AdminDep) -> ProbeOut:
-    return ProbeOut.model_validate(service.get_probe(session, probe_id))
+    return ProbeOut.of(service.get_probe(session, probe_id))

@@ -10,12 +10,12 @@ import hmac
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from exchange.protection.models import PersonLink
 from exchange.registry.service import ReportType, SchemaRegistry, values_at
 from exchange.reports.models import Report
-from exchange.routing.service import visible_to
+from exchange.reports.visibility import visible_to
 
 EARLIER_REPORTS_CAP = 100
 
@@ -68,3 +68,8 @@ def earlier_reports_seen(session: Session, *, report: Report, reader: str) -> in
         .subquery()
     )
     return int(session.exec(select(func.count()).select_from(earlier)).one())
+
+
+def forget(session: Session, *, report_id: str) -> None:
+    """Delete a report's person links: a purged report is linked to no one."""
+    session.exec(delete(PersonLink).where(col(PersonLink.report_id) == report_id))

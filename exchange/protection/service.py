@@ -1,30 +1,24 @@
 """What the hub does to protect the people in the reports: the view a reader may have of a
-report (redacted, with its links), purging, and rewrapping data keys after a key rotation.
-Functions take the session first and never commit."""
+report (redacted, with its links) and rewrapping data keys after a key rotation. Functions
+take the session first and never commit."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, select
 
 from exchange.agencies.models import Agency
 from exchange.audit import service as audit
-from exchange.delivery.models import end_due_deliveries
-from exchange.i18n import t
-from exchange.models import utcnow
 from exchange.protection import linking, vault
-from exchange.protection.models import PersonLink, ReportKey
+from exchange.protection.models import ReportKey
 from exchange.protection.redaction import redact
 from exchange.protection.sealing import Sealer, sealed_key_id
 from exchange.registry.service import SchemaRegistry
 from exchange.reports.models import Report
-from exchange.reports.service import ReportNotFound
-from exchange.routing.models import Subscription
-from exchange.routing.service import config_purpose
+from exchange.routing.models import Subscription, config_purpose
 
 REWRAP_BATCH = 500
 
@@ -65,52 +59,6 @@ def view(
         withheld=withheld,
         earlier_reports=linking.earlier_reports_seen(session, report=report, reader=reader.id),
     )
-
-
-def purge(session: Session, *, report_id: str, actor: str, reason: str) -> Report:
-    """Destroy a report's data key and ciphertext. Its metadata (type, sender, region,
-    severity, marking, times, hash) stays for statistics; its audit events, which hold only
-    hashes, stay and still verify; deliveries still due end as dead."""
-    report = session.get(Report, report_id)
-    if report is None:
-        raise ReportNotFound(t("report.not_found", report=report_id))
-    if report.purged_at is not None:
-        return report
-    session.exec(delete(ReportKey).where(col(ReportKey.report_id) == report_id))
-    session.exec(delete(PersonLink).where(col(PersonLink.report_id) == report_id))
-    report.payload = b""
-    report.purged_at = utcnow()
-    session.add(report)
-    ended = end_due_deliveries(session, reason="report purged", report_id=report_id)
-    audit.record(
-        session,
-        action="report.purged",
-        subject=f"report:{report_id}",
-        actor=actor,
-        details={
-            "reason": reason,
-            "payload_hash": report.payload_hash,
-            "ended_deliveries": ended,
-        },
-    )
-    return report
-
-
-def expired(session: Session, *, registry: SchemaRegistry, now: datetime) -> list[str]:
-    """Ids of unpurged reports older than their type's retention (``x-retention-days``)."""
-    due: list[str] = []
-    for report_type in registry.latest():
-        cutoff = now - timedelta(days=report_type.retention_days)
-        due.extend(
-            session.exec(
-                select(Report.id).where(
-                    Report.type == report_type.name,
-                    col(Report.purged_at).is_(None),
-                    col(Report.received_at) < cutoff,
-                )
-            ).all()
-        )
-    return due
 
 
 def rewrap(session: Session, *, sealer: Sealer, limit: int = REWRAP_BATCH) -> int:

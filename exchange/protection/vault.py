@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlmodel import Session
+from sqlmodel import Session, col, delete
 
 from exchange.errors import ExchangeError
 from exchange.i18n import t
@@ -49,3 +49,8 @@ def unlock(session: Session, *, report_id: str, ciphertext: bytes, sealer: Seale
     return AESGCM(data_key).decrypt(
         ciphertext[:NONCE_BYTES], ciphertext[NONCE_BYTES:], report_id.encode()
     )
+
+
+def destroy(session: Session, *, report_id: str) -> None:
+    """Delete a report's sealed data key: its ciphertext can never be read again."""
+    session.exec(delete(ReportKey).where(col(ReportKey.report_id) == report_id))

@@ -70,3 +70,9 @@ class ReportOut(BaseModel):
         description="Earlier reports the reader may see that name a person this one names "
         "(matched by keyed hashes of NIKs and passport numbers)."
     )
+
+
+class Purged(BaseModel):
+    id: str
+    purged_at: datetime
+    payload_hash: str

@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
@@ -20,7 +20,7 @@ from exchange.agencies.models import Agency, Scope
 from exchange.agencies.service import Principal, get_agency
 from exchange.audit import service as audit
 from exchange.contracts import links
-from exchange.dependencies import HubDep, PrincipalDep, SessionDep, get_hub, requires
+from exchange.dependencies import AdminDep, HubDep, PrincipalDep, SessionDep, get_hub, requires
 from exchange.errors import (
     ExchangeError,
     PayloadTooLarge,
@@ -36,7 +36,13 @@ from exchange.jsonbody import HubRoute, parse_json
 from exchange.protection import service as protection
 from exchange.ratelimit import RateLimited
 from exchange.reports import service
-from exchange.reports.contracts import BulkLine, ReportOut, ReportSubmission, SubmissionResult
+from exchange.reports.contracts import (
+    BulkLine,
+    Purged,
+    ReportOut,
+    ReportSubmission,
+    SubmissionResult,
+)
 from exchange.reports.lines import OVERSIZE, LineSplitter, Oversize
 from exchange.reports.models import Report
 
@@ -292,3 +298,17 @@ def read_report(
         withheld=seen.withheld,
         earlier_reports=seen.earlier_reports,
     )
+
+
+@router.delete("/v1/reports/{report_id}", response_model=Purged)
+def purge_report(
+    report_id: str,
+    session: SessionDep,
+    admin: AdminDep,
+    reason: Annotated[str, Query(min_length=1, max_length=200)] = "operator request",
+) -> Purged:
+    """Destroy a report's data key and ciphertext. It answers 410 from then on; its
+    metadata and audit events stay, and the audit log still verifies."""
+    report = service.purge(session, report_id=report_id, actor=admin.actor, reason=reason)
+    assert report.purged_at is not None
+    return Purged(id=report.id, purged_at=report.purged_at, payload_hash=report.payload_hash)

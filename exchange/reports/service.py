@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import rfc8785
@@ -24,6 +24,7 @@ from exchange.agencies.service import Principal
 from exchange.audit import service as audit
 from exchange.audit.failures import RejectionTally
 from exchange.crypto import b64url_decode
+from exchange.delivery.models import end_due_deliveries
 from exchange.errors import (
     AuthenticationFailed,
     Conflict,
@@ -42,6 +43,7 @@ from exchange.regions import service as regions
 from exchange.registry.service import TLP_MARKINGS, ReportType, SchemaRegistry, values_at
 from exchange.reports.contracts import ReportSubmission, SubmissionResult, Warning_
 from exchange.reports.models import IdempotencyRecord, Report
+from exchange.reports.visibility import may_see, visible_to
 from exchange.routing import service as routing
 from exchange.routing.service import RoutingFacts
 
@@ -297,7 +299,7 @@ def _visible_markings(session: Session, ids: list[str], *, reader: str) -> dict[
     if not ids:
         return {}
     rows = session.exec(
-        select(Report.id, Report.tlp).where(col(Report.id).in_(ids), routing.visible_to(reader))
+        select(Report.id, Report.tlp).where(col(Report.id).in_(ids), visible_to(reader))
     )
     return dict(rows.all())
 
@@ -478,9 +480,7 @@ def read(session: Session, *, principal: Principal, report_id: str) -> Report:
     """A report its reader may see: its sender, or an agency it was routed to. Anything
     else is "not found", never "forbidden", so ids reveal nothing."""
     report = session.get(Report, report_id)
-    if report is None or not (
-        routing.may_see(session, report_id=report.id, agency_id=principal.agency_id)
-    ):
+    if report is None or not (may_see(session, report_id=report.id, agency_id=principal.agency_id)):
         raise ReportNotFound(t("report.not_found", report=report_id))
     audit.record(
         session,
@@ -490,3 +490,52 @@ def read(session: Session, *, principal: Principal, report_id: str) -> Report:
         details={"via": "GET /v1/reports/{id}"},
     )
     return report
+
+
+# --- purging ---------------------------------------------------------------------------------
+
+
+def purge(session: Session, *, report_id: str, actor: str, reason: str) -> Report:
+    """Destroy a report's data key and ciphertext. Its metadata (type, sender, region,
+    severity, marking, times, hash) stays for statistics; its audit events, which hold only
+    hashes, stay and still verify; deliveries still due end as dead."""
+    report = session.get(Report, report_id)
+    if report is None:
+        raise ReportNotFound(t("report.not_found", report=report_id))
+    if report.purged_at is not None:
+        return report
+    vault.destroy(session, report_id=report_id)
+    linking.forget(session, report_id=report_id)
+    report.payload = b""
+    report.purged_at = utcnow()
+    session.add(report)
+    ended = end_due_deliveries(session, reason="report purged", report_id=report_id)
+    audit.record(
+        session,
+        action="report.purged",
+        subject=f"report:{report_id}",
+        actor=actor,
+        details={
+            "reason": reason,
+            "payload_hash": report.payload_hash,
+            "ended_deliveries": ended,
+        },
+    )
+    return report
+
+
+def expired(session: Session, *, registry: SchemaRegistry, now: datetime) -> list[str]:
+    """Ids of unpurged reports older than their type's retention (``x-retention-days``)."""
+    due: list[str] = []
+    for report_type in registry.latest():
+        cutoff = now - timedelta(days=report_type.retention_days)
+        due.extend(
+            session.exec(
+                select(Report.id).where(
+                    Report.type == report_type.name,
+                    col(Report.purged_at).is_(None),
+                    col(Report.received_at) < cutoff,
+                )
+            ).all()
+        )
+    return due

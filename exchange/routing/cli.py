@@ -13,7 +13,7 @@ from exchange.console import JsonFlag, dump, emit, load_settings, reporting, run
 from exchange.errors import ErrorDetail, InvalidInput
 from exchange.i18n import t
 from exchange.routing import service
-from exchange.routing.contracts import SubscriptionCreate
+from exchange.routing.contracts import SubscriptionCreate, SubscriptionOut
 
 subscription_app = typer.Typer(
     help="Subscriptions: who receives which reports, and how.", no_args_is_help=True
@@ -85,7 +85,7 @@ def subscription_add(
                 actor=operator_actor(),
             )
             session.flush()
-            document = {**dump(service.subscription_out(subscription)), "secrets": secrets}
+            document = {**dump(SubscriptionOut.of(subscription)), "secrets": secrets}
 
     def human() -> None:
         typer.echo(f"subscription {document['id']} for {agency_id} via {connector}")
@@ -102,7 +102,7 @@ def subscription_list(
     """List live subscriptions."""
     with reporting(as_json), running_hub(load_settings()) as hub, hub.session() as session:
         rows = [
-            dump(service.subscription_out(s))
+            dump(SubscriptionOut.of(s))
             for s in service.list_subscriptions(session, agency_id=agency_id)
         ]
 
@@ -124,7 +124,7 @@ def subscription_delete(subscription_id: str, as_json: JsonFlag = False) -> None
         subscription = service.delete_subscription(
             session, agency_id=None, subscription_id=subscription_id, actor=operator_actor()
         )
-        document = dump(service.subscription_out(subscription))
+        document = dump(SubscriptionOut.of(subscription))
     emit(
         document,
         as_json=as_json,
@@ -143,5 +143,5 @@ def subscription_rotate_secret(subscription_id: str, as_json: JsonFlag = False) 
             sealer=hub.keyring.sealer,
             actor=operator_actor(),
         )
-        document = {**dump(service.subscription_out(subscription)), "secrets": secrets}
+        document = {**dump(SubscriptionOut.of(subscription)), "secrets": secrets}
     emit(document, as_json=as_json, human=lambda: _print_secrets(secrets))

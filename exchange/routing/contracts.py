@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from exchange.routing.models import Subscription
 
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITY_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -40,6 +43,8 @@ class SubscriptionCreate(BaseModel):
 
 
 class SubscriptionOut(BaseModel):
+    """A subscription as its owner sees it: filters decoded, the config's secrets masked."""
+
     id: str
     agency_id: str
     label: str
@@ -53,6 +58,24 @@ class SubscriptionOut(BaseModel):
     active: bool
     disabled_reason: str | None
     created_at: datetime
+
+    @classmethod
+    def of(cls, subscription: Subscription) -> SubscriptionOut:
+        return cls(
+            id=subscription.id,
+            agency_id=subscription.agency_id,
+            label=subscription.label,
+            types=json.loads(subscription.types),
+            regions=json.loads(subscription.regions),
+            min_severity=subscription.min_severity,
+            indicators=json.loads(subscription.indicators),
+            connector=subscription.connector,
+            config=json.loads(subscription.config_shown),
+            throttle_per_s=subscription.throttle_per_s,
+            active=subscription.active,
+            disabled_reason=subscription.disabled_reason,
+            created_at=subscription.created_at,
+        )
 
 
 class SubscriptionIssued(SubscriptionOut):

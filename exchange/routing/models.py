@@ -10,6 +10,12 @@ from sqlmodel import Field, SQLModel
 from exchange.models import UTCDateTime, utcnow
 
 
+def config_purpose(subscription_id: str) -> str:
+    """What a subscription's sealed config is bound to: sealed for one subscription, it
+    cannot be unsealed as another's."""
+    return f"subscription-config:{subscription_id}"
+
+
 class Subscription(SQLModel, table=True):
     """An agency's standing request for reports, and how they reach it."""
 

@@ -49,15 +49,13 @@ def create_subscription(
         actor=receiver.actor,
     )
     session.flush()
-    return SubscriptionIssued(
-        **service.subscription_out(subscription).model_dump(), secrets=secrets
-    )
+    return SubscriptionIssued(**SubscriptionOut.of(subscription).model_dump(), secrets=secrets)
 
 
 @router.get("/v1/subscriptions", response_model=list[SubscriptionOut])
 def list_subscriptions(session: SessionDep, receiver: ReceiverDep) -> list[SubscriptionOut]:
     return [
-        service.subscription_out(s)
+        SubscriptionOut.of(s)
         for s in service.list_subscriptions(session, agency_id=receiver.agency_id)
     ]
 
@@ -66,7 +64,7 @@ def list_subscriptions(session: SessionDep, receiver: ReceiverDep) -> list[Subsc
 def get_subscription(
     subscription_id: str, session: SessionDep, receiver: ReceiverDep
 ) -> SubscriptionOut:
-    return service.subscription_out(
+    return SubscriptionOut.of(
         service.get_subscription(
             session, agency_id=receiver.agency_id, subscription_id=subscription_id
         )
@@ -95,6 +93,4 @@ def rotate_secret(
         sealer=hub.keyring.sealer,
         actor=receiver.actor,
     )
-    return SubscriptionIssued(
-        **service.subscription_out(subscription).model_dump(), secrets=secrets
-    )
+    return SubscriptionIssued(**SubscriptionOut.of(subscription).model_dump(), secrets=secrets)

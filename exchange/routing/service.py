@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
-from sqlalchemy import ColumnElement, func, or_
-from sqlmodel import Session, col, exists, select
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from connectors.base import ConfigRefused, ConnectorContext, RotatingSecretConfig, revealed, shown
@@ -29,9 +29,8 @@ from exchange.jobs import enqueue_after_commit
 from exchange.models import utcnow
 from exchange.protection.sealing import Sealer
 from exchange.registry.service import ReportType, SchemaRegistry, values_at
-from exchange.reports.models import Report
-from exchange.routing.contracts import SEVERITY_ORDER, SubscriptionCreate, SubscriptionOut
-from exchange.routing.models import Subscription, SubscriptionMatch
+from exchange.routing.contracts import SEVERITY_ORDER, SubscriptionCreate
+from exchange.routing.models import Subscription, SubscriptionMatch, config_purpose
 
 # Where region codes split: 36 | 36.03 | 36.03.11 | 36.03.11.2009.
 _PREFIX_CUTS = (2, 5, 8, 13)
@@ -52,10 +51,6 @@ class SubscriptionNotFound(NotFound):
     """Raised when a subscription id names no live subscription of the caller's agency."""
 
     code = "subscription_not_found"
-
-
-def config_purpose(subscription_id: str) -> str:
-    return f"subscription-config:{subscription_id}"
 
 
 # --- subscriptions ---------------------------------------------------------------------------
@@ -276,24 +271,6 @@ def open_config(subscription: Subscription, sealer: Sealer) -> BaseModel:
     return factory(subscription.connector).config_model.model_validate(document)
 
 
-def subscription_out(subscription: Subscription) -> SubscriptionOut:
-    return SubscriptionOut(
-        id=subscription.id,
-        agency_id=subscription.agency_id,
-        label=subscription.label,
-        types=json.loads(subscription.types),
-        regions=json.loads(subscription.regions),
-        min_severity=subscription.min_severity,
-        indicators=json.loads(subscription.indicators),
-        connector=subscription.connector,
-        config=json.loads(subscription.config_shown),
-        throttle_per_s=subscription.throttle_per_s,
-        active=subscription.active,
-        disabled_reason=subscription.disabled_reason,
-        created_at=subscription.created_at,
-    )
-
-
 # --- routing ---------------------------------------------------------------------------------
 
 
@@ -452,17 +429,3 @@ def _indexed_matches(facts: RoutingFacts) -> SelectOfScalar[str]:
         .where(col(SubscriptionMatch.type).in_([facts.type, ANY]))
         .where(or_(region == ANY, region.in_(ancestors), *below))
     )
-
-
-def visible_to(agency_id: str) -> ColumnElement[bool]:
-    """Which reports an agency may see: the ones it sent and the ones routed to it. Reads
-    and person-link counts use this one rule."""
-    routed = exists().where(
-        col(Delivery.report_id) == col(Report.id), col(Delivery.agency_id) == agency_id
-    )
-    return (col(Report.sender) == agency_id) | routed
-
-
-def may_see(session: Session, *, report_id: str, agency_id: str) -> bool:
-    query = select(Report.id).where(Report.id == report_id, visible_to(agency_id))
-    return session.exec(query).first() is not None
