@@ -13,7 +13,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
-from exchange.errors import ExchangeError, error_body, translate_model_error
+from exchange.errors import ExchangeError, translate_model_error
 from exchange.hub import Hub
 from exchange.i18n import Locale, negotiate
 from exchange.logs import configure_logging
@@ -51,7 +51,7 @@ def reporting(as_json: bool) -> Iterator[None]:
 
 def fail(error: ExchangeError, as_json: bool) -> None:
     locale = _cli_locale()
-    body = error_body(error.code, error.message, error.details, locale)
+    body = error.body(locale)
     if as_json:
         typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
     else:

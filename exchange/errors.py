@@ -10,7 +10,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -60,6 +60,21 @@ class ExchangeError(Exception):
         self.message = message
         self.details = tuple(details)
         self.headers = dict(headers or {})
+
+    @classmethod
+    def at(cls, message: Text, pointer: str = "", *, location: str = "body") -> Self:
+        """The error with one detail saying the same thing, at ``pointer``."""
+        return cls(message, details=[ErrorDetail(message, pointer=pointer, location=location)])
+
+    def body(self, locale: Locale) -> dict[str, Any]:
+        """The JSON body a client sees for this error: the one place it is built."""
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message.render(locale),
+                "details": [detail.render(locale) for detail in self.details],
+            }
+        }
 
 
 class MalformedRequest(ExchangeError):
@@ -126,6 +141,21 @@ class NotReady(ExchangeError):
 
     status = 503
     code = "not_ready"
+
+
+class NotCommitted(ExchangeError):
+    """Raised when work could not be stored (a bulk batch whose commit failed)."""
+
+    status = 503
+    code = "not_committed"
+
+
+class InternalError(ExchangeError):
+    """Raised in place of an unexpected failure: the caller gets an incident id, nothing
+    of what failed."""
+
+    status = 500
+    code = "internal"
 
 
 class ConfigurationError(ExchangeError):
@@ -199,22 +229,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error_body(
-    code: str, message: Text, details: Sequence[ErrorDetail], locale: Locale
-) -> dict[str, Any]:
-    return {
-        "error": {
-            "code": code,
-            "message": message.render(locale),
-            "details": [detail.render(locale) for detail in details],
-        }
-    }
-
-
 def error_json(error: ExchangeError, locale: Locale) -> JSONResponse:
     """The response a client sees for ``error``, in its language."""
     return JSONResponse(
-        error_body(error.code, error.message, error.details, locale),
+        error.body(locale),
         status_code=error.status,
         headers={**error.headers, "Content-Language": locale},
     )
@@ -300,8 +318,7 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 def malformed_json(exc: UnacceptableJson) -> MalformedRequest:
-    message = t("request.malformed_json", reason=exc.reason)
-    return MalformedRequest(message, details=[ErrorDetail(message, pointer=exc.pointer)])
+    return MalformedRequest.at(t("request.malformed_json", reason=exc.reason), exc.pointer)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -341,12 +358,7 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.error(
             "unhandled error", exc_info=exc, extra={"incident": incident, "path": request.url.path}
         )
-        locale = negotiate(request.headers.get("accept-language"))
-        return JSONResponse(
-            error_body("internal", t("request.internal", incident=incident), (), locale),
-            status_code=500,
-            headers={"Content-Language": locale},
-        )
+        return error_response(request, InternalError(t("request.internal", incident=incident)))
 
     app.add_exception_handler(ExchangeError, on_exchange_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -18,7 +18,7 @@ import pydantic_core
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from exchange.errors import ErrorDetail, MalformedRequest, UnacceptableJson
+from exchange.errors import MalformedRequest, UnacceptableJson
 from exchange.i18n import t
 
 IJSON_INTEGER_LIMIT = 2**53 - 1
@@ -89,10 +89,8 @@ class HubRoute(APIRoute):
             ):
                 for name, value in values:
                     if "\0" in str(value):
-                        message = t("request.nul_in_parameter", name=name)
-                        raise MalformedRequest(
-                            message,
-                            details=[ErrorDetail(message, pointer=f"/{name}", location=location)],
+                        raise MalformedRequest.at(
+                            t("request.nul_in_parameter", name=name), f"/{name}", location=location
                         )
             return await handler(StrictJsonRequest(request.scope, request.receive))
 

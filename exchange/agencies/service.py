@@ -31,7 +31,6 @@ from exchange.delivery.models import end_due_deliveries
 from exchange.errors import (
     AuthenticationFailed,
     Conflict,
-    ErrorDetail,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -291,7 +290,7 @@ def create_api_key(
 
 
 def _invalid_expiry(message: Text) -> InvalidInput:
-    return InvalidInput(message, details=[ErrorDetail(message, pointer="/expires_at")])
+    return InvalidInput.at(message, "/expires_at")
 
 
 def list_api_keys(session: Session, *, agency_id: str) -> list[ApiKey]:
@@ -365,8 +364,7 @@ def authenticate(session: Session, *, token: str) -> Principal:
 
 def _load_ed25519(text: str) -> Ed25519PublicKey:
     def invalid(reason: str) -> InvalidInput:
-        detail = ErrorDetail(t("agency.signing_key_invalid", reason=reason), pointer="/public_key")
-        return InvalidInput(t("agency.signing_key_invalid", reason=reason), details=[detail])
+        return InvalidInput.at(t("agency.signing_key_invalid", reason=reason), "/public_key")
 
     text = text.strip()
     if text.startswith("-----BEGIN"):

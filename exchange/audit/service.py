@@ -27,7 +27,7 @@ from exchange.audit.notes import (
     sign_checkpoint,
     verify_cosignature,
 )
-from exchange.errors import Conflict, ErrorDetail, InvalidInput, NotFound, PermissionDenied
+from exchange.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from exchange.i18n import t
 from exchange.keyring import Keyring
 from exchange.models import utcnow
@@ -200,10 +200,7 @@ def checkpoint_with_cosignatures(session: Session, checkpoint: SignedCheckpoint)
 
 
 def _bad_range(message: str, parameter: str) -> InvalidInput:
-    detail = ErrorDetail(
-        t("audit.bad_range", reason=message), pointer=f"/{parameter}", location="query"
-    )
-    return InvalidInput(t("audit.bad_range", reason=message), details=[detail])
+    return InvalidInput.at(t("audit.bad_range", reason=message), f"/{parameter}", location="query")
 
 
 def _checked_size(session: Session, size: int | None, parameter: str) -> int:
@@ -415,5 +412,4 @@ def _claim_witness_name(session: Session, *, name: str, agency_id: str, key_id: 
 
 
 def _invalid_cosignature(reason: str) -> InvalidInput:
-    detail = ErrorDetail(t("audit.bad_cosignature", reason=reason), pointer="/signature")
-    return InvalidInput(t("audit.bad_cosignature", reason=reason), details=[detail])
+    return InvalidInput.at(t("audit.bad_cosignature", reason=reason), "/signature")

@@ -68,10 +68,7 @@ def replay(delivery_id: str, session: SessionDep, receiver: ReceiverDep) -> Deli
 def recover(body: RecoverRequest, session: SessionDep, receiver: ReceiverDep) -> RecoverResult:
     """Replay every dead delivery routed to the caller in [since, until)."""
     if body.since >= body.until:
-        raise InvalidInput(
-            t("delivery.bad_range"),
-            details=[ErrorDetail(t("delivery.bad_range"), pointer="/since")],
-        )
+        raise InvalidInput.at(t("delivery.bad_range"), "/since")
     return RecoverResult(
         replayed=service.recover(
             session,

@@ -47,7 +47,7 @@ from exchange.delivery.models import (
     DeliveryAttempt,
     DeliveryState,
 )
-from exchange.errors import Conflict, ErrorDetail, InvalidInput, NotFound
+from exchange.errors import Conflict, InvalidInput, NotFound
 from exchange.i18n import t
 from exchange.jobs import enqueue_after_commit
 from exchange.models import utcnow
@@ -539,15 +539,9 @@ def _checked_receipt(session: Session, delivery: Delivery, *, key_id: str, signa
             message=receipt_message(delivery.id, delivery.data_hash or ""),
         )
     except signatures.UnknownSigningKey:
-        raise ReceiptInvalid(
-            t("delivery.receipt_unknown_key", key=key_id),
-            details=[ErrorDetail(t("delivery.receipt_unknown_key", key=key_id), pointer="/key_id")],
-        ) from None
+        raise ReceiptInvalid.at(t("delivery.receipt_unknown_key", key=key_id), "/key_id") from None
     except (signatures.WrongSignature, binascii.Error, ValueError):
-        raise ReceiptInvalid(
-            t("delivery.receipt_wrong"),
-            details=[ErrorDetail(t("delivery.receipt_wrong"), pointer="/signature")],
-        ) from None
+        raise ReceiptInvalid.at(t("delivery.receipt_wrong"), "/signature") from None
 
 
 def acknowledge(
@@ -615,10 +609,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
             raise ValueError("a cursor's moment carries its zone")
         return parsed.astimezone(UTC), delivery_id
     except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-        raise InvalidInput(
-            t("delivery.bad_cursor"),
-            details=[ErrorDetail(t("delivery.bad_cursor"), pointer="/after", location="query")],
-        ) from None
+        raise InvalidInput.at(t("delivery.bad_cursor"), "/after", location="query") from None
 
 
 def read_inbox(

@@ -25,7 +25,7 @@ import referencing.exceptions
 from jsonschema import Draft202012Validator, FormatChecker
 
 from exchange.agencies.models import AgencyKind, Sensitivity
-from exchange.errors import ConfigurationError, ErrorDetail, InvalidInput
+from exchange.errors import ConfigurationError, InvalidInput
 from exchange.i18n import CATALOGUE, Text, t
 from exchange.registry.compat import incompatibilities
 from exchange.registry.docs import fields
@@ -189,21 +189,15 @@ class SchemaRegistry:
     def get(self, name: str, version: int | None = None, *, pointer: str = "/type") -> ReportType:
         versions = self._types.get(name)
         if not versions:
-            raise UnknownReportType(
-                t("registry.unknown_type", type=name, known=", ".join(self.names())),
-                details=[
-                    ErrorDetail(
-                        t("registry.unknown_type", type=name, known=", ".join(self.names())),
-                        pointer=pointer,
-                    )
-                ],
+            raise UnknownReportType.at(
+                t("registry.unknown_type", type=name, known=", ".join(self.names())), pointer
             )
         if version is None:
             return versions[max(versions)]
         if version not in versions:
             known = ", ".join(str(v) for v in sorted(versions))
             message = t("registry.unknown_version", type=name, version=version, known=known)
-            raise UnknownReportType(message, details=[ErrorDetail(message, pointer="/version")])
+            raise UnknownReportType.at(message, "/version")
         return versions[version]
 
     # --- what protection needs to know of each type -----------------------------------------

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from exchange.audit.service import operator_actor
 from exchange.console import JsonFlag, emit, load_settings, reporting, running_hub
-from exchange.errors import ErrorDetail, InvalidInput
+from exchange.errors import InvalidInput
 from exchange.i18n import t
 from exchange.models import utcnow
 from exchange.protection.models import ReportKey
@@ -30,8 +30,7 @@ def purge(
     metadata and the audit trail."""
     with reporting(as_json), running_hub(load_settings()) as hub:
         if (report_id is None) == (not expired):
-            detail = ErrorDetail(t("protection.purge_what"), pointer="/report_id")
-            raise InvalidInput(t("protection.purge_what"), details=[detail])
+            raise InvalidInput.at(t("protection.purge_what"), "/report_id")
         with hub.session() as session:
             targets = (
                 service.expired(session, registry=hub.registry, now=utcnow())

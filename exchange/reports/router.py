@@ -23,9 +23,9 @@ from exchange.contracts import links
 from exchange.dependencies import AdminDep, HubDep, PrincipalDep, SessionDep, get_hub, requires
 from exchange.errors import (
     ExchangeError,
+    NotCommitted,
     PayloadTooLarge,
     UnacceptableJson,
-    error_body,
     malformed_json,
     translate_model_error,
     translate_validation_error,
@@ -186,7 +186,7 @@ async def submit_bulk(
             # Nothing of this batch was committed: say so for each of its lines, and only
             # now, so that no line is reported accepted before it is durable.
             logger.exception("bulk batch not committed", extra={"first_line": first})
-            unavailable = error_body("not_committed", t("report.batch_failed"), (), locale)
+            unavailable = NotCommitted(t("report.batch_failed")).body(locale)
             records = [
                 {"line": first + offset, "status": 503, "error": unavailable["error"]}
                 for offset in range(len(lines))

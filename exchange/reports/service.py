@@ -33,7 +33,6 @@ from exchange.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
-    error_body,
 )
 from exchange.i18n import Locale, t
 from exchange.keyring import Keyring
@@ -403,7 +402,7 @@ class Outcome:
         """The answer a client sees for ``error``: its JSON body and its headers."""
         return cls(
             error.status,
-            error_body(error.code, error.message, error.details, locale),
+            error.body(locale),
             headers={**error.headers, "Content-Language": locale},
         )
 

@@ -24,10 +24,7 @@ def _config(text: str) -> dict[str, Any]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
-        raise InvalidInput(
-            t("request.malformed_json", reason=error.msg),
-            details=[ErrorDetail(t("request.malformed_json", reason=error.msg), pointer="/config")],
-        ) from None
+        raise InvalidInput.at(t("request.malformed_json", reason=error.msg), "/config") from None
     if not isinstance(document, dict):
         raise InvalidInput(
             t("request.invalid"),

@@ -90,12 +90,7 @@ def _checked_config(
     try:
         connector_class(replace(context, recipient=agency_id)).check(config)
     except ConfigRefused as refused:
-        raise InvalidInput(
-            t("routing.config_refused", reason=str(refused)),
-            details=[
-                ErrorDetail(t("routing.config_refused", reason=str(refused)), pointer="/config")
-            ],
-        ) from None
+        raise InvalidInput.at(t("routing.config_refused", reason=str(refused)), "/config") from None
     return config
 
 
@@ -246,10 +241,7 @@ def rotate_secret(
     subscription = get_subscription(session, agency_id=agency_id, subscription_id=subscription_id)
     config = open_config(subscription, sealer)
     if not isinstance(config, RotatingSecretConfig):
-        raise InvalidInput(
-            t("routing.no_secret", connector=subscription.connector),
-            details=[ErrorDetail(t("routing.no_secret", connector=subscription.connector))],
-        )
+        raise InvalidInput.at(t("routing.no_secret", connector=subscription.connector))
     rotated = config.rotated(utcnow())
     _seal(subscription, rotated, sealer)
     session.add(subscription)
