@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from exchange.agencies.models import Scope
 from exchange.agencies.service import Principal
-from exchange.delivery import service
+from exchange.delivery import inbox, receipts, service
 from exchange.delivery.contracts import (
     Acknowledgement,
     DeliveryDetail,
@@ -95,7 +95,7 @@ def acknowledge(
         )
         raise InvalidInput(t("request.invalid"), details=[detail])
     return DeliveryOut.of(
-        service.acknowledge(
+        receipts.acknowledge(
             session,
             agency_id=receiver.agency_id,
             delivery_id=delivery_id,
@@ -117,7 +117,7 @@ def read_inbox(
     """Envelopes waiting in the caller's inbox subscriptions, oldest first. Each is leased
     to this read; acknowledge it with `POST /v1/inbox/ack` or it comes back when the lease
     ends. `after` pages within one round; a read without it starts from the oldest."""
-    items = service.read_inbox(
+    items = inbox.read_inbox(
         session,
         agency_id=receiver.agency_id,
         after=after,
@@ -129,7 +129,7 @@ def read_inbox(
     entries = [
         InboxEntry(
             delivery_id=item.delivery.id,
-            cursor=service.encode_cursor(item.delivery),
+            cursor=inbox.encode_cursor(item.delivery),
             lease_expires_at=item.lease_expires_at,
             envelope=_parsed(item.envelope.body),
         )
@@ -147,7 +147,7 @@ def _parsed(body: bytes) -> dict[str, Any]:
 def acknowledge_inbox(body: InboxAck, session: SessionDep, receiver: ReceiverDep) -> InboxAckResult:
     """Acknowledge envelopes read from the inbox (by delivery id)."""
     for delivery_id in body.ids:
-        service.acknowledge(
+        receipts.acknowledge(
             session, agency_id=receiver.agency_id, delivery_id=delivery_id, actor=receiver.actor
         )
     return InboxAckResult(acknowledged=list(body.ids))

@@ -1,5 +1,7 @@
 """Delivering routed reports: claim a due delivery, attempt it through a fresh connector,
-record what came of it, retry on the schedule, and find lost work again (the sweeper).
+record what came of it, retry on the schedule, and find lost work again (the sweeper); and
+for recipients, listing, replay and recovery. Acknowledgements and receipts are in
+``receipts.py``, the pull inbox in ``inbox.py``.
 
 One attempt is two units of work with the connector call between them, so that no database
 lock or connection is held while a remote system takes its time: :func:`claim` marks the
@@ -10,15 +12,13 @@ the three; the ``delivery.send`` actor calls it and the tests call it directly.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import random
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -32,12 +32,9 @@ from connectors.base import (
     PermanentFailure,
     RetryableFailure,
 )
-from connectors.inbox import InboxConfig
 from connectors.registry import factory
-from exchange.agencies import signatures
 from exchange.agencies.models import Agency
 from exchange.audit import service as audit
-from exchange.crypto import b64url_decode
 from exchange.delivery.envelope import build_envelope
 from exchange.delivery.models import (
     DUE_STATES,
@@ -47,7 +44,7 @@ from exchange.delivery.models import (
     DeliveryAttempt,
     DeliveryState,
 )
-from exchange.errors import Conflict, InvalidInput, NotFound
+from exchange.errors import Conflict, NotFound
 from exchange.i18n import t
 from exchange.jobs import enqueue_after_commit
 from exchange.models import utcnow
@@ -65,7 +62,6 @@ from exchange.routing.models import Subscription
 HOLD_TIMEOUTS = 2
 JITTER = 0.2
 SWEEP_BATCH = 1000
-RECEIPT_DOMAIN = b"exchange-receipt/v1\n"
 SLOT_WAIT_S = 1.0
 
 
@@ -79,12 +75,6 @@ class DeliveryConflict(Conflict):
     """Raised when a delivery is not in a state that allows the action."""
 
     code = "delivery_state_conflict"
-
-
-class ReceiptInvalid(InvalidInput):
-    """Raised when a signed receipt names an unknown key or does not verify."""
-
-    code = "receipt_invalid"
 
 
 @dataclass(frozen=True)
@@ -435,7 +425,7 @@ def sweep(session: Session, *, grace: timedelta, limit: int = SWEEP_BATCH) -> in
     return len(due)
 
 
-# --- recipients: listing, replay, acknowledgement ---------------------------------------------
+# --- recipients: listing, replay, recovery -----------------------------------------------------
 
 
 def get_delivery(session: Session, *, agency_id: str | None, delivery_id: str) -> Delivery:
@@ -521,159 +511,3 @@ def recover(
     for delivery in dead:
         _requeue(session, delivery, actor=actor)
     return [d.id for d in dead]
-
-
-def receipt_message(delivery_id: str, data_hash: str) -> bytes:
-    """What a signed receipt signs: a domain tag, the envelope id and the hash of the data
-    received (the envelope's ``datahash``)."""
-    return RECEIPT_DOMAIN + f"{delivery_id}\n{data_hash}\n".encode()
-
-
-def _checked_receipt(session: Session, delivery: Delivery, *, key_id: str, signature: str) -> None:
-    try:
-        signatures.verify(
-            session,
-            agency_id=delivery.agency_id,
-            key_id=key_id,
-            signature=b64url_decode(signature),
-            message=receipt_message(delivery.id, delivery.data_hash or ""),
-        )
-    except signatures.UnknownSigningKey:
-        raise ReceiptInvalid.at(t("delivery.receipt_unknown_key", key=key_id), "/key_id") from None
-    except (signatures.WrongSignature, binascii.Error, ValueError):
-        raise ReceiptInvalid.at(t("delivery.receipt_wrong"), "/signature") from None
-
-
-def acknowledge(
-    session: Session,
-    *,
-    agency_id: str,
-    delivery_id: str,
-    actor: str,
-    key_id: str | None = None,
-    signature: str | None = None,
-) -> Delivery:
-    """The recipient says it has the envelope; with a signature, a receipt it cannot later
-    deny. Acknowledging twice is harmless. A delivery that was never attempted cannot be
-    acknowledged."""
-    delivery = get_delivery(session, agency_id=agency_id, delivery_id=delivery_id)
-    if delivery.state == DeliveryState.acknowledged and signature is None:
-        return delivery
-    if delivery.attempts == 0 and delivery.state != DeliveryState.acknowledged:
-        raise DeliveryConflict(t("delivery.not_sent", id=delivery_id))
-    if signature is not None:
-        _checked_receipt(session, delivery, key_id=key_id or "", signature=signature)
-        delivery.receipt_key_id = key_id
-        delivery.receipt_signature = signature
-    delivery.state = DeliveryState.acknowledged
-    delivery.acknowledged_at = delivery.acknowledged_at or utcnow()
-    delivery.due_at = None
-    session.add(delivery)
-    audit.record(
-        session,
-        action="delivery.acknowledged",
-        subject=f"report:{delivery.report_id}",
-        actor=actor,
-        details={
-            "delivery": delivery.id,
-            "agency": delivery.agency_id,
-            "data_hash": delivery.data_hash,
-            "receipt_key_id": key_id if signature else None,
-            "receipt_signature": signature,
-        },
-    )
-    return delivery
-
-
-# --- the pull inbox --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InboxItem:
-    delivery: Delivery
-    envelope: Envelope
-    lease_expires_at: datetime
-
-
-def encode_cursor(delivery: Delivery) -> str:
-    text = f"{delivery.created_at.isoformat()}|{delivery.id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, delivery_id = text.partition("|")
-        parsed = datetime.fromisoformat(moment)
-        if parsed.tzinfo is None:
-            raise ValueError("a cursor's moment carries its zone")
-        return parsed.astimezone(UTC), delivery_id
-    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-        raise InvalidInput.at(t("delivery.bad_cursor"), "/after", location="query") from None
-
-
-def read_inbox(
-    session: Session,
-    *,
-    agency_id: str,
-    after: str | None,
-    limit: int,
-    registry: SchemaRegistry,
-    sealer: Sealer,
-    actor: str,
-) -> list[InboxItem]:
-    """Unacknowledged inbox envelopes not leased to another read, oldest first, after the
-    cursor. Each is leased to this read for its subscription's ``lease_s``; one not
-    acknowledged in that time is returned again by a later read."""
-    now = utcnow()
-    query = (
-        select(Delivery, Subscription, Report)
-        .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
-        .join(Report, col(Report.id) == col(Delivery.report_id))
-        .where(
-            Delivery.agency_id == agency_id,
-            Delivery.connector == "inbox",
-            Delivery.state == DeliveryState.delivered,
-            col(Report.purged_at).is_(None),
-        )
-        .where((col(Delivery.due_at).is_(None)) | (col(Delivery.due_at) <= now))
-    )
-    if after:
-        moment, last_id = decode_cursor(after)
-        query = query.where(
-            (col(Delivery.created_at) > moment)
-            | ((col(Delivery.created_at) == moment) & (col(Delivery.id) > last_id))
-        )
-    rows = session.exec(
-        query.order_by(col(Delivery.created_at), col(Delivery.id)).limit(limit).with_for_update()
-    ).all()
-    reader = session.get(Agency, agency_id)
-    assert reader is not None  # the caller's own agency
-    items = []
-    for delivery, subscription, report in rows:
-        lease = InboxConfig.model_validate_json(subscription.config_shown).lease_s
-        delivery.due_at = now + timedelta(seconds=lease)
-        session.add(delivery)
-        items.append(
-            InboxItem(
-                delivery,
-                build_envelope(
-                    report,
-                    delivery,
-                    registry=registry,
-                    seen=protection.view(
-                        session, report=report, reader=reader, registry=registry, sealer=sealer
-                    ),
-                ),
-                delivery.due_at,
-            )
-        )
-    if items:
-        audit.record(
-            session,
-            action="inbox.read",
-            subject=f"agency:{agency_id}",
-            actor=actor,
-            details={"deliveries": [item.delivery.id for item in items]},
-        )
-    return items

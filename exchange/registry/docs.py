@@ -4,11 +4,9 @@ them (a test compares the two)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from exchange.registry.service import ReportType, SchemaRegistry
+from exchange.registry.service import SchemaRegistry
 
 HEADER = """# Report schemas
 
@@ -47,38 +45,6 @@ def _kind(node: dict[str, Any]) -> str:
     return kind
 
 
-def fields(
-    registry: SchemaRegistry, report_type: ReportType
-) -> Iterator[tuple[str, dict[str, Any], bool]]:
-    resolver = registry.reference_registry.resolver(base_uri=report_type.uri)
-
-    def resolve(node: dict[str, Any], current: Any) -> tuple[dict[str, Any], Any]:
-        while "$ref" in node:
-            resolved = current.lookup(node["$ref"])
-            node, current = resolved.contents, resolved.resolver
-        return node, current
-
-    def walk(
-        node: dict[str, Any], current: Any, path: str
-    ) -> Iterator[tuple[str, dict[str, Any], bool]]:
-        required = set(node.get("required", []))
-        for name, child in node.get("properties", {}).items():
-            target, child_resolver = resolve(child, current)
-            pointer = f"{path}/{name}"
-            yield pointer, target, name in required
-            if target.get("type") == "object":
-                yield from walk(target, child_resolver, pointer)
-            items = target.get("items")
-            if isinstance(items, dict):
-                item, item_resolver = resolve(items, child_resolver)
-                if item.get("type") == "object":
-                    yield from walk(item, item_resolver, pointer + "/*")
-                elif "enum" in item:
-                    yield pointer + "/*", item, False
-
-    yield from walk(report_type.schema, resolver, "")
-
-
 def markdown(registry: SchemaRegistry) -> str:
     parts = [HEADER]
     for report_type in registry.latest():
@@ -96,7 +62,7 @@ def markdown(registry: SchemaRegistry) -> str:
             "| field | required | type | sensitivity | description | keterangan |\n"
             "|---|---|---|---|---|---|"
         )
-        for pointer, node, required in fields(registry, report_type):
+        for pointer, node, required in registry.fields(report_type):
             english, indonesian = _describe(node)
             parts.append(
                 f"| `{pointer}` | {'yes' if required else ''} | {_kind(node)} | "

@@ -28,7 +28,6 @@ from exchange.agencies.models import AgencyKind, Sensitivity
 from exchange.errors import ConfigurationError, InvalidInput
 from exchange.i18n import CATALOGUE, Text, t
 from exchange.registry.compat import incompatibilities
-from exchange.registry.docs import fields
 from exchange.registry.formats import FORMATS
 
 TLP_MARKINGS = ("CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED")
@@ -175,6 +174,37 @@ class SchemaRegistry:
             )
             self._types.setdefault(report_type.name, {})[report_type.version] = report_type
 
+    def fields(self, report_type: ReportType) -> Iterator[tuple[str, dict[str, Any], bool]]:
+        """Every field of a type's payload, ``$ref``s resolved: its pattern
+        (``/persons_at_risk/people/*/nik``), its schema and whether it is required."""
+        resolver = self.reference_registry.resolver(base_uri=report_type.uri)
+
+        def resolve(node: dict[str, Any], current: Any) -> tuple[dict[str, Any], Any]:
+            while "$ref" in node:
+                resolved = current.lookup(node["$ref"])
+                node, current = resolved.contents, resolved.resolver
+            return node, current
+
+        def walk(
+            node: dict[str, Any], current: Any, path: str
+        ) -> Iterator[tuple[str, dict[str, Any], bool]]:
+            required = set(node.get("required", []))
+            for name, child in node.get("properties", {}).items():
+                target, child_resolver = resolve(child, current)
+                pointer = f"{path}/{name}"
+                yield pointer, target, name in required
+                if target.get("type") == "object":
+                    yield from walk(target, child_resolver, pointer)
+                items = target.get("items")
+                if isinstance(items, dict):
+                    item, item_resolver = resolve(items, child_resolver)
+                    if item.get("type") == "object":
+                        yield from walk(item, item_resolver, pointer + "/*")
+                    elif "enum" in item:
+                        yield pointer + "/*", item, False
+
+        yield from walk(report_type.schema, resolver, "")
+
     # --- lookups -----------------------------------------------------------------------------
 
     def names(self) -> list[str]:
@@ -207,7 +237,7 @@ class SchemaRegistry:
         shallowest first."""
         key = (report_type.name, report_type.version)
         if key not in self._classified:
-            found = [(p, str(node["x-sensitivity"])) for p, node, _ in fields(self, report_type)]
+            found = [(p, str(node["x-sensitivity"])) for p, node, _ in self.fields(report_type)]
             self._classified[key] = sorted(found, key=lambda item: item[0].count("/"))
         return self._classified[key]
 
@@ -216,7 +246,7 @@ class SchemaRegistry:
         passport), for linking reports about the same person without the number."""
         return [
             (pointer, str(node["x-link"]))
-            for pointer, node, _ in fields(self, report_type)
+            for pointer, node, _ in self.fields(report_type)
             if "x-link" in node
         ]
 
@@ -286,7 +316,7 @@ class SchemaRegistry:
             found.append(f"{label}: x-retention-days must be a whole number of days, at least 1")
         if report_type.default_tlp not in TLP_MARKINGS:
             found.append(f"{label}: x-default-tlp must be one of {', '.join(TLP_MARKINGS)}")
-        for pointer, node, _required in fields(self, report_type):
+        for pointer, node, _required in self.fields(report_type):
             if node.get("x-sensitivity", "public") not in SENSITIVITIES:
                 found.append(f"{label}: {pointer} has an unknown x-sensitivity")
             missing = [

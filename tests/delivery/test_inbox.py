@@ -17,7 +17,7 @@ from exchange.app import create_app
 from exchange.audit.models import AuditEvent
 from exchange.crypto import b64url, raw_public_bytes
 from exchange.delivery.models import Delivery, DeliveryState
-from exchange.delivery.service import receipt_message
+from exchange.delivery.receipts import receipt_message
 from exchange.hub import Hub
 from exchange.models import utcnow
 from tests.conftest import bearer, issue_key

@@ -1,0 +1,118 @@
+"""The pull inbox: envelopes of an agency's ``inbox`` subscriptions, read page by page with
+a cursor, each leased to the read that returned it until acknowledged. Functions take the
+session first and never commit."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from connectors.base import Envelope
+from connectors.inbox import InboxConfig
+from exchange.agencies.models import Agency
+from exchange.audit import service as audit
+from exchange.delivery.envelope import build_envelope
+from exchange.delivery.models import Delivery, DeliveryState
+from exchange.errors import InvalidInput
+from exchange.i18n import t
+from exchange.models import utcnow
+from exchange.protection import service as protection
+from exchange.protection.sealing import Sealer
+from exchange.registry.service import SchemaRegistry
+from exchange.reports.models import Report
+from exchange.routing.models import Subscription
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    delivery: Delivery
+    envelope: Envelope
+    lease_expires_at: datetime
+
+
+def encode_cursor(delivery: Delivery) -> str:
+    text = f"{delivery.created_at.isoformat()}|{delivery.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, delivery_id = text.partition("|")
+        parsed = datetime.fromisoformat(moment)
+        if parsed.tzinfo is None:
+            raise ValueError("a cursor's moment carries its zone")
+        return parsed.astimezone(UTC), delivery_id
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
+        raise InvalidInput.at(t("delivery.bad_cursor"), "/after", location="query") from None
+
+
+def read_inbox(
+    session: Session,
+    *,
+    agency_id: str,
+    after: str | None,
+    limit: int,
+    registry: SchemaRegistry,
+    sealer: Sealer,
+    actor: str,
+) -> list[InboxItem]:
+    """Unacknowledged inbox envelopes not leased to another read, oldest first, after the
+    cursor. Each is leased to this read for its subscription's ``lease_s``; one not
+    acknowledged in that time is returned again by a later read."""
+    now = utcnow()
+    query = (
+        select(Delivery, Subscription, Report)
+        .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
+        .join(Report, col(Report.id) == col(Delivery.report_id))
+        .where(
+            Delivery.agency_id == agency_id,
+            Delivery.connector == "inbox",
+            Delivery.state == DeliveryState.delivered,
+            col(Report.purged_at).is_(None),
+        )
+        .where((col(Delivery.due_at).is_(None)) | (col(Delivery.due_at) <= now))
+    )
+    if after:
+        moment, last_id = decode_cursor(after)
+        query = query.where(
+            (col(Delivery.created_at) > moment)
+            | ((col(Delivery.created_at) == moment) & (col(Delivery.id) > last_id))
+        )
+    rows = session.exec(
+        query.order_by(col(Delivery.created_at), col(Delivery.id)).limit(limit).with_for_update()
+    ).all()
+    reader = session.get(Agency, agency_id)
+    assert reader is not None  # the caller's own agency
+    items = []
+    for delivery, subscription, report in rows:
+        lease = InboxConfig.model_validate_json(subscription.config_shown).lease_s
+        delivery.due_at = now + timedelta(seconds=lease)
+        session.add(delivery)
+        items.append(
+            InboxItem(
+                delivery,
+                build_envelope(
+                    report,
+                    delivery,
+                    registry=registry,
+                    seen=protection.view(
+                        session, report=report, reader=reader, registry=registry, sealer=sealer
+                    ),
+                ),
+                delivery.due_at,
+            )
+        )
+    if items:
+        audit.record(
+            session,
+            action="inbox.read",
+            subject=f"agency:{agency_id}",
+            actor=actor,
+            details={"deliveries": [item.delivery.id for item in items]},
+        )
+    return items
