@@ -17,6 +17,7 @@ file written."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import json
@@ -36,7 +37,6 @@ from connectors.base import (
     PermanentFailure,
     RetryableFailure,
 )
-from exchange.crypto import b64url
 
 FOLDER_MODE = 0o750
 FILE_MODE = 0o640
@@ -142,7 +142,9 @@ class FiledropConnector:
         signature = {
             "alg": "EdDSA",
             "kid": self.context.signing_key_id,
-            "sig": b64url(self.context.signing_key.sign(envelope.body)),
+            "sig": base64.urlsafe_b64encode(self.context.signing_key.sign(envelope.body))
+            .rstrip(b"=")
+            .decode(),
         }
         try:
             with opened_folder(root, parts) as folder:

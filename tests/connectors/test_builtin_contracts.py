@@ -9,6 +9,8 @@ import ipaddress
 import json
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
@@ -229,3 +231,9 @@ class TestEmail(ConnectorContract):
 
     def invalid_configs(self) -> list[dict[str, Any]]:
         return [{}, {"to": []}, {"to": ["not an address"]}]
+
+
+def test_the_contract_kit_imports_without_pytest() -> None:
+    """It ships in the hub's wheel, where pytest is not installed."""
+    code = "import sys; sys.modules['pytest'] = None; import connectors.testing"
+    subprocess.run([sys.executable, "-c", code], check=True)
