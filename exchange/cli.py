@@ -20,7 +20,7 @@ from exchange.agencies.contracts import (
 )
 from exchange.audit.cli import audit_app, witness_app
 from exchange.audit.service import operator_actor
-from exchange.console import JsonFlag, dump, emit, hub_session, load_settings, reporting
+from exchange.commandline import JsonFlag, dump, emit, hub_session, load_settings, reporting
 from exchange.db import Database, normalise_url
 from exchange.demo import BANTEN, OPERATOR, DemoAgency
 from exchange.errors import ExchangeError

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Self
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
+# The largest integer I-JSON (RFC 7493) carries exactly: what JSON bodies may hold.
+IJSON_INTEGER_LIMIT = 2**53 - 1
 # The largest integer the databases store (BIGINT): query and body integers stop here.
 MAX_INT64 = 2**63 - 1
 

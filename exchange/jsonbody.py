@@ -18,10 +18,9 @@ import pydantic_core
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from exchange.contracts import IJSON_INTEGER_LIMIT
 from exchange.errors import MalformedRequest, UnacceptableJson
 from exchange.i18n import t
-
-IJSON_INTEGER_LIMIT = 2**53 - 1
 
 
 def parse_json(body: bytes) -> Any:

@@ -21,7 +21,7 @@ from exchange.agencies.contracts import (
 )
 from exchange.agencies.models import AgencyKind, Scope
 from exchange.audit.service import operator_actor
-from exchange.console import JsonFlag, dump, emit, hub_session, load_settings, reporting
+from exchange.commandline import JsonFlag, dump, emit, hub_session, load_settings, reporting
 
 agency_app = typer.Typer(help="Agencies and their credentials.", no_args_is_help=True)
 key_app = typer.Typer(help="API keys of an agency.", no_args_is_help=True)

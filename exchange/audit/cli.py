@@ -31,7 +31,7 @@ from exchange.audit.verify import (
     verify_export,
 )
 from exchange.audit.witness import cosign_latest
-from exchange.console import JsonFlag, emit, hub_session, load_settings, reporting
+from exchange.commandline import JsonFlag, emit, hub_session, load_settings, reporting
 from exchange.crypto import b64url, raw_public_bytes
 from exchange.hub import Hub
 

@@ -8,14 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from exchange.agencies.models import Scope
 from exchange.agencies.service import Principal
 from exchange.audit import service
+from exchange.audit.contracts import CosignatureIn
 from exchange.contracts import MAX_INT64
 from exchange.dependencies import PrincipalDep, SessionDep, get_hub, requires
-from exchange.jsonbody import IJSON_INTEGER_LIMIT, HubRoute
+from exchange.jsonbody import HubRoute
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=HubRoute)
 
@@ -97,13 +97,6 @@ def export(request: Request, session: SessionDep, _auditor: AuditorDep) -> Strea
                 yield json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
-
-
-class CosignatureIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    size: Annotated[int, Field(ge=0, le=IJSON_INTEGER_LIMIT)]
-    signature: Annotated[str, Field(min_length=1, max_length=500)]
 
 
 @router.post("/cosignatures", status_code=status.HTTP_201_CREATED)

@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from exchange.agencies.models import Scope
-from exchange.contracts import RowOut, links
+from exchange.contracts import links
 from exchange.dependencies import AdminDep, HubDep, SessionDep, requires
 from exchange.errors import ErrorDetail, NotReady
 from exchange.i18n import t
 from exchange.jsonbody import HubRoute
 from exchange.ops import service
+from exchange.ops.contracts import ProbeOut
 from workers.broker import ping_broker
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["operations"], route_class=HubRoute)
-
-
-class ProbeOut(RowOut):
-    id: str
-    requested_by: str
-    requested_at: datetime
-    completed_at: datetime | None
-    completed_by: str | None
 
 
 @router.get("/healthz")

@@ -9,7 +9,7 @@ import typer
 from sqlmodel import select
 
 from exchange.audit.service import operator_actor
-from exchange.console import JsonFlag, emit, load_settings, reporting, running_hub
+from exchange.commandline import JsonFlag, emit, load_settings, reporting, running_hub
 from exchange.hub import Hub
 from exchange.protection import service
 from exchange.protection.models import ReportKey

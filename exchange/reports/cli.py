@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from exchange.audit.service import operator_actor
-from exchange.console import JsonFlag, emit, load_settings, reporting, running_hub
+from exchange.commandline import JsonFlag, emit, load_settings, reporting, running_hub
 from exchange.errors import InvalidInput
 from exchange.i18n import t
 from exchange.models import utcnow

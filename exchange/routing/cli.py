@@ -9,7 +9,7 @@ import typer
 
 from exchange.agencies.service import get_agency
 from exchange.audit.service import operator_actor
-from exchange.console import JsonFlag, dump, emit, load_settings, reporting, running_hub
+from exchange.commandline import JsonFlag, dump, emit, load_settings, reporting, running_hub
 from exchange.errors import ErrorDetail, InvalidInput
 from exchange.i18n import t
 from exchange.routing import service
