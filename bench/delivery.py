@@ -241,6 +241,7 @@ def main() -> None:
         "EXCHANGE_LOG_LEVEL": "WARNING",
         # The bench measures delivery, not the per-key rate limit.
         "EXCHANGE_SUBMISSIONS_PER_MINUTE_PER_KEY": "100000000",
+        "EXCHANGE_REQUESTS_PER_MINUTE_PER_KEY": "100000000",
         "EXCHANGE_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',
     }
     results: dict[str, dict[str, float]] = {}

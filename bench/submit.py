@@ -95,6 +95,7 @@ def main() -> None:
             "EXCHANGE_LOG_LEVEL": "WARNING",
             # The bench measures the hub's work, not the per-key rate limit.
             "EXCHANGE_SUBMISSIONS_PER_MINUTE_PER_KEY": "100000000",
+            "EXCHANGE_REQUESTS_PER_MINUTE_PER_KEY": "100000000",
         }
         init = json.loads(
             subprocess.run(

@@ -16,6 +16,8 @@ import logging
 import secrets
 import socket
 import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from math import floor
@@ -79,8 +81,17 @@ class WebhookConfig(RotatingSecretConfig):
 # Ranges Python's ``is_global`` still counts as global but that are not reachable public
 # destinations: IETF protocol assignments, the deprecated 6to4 relay anycast, local-use NAT64.
 NOT_GLOBAL = tuple(
-    ipaddress.ip_network(n) for n in ("192.0.0.0/24", "192.88.99.0/24", "64:ff9b:1::/48")
+    ipaddress.ip_network(n)
+    for n in (
+        "192.0.0.0/24",
+        "192.88.99.0/24",
+        "64:ff9b:1::/48",
+        "fec0::/10",  # site-local (deprecated, still routed inside some networks)
+        "3fff::/20",  # documentation
+        "5f00::/16",  # SRv6 segment identifiers
+    )
 )
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT (RFC 2765)
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 REFUSED = "the destination cannot be reached from this hub"
@@ -97,14 +108,14 @@ class DestinationRefused(ConfigRefused):
 
 
 def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
-    """The IPv4 addresses an IPv6 address carries: mapped, 6to4, Teredo (server and client),
-    NAT64 and the deprecated IPv4-compatible form."""
+    """The IPv4 addresses an IPv6 address carries: mapped, translated, 6to4, Teredo (server
+    and client), NAT64 and the deprecated IPv4-compatible form."""
     if not isinstance(address, ipaddress.IPv6Address):
         return []
     found = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
     if address.teredo is not None:
         found.extend(address.teredo)
-    if address in NAT64 or address in IPV4_COMPATIBLE:
+    if address in NAT64 or address in IPV4_COMPATIBLE or address in IPV4_TRANSLATED:
         found.append(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
     return found
 
@@ -123,13 +134,15 @@ def resolve_allowed(url: str, context: ConnectorContext) -> IPAddress:
     """The address to connect to, after the SSRF guard: every address the name resolves to
     must be public, or inside a network the operator allowed; plain HTTP only to allowed
     networks. The connection then goes to that address, so a second DNS answer cannot
-    swap in an internal one (DNS rebinding). Raises :class:`DestinationRefused`."""
+    swap in an internal one (DNS rebinding). The lookup takes at most the connector's
+    timeout. Raises :class:`DestinationRefused`."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
         addresses = [ipaddress.ip_address(host)]  # a literal address needs no lookup
     except ValueError:
-        addresses = _resolved(host, parts.port or (443 if parts.scheme == "https" else 80))
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = _resolved(host, port, deadline_s=context.timeout_s)
     allowed = [any(a in net for net in context.allow_networks) for a in addresses]
     for address, is_allowed in zip(addresses, allowed, strict=True):
         if not (is_allowed or is_public(address)):
@@ -139,9 +152,18 @@ def resolve_allowed(url: str, context: ConnectorContext) -> IPAddress:
     return addresses[0]
 
 
-def _resolved(host: str, port: int) -> list[IPAddress]:
+# The system resolver cannot be interrupted, so lookups run on threads of their own and the
+# caller waits at most its deadline: a subscriber's slow nameserver holds one of these, never
+# a delivery thread. Few, because a lookup should take milliseconds.
+RESOLVER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="exchange-dns")
+
+
+def _resolved(host: str, port: int, *, deadline_s: float) -> list[IPAddress]:
+    lookup = RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = lookup.result(timeout=deadline_s)
+    except TimeoutError:
+        raise DestinationRefused(f"resolving {host} took over {deadline_s:g} s") from None
     except (socket.gaierror, UnicodeError) as error:  # UnicodeError: an overlong label
         raise DestinationRefused(f"cannot resolve {host}: {error}") from None
     return [ipaddress.ip_address(info[4][0]) for info in infos]
@@ -191,6 +213,7 @@ class WebhookConnector:
         dribbles its answer byte by byte cannot hold a worker past it; its body is never
         read."""
         url = str(config.url)
+        started = time.monotonic()
         try:
             address = resolve_allowed(url, self.context)
         except DestinationRefused as refused:
@@ -223,7 +246,8 @@ class WebhookConnector:
                     body=envelope.body,
                     headers=headers,
                     sni_hostname=parts.hostname or "",
-                    deadline_s=self.context.timeout_s,
+                    # What the lookup left of the attempt's one deadline.
+                    deadline_s=max(0.0, self.context.timeout_s - (time.monotonic() - started)),
                 )
             )
         except TimeoutError:

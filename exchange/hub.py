@@ -16,7 +16,7 @@ from exchange.delivery.setup import connector_context
 from exchange.errors import ConfigurationError
 from exchange.i18n import t
 from exchange.keyring import Keyring
-from exchange.ratelimit import SubmissionLimit
+from exchange.ratelimit import KeyRateLimit
 from exchange.registry.service import SchemaRegistry, checked_registry, default_schemas_dir
 from exchange.settings import Environment, Settings
 from workers.broker import build_broker
@@ -29,7 +29,8 @@ class Hub:
     broker: dramatiq.Broker
     keyring: Keyring
     registry: SchemaRegistry
-    submissions: SubmissionLimit
+    submissions: KeyRateLimit
+    requests: KeyRateLimit
     rejections: RejectionTally = field(
         default_factory=lambda: RejectionTally(window_s=SUMMARY_WINDOW_S)
     )
@@ -55,15 +56,24 @@ class Hub:
         )
         registry = checked_registry(settings.schemas_dir or default_schemas_dir())
         database = Database(settings.database_url)
+        limits_storage = "memory://" if settings.embedded_broker else settings.broker_url
         return cls(
             settings=settings,
             database=database,
             broker=build_broker(settings, database, keyring, registry),
             keyring=keyring,
             registry=registry,
-            submissions=SubmissionLimit(
+            submissions=KeyRateLimit(
+                namespace="exchange-submit",
                 per_minute=settings.submissions_per_minute_per_key,
-                storage_url="memory://" if settings.embedded_broker else settings.broker_url,
+                storage_url=limits_storage,
+                what="report.rate_limited",
+            ),
+            requests=KeyRateLimit(
+                namespace="exchange-requests",
+                per_minute=settings.requests_per_minute_per_key,
+                storage_url=limits_storage,
+                what="request.rate_limited",
             ),
         )
 

@@ -26,6 +26,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "The parameter '{name}' holds U+0000, which no field can hold.",
         "id": "Parameter '{name}' memuat U+0000, yang tidak dapat disimpan.",
     },
+    "request.rate_limited": {
+        "en": "Too many requests from this key; try again in {seconds} s.",
+        "id": "Terlalu banyak permintaan dari kunci ini; coba lagi dalam {seconds} detik.",
+    },
     "request.too_large": {
         "en": "The request body is larger than the limit of {limit} bytes.",
         "id": "Isi permintaan melebihi batas {limit} bita.",
@@ -158,6 +162,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
     "auth.not_own_agency": {
         "en": "Only the hub admin or agency {agency} itself may do this.",
         "id": "Hanya admin hub atau instansi {agency} sendiri yang boleh melakukan ini.",
+    },
+    "auth.admin_from_hub_only": {
+        "en": "Only the hub admin may create a key with the 'admin' scope.",
+        "id": "Hanya admin hub yang boleh membuat kunci dengan cakupan 'admin'.",
     },
     "auth.hub_admin_only": {
         "en": "Only an admin key of the hub's operator may do this.",

@@ -11,7 +11,8 @@ PostgreSQL cannot store in text. Every route uses
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Coroutine
+import re
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import pydantic_core
@@ -28,6 +29,8 @@ def parse_json(body: bytes) -> Any:
         document = pydantic_core.from_json(body, allow_inf_nan=False)
     except ValueError as error:
         raise UnacceptableJson(str(error)) from None
+    if not _MAY_NEED_A_LOOK.search(body):
+        return document  # no long number, no exponent, no NUL escape: nothing to refuse
     for pointer, value in _leaves(document):
         if isinstance(value, str) and "\0" in value:
             raise UnacceptableJson(
@@ -42,25 +45,29 @@ def parse_json(body: bytes) -> Any:
     return document
 
 
-def _leaves(document: Any) -> list[tuple[str, Any]]:
+# What the raw text of a document must hold for the walk below to find anything: sixteen
+# digits in a row (2^53 has sixteen), an exponent of three digits, or an escaped U+0000. Most
+# bodies hold none, and skip the walk.
+_MAY_NEED_A_LOOK = re.compile(rb"[0-9]{16}|[eE][+-]?[0-9]{3}|\\u0000")
+
+
+def _leaves(document: Any) -> Iterator[tuple[str, Any]]:
     """Every number and string in the document, object keys included, with its JSON pointer
     (iteratively: no recursion)."""
-    found: list[tuple[str, Any]] = []
     pending: list[tuple[str, Any]] = [("", document)]
     while pending:
         pointer, value = pending.pop()
         if isinstance(value, dict):
             for key, item in value.items():
                 child = f"{pointer}/{_escaped(key)}"
-                found.append((child, key))
+                yield child, key
                 pending.append((child, item))
         elif isinstance(value, list):
             pending.extend((f"{pointer}/{i}", v) for i, v in enumerate(value))
         elif isinstance(value, str) or (
             isinstance(value, int | float) and not isinstance(value, bool)
         ):
-            found.append((pointer, value))
-    return found
+            yield pointer, value
 
 
 def _escaped(key: str) -> str:

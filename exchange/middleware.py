@@ -120,8 +120,11 @@ class Authenticate:
 
 
 def _authenticated(hub: Hub, token: str) -> Principal:
+    """The key's principal, counted against the key's requests a minute."""
     with hub.session() as session:
-        return authenticate(session, token=token)
+        principal = authenticate(session, token=token)
+    hub.requests.admit(principal.key_id)
+    return principal
 
 
 class RequestTelemetry:

@@ -1,6 +1,6 @@
-"""How many reports one API key may submit, with the ``limits`` package: a sliding window
-per key, kept in memory for the embedded hub and in Redis (so shared by every API process)
-when the broker is Redis."""
+"""How much one API key may do, with the ``limits`` package: a sliding window per key, kept
+in memory for the embedded hub and in Redis (so shared by every API process) when the broker
+is Redis. Two limits use it: requests of any kind, and reports submitted."""
 
 from __future__ import annotations
 
@@ -16,37 +16,36 @@ from exchange.errors import ExchangeError
 from exchange.i18n import t
 
 logger = logging.getLogger(__name__)
-NAMESPACE = "exchange-submit"
 
 
 class RateLimited(ExchangeError):
-    """Raised when a key submits more reports than its limit allows; Retry-After says when
-    to try again."""
+    """Raised when a key goes past one of its limits; Retry-After says when to try again."""
 
     status = 429
     code = "rate_limited"
 
-    def __init__(self, retry_after_s: int) -> None:
+    def __init__(self, retry_after_s: int, *, what: str) -> None:
         super().__init__(
-            t("report.rate_limited", seconds=retry_after_s),
-            headers={"Retry-After": str(retry_after_s)},
+            t(what, seconds=retry_after_s), headers={"Retry-After": str(retry_after_s)}
         )
 
 
-class SubmissionLimit:
-    def __init__(self, *, per_minute: int, storage_url: str) -> None:
+class KeyRateLimit:
+    def __init__(self, *, namespace: str, per_minute: int, storage_url: str, what: str) -> None:
+        self.namespace = namespace
         self.item = RateLimitItemPerMinute(per_minute)
         self.limiter = SlidingWindowCounterRateLimiter(storage_from_string(storage_url))
+        self.what = what  # the catalogue key of the refusal
 
     def admit(self, key_id: str) -> None:
-        """Count one submission by ``key_id``; :class:`RateLimited` past the limit. If the
-        counter's store cannot be reached the submission is admitted: a warning system must
-        not stop taking reports because Redis is down (the log says so)."""
+        """Count one use by ``key_id``; :class:`RateLimited` past the limit. If the counter's
+        store cannot be reached the use is admitted: a warning system must not stop because
+        Redis is down (the log says so)."""
         try:
-            if self.limiter.hit(self.item, NAMESPACE, key_id):
+            if self.limiter.hit(self.item, self.namespace, key_id):
                 return
-            reset = self.limiter.get_window_stats(self.item, NAMESPACE, key_id).reset_time
+            reset = self.limiter.get_window_stats(self.item, self.namespace, key_id).reset_time
         except Exception:
-            logger.warning("the submission rate limit could not be checked", exc_info=True)
+            logger.warning("a rate limit could not be checked", exc_info=True)
             return
-        raise RateLimited(max(1, math.ceil(reset - time.time())))
+        raise RateLimited(max(1, math.ceil(reset - time.time())), what=self.what)

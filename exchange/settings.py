@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     delivery_timeout_s: Annotated[float, Field(gt=0, le=120)] = Field(
         default=15, description="How long a connector may take to deliver one envelope."
     )
+    requests_per_minute_per_key: Annotated[int, Field(gt=0)] = Field(
+        default=6_000,
+        description="Requests of any kind one API key may make in a minute; more are "
+        "answered 429 with Retry-After.",
+    )
     submissions_per_minute_per_key: Annotated[int, Field(gt=0)] = Field(
         default=12_000,
         description="Reports one API key may submit in a minute (bulk lines count one each); "

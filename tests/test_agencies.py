@@ -47,27 +47,32 @@ def test_duplicate_agency_is_a_conflict(client: TestClient, admin_token: str) ->
 
 def test_key_lifecycle_create_use_rotate_revoke(client: TestClient, admin_token: str) -> None:
     create_agency(client, admin_token, POLDA)
-    first = client.post(
-        "/v1/agencies/polda-banten/keys",
-        json={"scopes": ["admin", "receive"], "label": "first"},
-        headers=bearer(admin_token),
-    ).json()
+
+    def issue(scopes: list[str], label: str, by: str) -> dict[str, str]:
+        response = client.post(
+            "/v1/agencies/polda-banten/keys",
+            json={"scopes": scopes, "label": label},
+            headers=bearer(by),
+        )
+        assert response.status_code == 201, response.text
+        issued: dict[str, str] = response.json()
+        return issued
+
+    first = issue(["receive"], "first", admin_token)
     assert first["token"].startswith("exk_")
     me = client.get("/v1/me", headers=bearer(first["token"])).json()
     assert me["agency"]["id"] == "polda-banten"
-    assert me["scopes"] == ["admin", "receive"]
+    assert me["scopes"] == ["receive"]
 
-    # Rotation: the agency's admin key makes its successor; both work until one is revoked.
-    second = client.post(
-        "/v1/agencies/polda-banten/keys",
-        json={"scopes": ["admin", "receive"], "label": "second"},
-        headers=bearer(first["token"]),
-    ).json()
+    # Rotation: the agency's admin key (given by the hub admin) makes the successor; both
+    # work until the old one is revoked.
+    agency_admin = issue(["admin", "receive"], "desk admin", admin_token)["token"]
+    second = issue(["receive"], "second", agency_admin)
     for token in (first["token"], second["token"]):
         assert client.get("/v1/me", headers=bearer(token)).status_code == 200
 
     revoked = client.delete(
-        f"/v1/agencies/polda-banten/keys/{first['id']}", headers=bearer(second["token"])
+        f"/v1/agencies/polda-banten/keys/{first['id']}", headers=bearer(agency_admin)
     )
     assert revoked.status_code == 200
     assert revoked.json()["revoked_at"] is not None

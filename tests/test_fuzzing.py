@@ -53,6 +53,7 @@ def live_hub(
         log_json=False,
         log_level="WARNING",
         submissions_per_minute_per_key=100_000,
+        requests_per_minute_per_key=100_000,
     )
     app = create_app(settings_)
     with serving(app) as url:

@@ -156,6 +156,12 @@ def cursor(text: str) -> str:
         ("GET", f"/v1/inbox?after={cursor('2026-01-01T00:00:00|x')}", None, "/after"),
         ("GET", f"/v1/inbox?after={cursor('9999-12-31T23:59:59-23:59|x')}", None, "/after"),
         (
+            "GET",
+            f"/v1/inbox?after={cursor('2026-01-01T00:00:00+00:00|a' + chr(0) + 'b')}",
+            None,
+            "/after",
+        ),
+        (
             "POST",
             "/v1/agencies/polda-banten/keys",
             {"scopes": ["receive"], "expires_at": "9999-12-31T23:59:59-23:59"},

@@ -70,6 +70,17 @@ def test_only_admin_keys_manage_keys(client: TestClient, hub: Hub) -> None:
     assert client.get("/v1/me", headers=bearer(operator_admin)).status_code == 200
 
 
+def test_only_the_hub_admin_makes_admin_keys(client: TestClient, hub: Hub) -> None:
+    """One stolen admin key cannot mint the "second admin" that approves its own signing
+    key, nor an admin successor that survives its revocation."""
+    agency_admin = issue_key(hub, "polda-banten", [Scope.admin, Scope.receive])
+    minted = new_key(client, agency_admin, "polda-banten", scopes=["admin"])
+    assert minted.status_code == 403
+    assert "hub admin" in minted.json()["error"]["message"]
+    given = new_key(client, hub_admin_key(hub), "polda-banten", scopes=["admin"])
+    assert given.status_code == 201
+
+
 def test_an_agency_admin_administers_its_own_agency_only(client: TestClient, hub: Hub) -> None:
     polda_admin = issue_key(hub, "polda-banten", [Scope.admin, Scope.receive])
     issue_key(hub, "dinsos-banten", [Scope.receive])

@@ -130,3 +130,9 @@ def test_lines_split_across_chunks_and_a_last_line_without_newline() -> None:
     lines += list(splitter.feed(b"4567890123\nxyz"))
     lines += list(splitter.close())
     assert lines == [b"abc", b"def", OVERSIZE, b"xyz"]
+
+
+def test_a_line_of_exactly_the_limit_may_end_in_crlf() -> None:
+    splitter = LineSplitter(limit=5)
+    lines = [*splitter.feed(b"12345\r\n123456\r\n12345\n"), *splitter.close()]
+    assert lines == [b"12345", OVERSIZE, b"12345"]

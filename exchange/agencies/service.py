@@ -256,6 +256,11 @@ def create_api_key(
     if expires_at is not None and expires_at <= now:
         raise _invalid_expiry(t("validation.expiry_past"))
     if granted_by is not None:
+        if Scope.admin in wanted and not granted_by.is_hub_admin:
+            # A second admin key comes from the hub's operator, never from the first: one
+            # stolen admin key cannot make itself the "second admin" that approves its own
+            # signing key, nor an admin successor that outlives its revocation.
+            raise PermissionDenied(t("auth.admin_from_hub_only"))
         if granted_by.agency_id == agency_id or not granted_by.is_hub_admin:
             for scope in wanted:
                 if scope not in granted_by.scopes:

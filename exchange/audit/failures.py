@@ -6,7 +6,8 @@ an event per bad request, one event per window with counts.
 - Rejected submissions: one ``report.rejected`` event per window for each submitter (key)
   and distinct error (report type, code, status, pointers), with how many times it happened.
   50,000 identical invalid lines make one event, and a submitter varying its errors makes at
-  most ``MAX_DISTINCT_REJECTIONS`` a window, the rest counted together.
+  most ``MAX_DISTINCT_REJECTIONS`` a window, the rest counted together: one submitter cannot
+  crowd out the others' distinct errors.
 
 Each process keeps its own tallies and writes them when a window ends and when it stops.
 """
@@ -25,7 +26,8 @@ from exchange.audit.service import SYSTEM_ACTOR, record
 
 SUMMARY_WINDOW_S = 60.0
 MAX_KEY_IDS = 50
-MAX_DISTINCT_REJECTIONS = 100
+MAX_DISTINCT_REJECTIONS = 20  # per submitting key and window
+MAX_SUBMITTERS = 1000  # keys with rejections tracked per window; the rest counted together
 MAX_POINTERS = 50
 OTHER_ERRORS = "other"  # the code rejections are counted under past the distinct limit
 
@@ -110,6 +112,7 @@ class RejectionTally(WindowedTally):
     def __init__(self, *, window_s: float = 60.0) -> None:
         super().__init__(window_s=window_s)
         self._counts: Counter[Rejection] = Counter()
+        self._per_submitter: dict[str, int] = {}  # distinct errors counted per key
 
     def add(
         self,
@@ -123,8 +126,14 @@ class RejectionTally(WindowedTally):
     ) -> None:
         key: Rejection = (agency_id, actor, report_type, code, status, pointers[:MAX_POINTERS])
         with self._lock:
-            if key not in self._counts and len(self._counts) >= MAX_DISTINCT_REJECTIONS:
-                key = (agency_id, actor, None, OTHER_ERRORS, 0, ())
+            if key not in self._counts:
+                distinct = self._per_submitter.get(actor, 0)
+                if distinct >= MAX_DISTINCT_REJECTIONS or (
+                    distinct == 0 and len(self._per_submitter) >= MAX_SUBMITTERS
+                ):
+                    key = (agency_id, actor, None, OTHER_ERRORS, 0, ())
+                if key not in self._counts:
+                    self._per_submitter[actor] = distinct + 1
             self._counts[key] += 1
 
     def _empty(self) -> bool:
@@ -151,4 +160,5 @@ class RejectionTally(WindowedTally):
             )
         ]
         self._counts.clear()
+        self._per_submitter.clear()
         return events

@@ -354,7 +354,8 @@ def add_cosignature(
     """Store a witness's cosignature on the checkpoint of ``size``, after checking it with
     the witness agency's signing keys in force. A witness name belongs to the first key
     that cosigned under it: another key (of any agency) cosigning under that name is
-    refused, so no one can replace or pre-empt a witness's cosignatures."""
+    refused, so no one can replace a witness's cosignatures (docs/security.md says what
+    remains: claiming a name no one has used yet)."""
     checkpoint = session.get(SignedCheckpoint, size)
     if checkpoint is None:
         raise NotFound(t("audit.checkpoint_not_found", size=size))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -39,6 +40,9 @@ def encode_cursor(delivery: Delivery) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
+DELIVERY_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -46,6 +50,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         parsed = datetime.fromisoformat(moment)
         if parsed.tzinfo is None:
             raise ValueError("a cursor's moment carries its zone")
+        if not DELIVERY_ID.fullmatch(delivery_id):
+            raise ValueError("a cursor names a delivery id")
         return parsed.astimezone(UTC), delivery_id
     except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
         raise InvalidInput.at(t("delivery.bad_cursor"), "/after", location="query") from None

@@ -40,14 +40,17 @@ class LineSplitter:
     def _keep(self, part: bytes) -> None:
         if self._dropping:
             return
-        if len(self._buffer) + len(part) > self.limit:
+        # One byte of grace: a line of exactly the limit may end in "\r\n".
+        if len(self._buffer) + len(part) > self.limit + 1:
             self._dropping = True
             self._buffer.clear()
             return
         self._buffer += part
 
     def _finish(self) -> Iterator[bytes | Oversize]:
-        if self._dropping:
+        if self._buffer.endswith(b"\r"):
+            del self._buffer[-1:]
+        if self._dropping or len(self._buffer) > self.limit:
             self._dropping = False
             yield OVERSIZE
         elif self._buffer.strip():

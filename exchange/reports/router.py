@@ -82,6 +82,7 @@ IdempotencyKey = Annotated[
 SignatureHeader = Annotated[str | None, Header(alias="Exchange-Signature", max_length=400)]
 REPLAYED = {"Idempotent-Replayed": "true"}
 BULK_BATCH = 500  # lines handed to the database thread at a time
+BULK_BATCH_BYTES = 8 * 1024 * 1024  # ...or fewer, when they are long: memory stays bounded
 
 
 NEW_REPORT = {"report_id": "$response.body#/id"}
@@ -195,12 +196,14 @@ async def submit_bulk(
             results.write(orjson.dumps(record) + b"\n")
 
     splitter = LineSplitter(limit=line_limit)
+    held = 0  # bytes of the lines in the batch: a batch is also cut by size
     async for chunk in request.stream():
-        batch.extend(splitter.feed(chunk))
-        while len(batch) >= BULK_BATCH:
-            head, batch = batch[:BULK_BATCH], batch[BULK_BATCH:]
-            await run_in_threadpool(process, head, number + 1)
-            number += len(head)
+        for line in splitter.feed(chunk):
+            batch.append(line)
+            held += len(line)
+            if len(batch) >= BULK_BATCH or held >= BULK_BATCH_BYTES:
+                await run_in_threadpool(process, batch, number + 1)
+                number, batch, held = number + len(batch), [], 0
     batch.extend(splitter.close())
     if batch:
         await run_in_threadpool(process, batch, number + 1)

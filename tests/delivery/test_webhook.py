@@ -416,6 +416,10 @@ def test_a_claim_ends_a_delivery_whose_recipient_was_deactivated(
         "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo
         "ff0e::1",  # global-scope multicast
         "fd00::1",  # unique local
+        "fec0::1",  # site-local
+        "::ffff:0:7f00:1",  # IPv4-translated 127.0.0.1
+        "3fff::1",  # documentation
+        "5f00::1",  # SRv6
     ],
 )
 def test_the_ssrf_guard_admits_only_public_destinations(address: str) -> None:
@@ -470,3 +474,31 @@ def test_at_delivery_a_refused_and_an_unreachable_destination_look_alike() -> No
             )
         seen.append(str(failure.value))
     assert seen == [REFUSED, REFUSED]
+
+
+def test_a_slow_nameserver_is_inside_the_attempts_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A subscriber's nameserver answering slowly holds the attempt no longer than its
+    deadline (the lookup thread is abandoned, not the delivery thread)."""
+    import socket
+    import time
+
+    real = socket.getaddrinfo
+
+    def tarpit(host: str, *args: object, **kwargs: object) -> object:
+        if host == "slow.hook.example":
+            time.sleep(3)
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("connectors.webhook.socket.getaddrinfo", tarpit)
+    context = ConnectorContext(
+        signing_key=Ed25519PrivateKey.generate(), signing_key_id="k", timeout_s=1
+    )
+    started = time.monotonic()
+    with pytest.raises(RetryableFailure) as failure:
+        WebhookConnector(context).deliver(
+            sample_envelope(), WebhookConfig.model_validate({"url": "https://slow.hook.example/"})
+        )
+    assert time.monotonic() - started < 2.5
+    assert str(failure.value) == REFUSED

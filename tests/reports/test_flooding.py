@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from exchange.agencies.models import AgencyKind, Scope
 from exchange.app import create_app
+from exchange.audit.failures import MAX_DISTINCT_REJECTIONS, RejectionTally
 from exchange.audit.models import AuditEvent
 from exchange.hub import Hub
 from exchange.settings import Settings
@@ -95,3 +96,44 @@ def test_the_limit_is_shared_by_every_process_through_redis(
             for api in (one, two, one, two)
         ]
     assert answers == [202, 202, 429, 429]
+
+
+def test_every_request_of_a_key_counts_against_its_limit(settings: Settings) -> None:
+    """Reads are audited, so a loop of reads would flood the log: any request counts."""
+    app = create_app(settings.model_copy(update={"requests_per_minute_per_key": 5}))
+    with TestClient(app) as client:
+        hub: Hub = app.state.hub
+        key = bearer(issue_key(hub, "polda-banten", [Scope.receive]))
+        answers = [client.get("/v1/me", headers=key) for _ in range(6)]
+        assert [a.status_code for a in answers] == [200] * 5 + [429]
+        assert answers[-1].json()["error"]["code"] == "rate_limited"
+        assert int(answers[-1].headers["retry-after"]) >= 1
+        other = bearer(issue_key(hub, "dinsos-banten", [Scope.receive]))
+        assert client.get("/v1/me", headers=other).status_code == 200
+
+
+def test_one_submitter_cannot_crowd_out_anothers_rejections() -> None:
+    tally = RejectionTally()
+    for number in range(MAX_DISTINCT_REJECTIONS + 10):
+        tally.add(
+            agency_id="noisy",
+            actor="agency:noisy/key:a",
+            report_type="t",
+            code="invalid",
+            status=422,
+            pointers=(f"/payload/{number}",),
+        )
+    tally.add(
+        agency_id="quiet",
+        actor="agency:quiet/key:b",
+        report_type="t",
+        code="invalid",
+        status=422,
+        pointers=("/payload/x",),
+    )
+    events = tally._take(0, 60)
+    noisy = [e for e in events if e.subject == "agency:noisy"]
+    assert len(noisy) == MAX_DISTINCT_REJECTIONS + 1  # its own, and the rest as "other"
+    assert sum(e.details["count"] for e in noisy) == MAX_DISTINCT_REJECTIONS + 10
+    (quiet,) = [e for e in events if e.subject == "agency:quiet"]
+    assert quiet.details["problems"] == ["/payload/x"]
