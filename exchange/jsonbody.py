@@ -11,7 +11,6 @@ PostgreSQL cannot store in text. Every route uses
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
@@ -29,31 +28,48 @@ def parse_json(body: bytes) -> Any:
         document = pydantic_core.from_json(body, allow_inf_nan=False)
     except ValueError as error:
         raise UnacceptableJson(str(error)) from None
-    if not _MAY_NEED_A_LOOK.search(body):
-        return document  # no long number, no exponent, no NUL escape: nothing to refuse
-    for pointer, value in _leaves(document):
-        if isinstance(value, str) and "\0" in value:
-            raise UnacceptableJson(
-                "a string holding U+0000, which no field can store", pointer=pointer
-            )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UnacceptableJson("a number too large to represent", pointer=pointer)
-        if isinstance(value, int) and abs(value) > IJSON_INTEGER_LIMIT:
-            raise UnacceptableJson(
-                "an integer beyond the interoperable range ±(2^53 - 1)", pointer=pointer
-            )
+    # U+0000 can only arrive escaped (a raw one is not JSON): strings need a look only then.
+    strings = b"\\u0000" in body
+    if _any_refused(document, strings=strings):
+        # Rare: walk again, now building pointers, to say where.
+        for pointer, value in _leaves(document):
+            reason = _refusal(value, strings=strings)
+            if reason:
+                raise UnacceptableJson(reason, pointer=pointer)
     return document
 
 
-# What the raw text of a document must hold for the walk below to find anything: sixteen
-# digits in a row (2^53 has sixteen), an exponent of three digits, or an escaped U+0000. Most
-# bodies hold none, and skip the walk.
-_MAY_NEED_A_LOOK = re.compile(rb"[0-9]{16}|[eE][+-]?[0-9]{3}|\\u0000")
+def _refusal(value: Any, *, strings: bool) -> str | None:
+    """Why I-JSON (or the database) refuses a leaf, if it does."""
+    if strings and isinstance(value, str) and "\0" in value:
+        return "a string holding U+0000, which no field can store"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a number too large to represent"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > IJSON_INTEGER_LIMIT:
+        return "an integer beyond the interoperable range ±(2^53 - 1)"
+    return None
+
+
+def _any_refused(document: Any, *, strings: bool) -> bool:
+    """Whether any leaf (object keys included) is refused: one pass with no pointers built,
+    about what the parser itself costs."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            if strings:
+                pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif _refusal(value, strings=strings):
+            return True
+    return False
 
 
 def _leaves(document: Any) -> Iterator[tuple[str, Any]]:
-    """Every number and string in the document, object keys included, with its JSON pointer
-    (iteratively: no recursion)."""
+    """Every leaf of the document, object keys included, with its JSON pointer (iteratively:
+    no recursion)."""
     pending: list[tuple[str, Any]] = [("", document)]
     while pending:
         pointer, value = pending.pop()
@@ -64,9 +80,7 @@ def _leaves(document: Any) -> Iterator[tuple[str, Any]]:
                 pending.append((child, item))
         elif isinstance(value, list):
             pending.extend((f"{pointer}/{i}", v) for i, v in enumerate(value))
-        elif isinstance(value, str) or (
-            isinstance(value, int | float) and not isinstance(value, bool)
-        ):
+        else:
             yield pointer, value
 
 
