@@ -147,6 +147,7 @@ class SchemaRegistry:
         self._types: dict[str, dict[int, ReportType]] = {}
         self._compile_errors: list[str] = []
         self._classified: dict[tuple[str, int], list[tuple[str, str]]] = {}
+        self._link_paths: dict[tuple[str, int], list[tuple[str, str]]] = {}
         for path in sorted(directory.glob("*/*.json")):
             document = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(document, dict) or "$id" not in document:
@@ -243,12 +244,16 @@ class SchemaRegistry:
 
     def link_paths(self, report_type: ReportType) -> list[tuple[str, str]]:
         """Field patterns holding a person's identifier, with its kind (``x-link``: nik,
-        passport), for linking reports about the same person without the number."""
-        return [
-            (pointer, str(node["x-link"]))
-            for pointer, node, _ in self.fields(report_type)
-            if "x-link" in node
-        ]
+        passport), for linking reports about the same person without the number. Worked
+        out once per type: every submission asks."""
+        key = (report_type.name, report_type.version)
+        if key not in self._link_paths:
+            self._link_paths[key] = [
+                (pointer, str(node["x-link"]))
+                for pointer, node, _ in self.fields(report_type)
+                if "x-link" in node
+            ]
+        return self._link_paths[key]
 
     # --- the reference implementation -------------------------------------------------------
 
