@@ -166,3 +166,22 @@ def test_a_signing_key_awaiting_approval_verifies_nothing(client: TestClient, hu
             select(AuditEvent.action).where(AuditEvent.subject == "agency:pimpasa-tanjakan-mekar")
         ).all()
     assert "signing_key.approved" in actions
+
+
+def test_revoking_a_key_ends_the_keys_it_made(client: TestClient, hub: Hub) -> None:
+    """A stolen key's offspring end with it; keys the hub admin provided for the agency do
+    not, nor do other agencies' keys."""
+    hub_admin = hub_admin_key(hub)
+    issue_key(hub, "polda-banten", [Scope.receive])
+    desk = new_key(client, hub_admin, "polda-banten", scopes=["admin", "receive"])
+    issue_key(hub, "dinsos-banten", [Scope.receive])  # another agency, untouched
+    desk_token, desk_id = desk.json()["token"], desk.json()["id"]
+    child = new_key(client, desk_token, "polda-banten", scopes=["receive", "admin"])
+    assert child.status_code == 403  # admin only from the hub admin
+    child = new_key(client, desk_token, "polda-banten", scopes=["receive"]).json()
+    sibling = new_key(client, hub_admin, "polda-banten", scopes=["receive"]).json()
+    revoked = client.delete(f"/v1/agencies/polda-banten/keys/{desk_id}", headers=bearer(hub_admin))
+    assert revoked.status_code == 200
+    assert client.get("/v1/me", headers=bearer(child["token"])).status_code == 401
+    assert client.get("/v1/me", headers=bearer(sibling["token"])).status_code == 200
+    assert client.get("/v1/me", headers=bearer(hub_admin)).status_code == 200

@@ -82,6 +82,8 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The key of the same agency that made this one, if one did: it ends with its maker.
+    created_by: str | None = Field(default=None, max_length=32)
 
     @property
     def scope_set(self) -> frozenset[Scope]:

@@ -277,6 +277,11 @@ def create_api_key(
         secret_hash=_hash_secret(secret),
         scopes=" ".join(s.value for s in wanted),
         expires_at=expires_at,
+        created_by=(
+            granted_by.key_id
+            if granted_by is not None and granted_by.agency_id == agency_id
+            else None
+        ),
     )
     session.add(key)
     session.flush()
@@ -305,7 +310,22 @@ def list_api_keys(session: Session, *, agency_id: str) -> list[ApiKey]:
 
 
 def revoke_api_key(session: Session, *, agency_id: str, key_id: str, actor: str) -> ApiKey:
-    return _revoke(session, ApiKey, agency_id=agency_id, key_id=key_id, actor=actor)
+    """Revoke a key, and every live key of the agency it made (and they made, and so on): a
+    key never outlives the key that made it, so a stolen key's offspring end with it."""
+    key = _revoke(session, ApiKey, agency_id=agency_id, key_id=key_id, actor=actor)
+    makers = [key_id]
+    while makers:
+        offspring = session.exec(
+            select(ApiKey).where(
+                ApiKey.agency_id == agency_id,
+                col(ApiKey.created_by).in_(makers),
+                col(ApiKey.revoked_at).is_(None),
+            )
+        ).all()
+        for child in offspring:
+            _revoke(session, ApiKey, agency_id=agency_id, key_id=child.id, actor=actor)
+        makers = [child.id for child in offspring]
+    return key
 
 
 _Key = TypeVar("_Key", ApiKey, SigningKey)
