@@ -8,6 +8,8 @@ from typing import Annotated, Any, Self
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
+from exchange.errors import pointer_token
+
 # The largest integer I-JSON (RFC 7493) carries exactly: what JSON bodies may hold.
 IJSON_INTEGER_LIMIT = 2**53 - 1
 # The largest integer the databases store (BIGINT): query and body integers stop here.
@@ -36,9 +38,7 @@ def links(status: int, **targets: tuple[str, str, dict[str, str]]) -> dict[int |
         status: {
             "links": {
                 name: {
-                    "operationRef": "#/paths/"
-                    + path.replace("~", "~0").replace("/", "~1")
-                    + f"/{method.lower()}",
+                    "operationRef": f"#/paths/{pointer_token(path)}/{method.lower()}",
                     "parameters": parameters,
                 }
                 for name, (method, path, parameters) in targets.items()

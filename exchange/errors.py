@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -242,9 +242,19 @@ def error_response(request: Request, error: ExchangeError) -> JSONResponse:
     return error_json(error, negotiate(request.headers.get("accept-language")))
 
 
+def pointer_token(part: object) -> str:
+    """One reference token of an RFC 6901 JSON pointer: ``~`` and ``/`` escaped."""
+    return str(part).replace("~", "~0").replace("/", "~1")
+
+
+def json_pointer(path: Iterable[object]) -> str:
+    """The RFC 6901 pointer of a path of keys and indices."""
+    return "".join("/" + pointer_token(part) for part in path)
+
+
 def pointer_from_location(location: Sequence[str | int]) -> str:
     """RFC 6901 pointer for a pydantic ``loc`` path (its first element names the part)."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in location[1:])
+    return json_pointer(location[1:])
 
 
 def _validation_detail(error: Mapping[str, Any]) -> ErrorDetail:

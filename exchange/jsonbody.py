@@ -19,7 +19,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from exchange.contracts import IJSON_INTEGER_LIMIT
-from exchange.errors import MalformedRequest, UnacceptableJson
+from exchange.errors import MalformedRequest, UnacceptableJson, pointer_token
 from exchange.i18n import t
 
 
@@ -75,17 +75,13 @@ def _leaves(document: Any) -> Iterator[tuple[str, Any]]:
         pointer, value = pending.pop()
         if isinstance(value, dict):
             for key, item in value.items():
-                child = f"{pointer}/{_escaped(key)}"
+                child = f"{pointer}/{pointer_token(key)}"
                 yield child, key
                 pending.append((child, item))
         elif isinstance(value, list):
             pending.extend((f"{pointer}/{i}", v) for i, v in enumerate(value))
         else:
             yield pointer, value
-
-
-def _escaped(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
 
 
 class StrictJsonRequest(Request):

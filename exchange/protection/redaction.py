@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from exchange.errors import pointer_token
 from exchange.registry.service import ReportType, SchemaRegistry, values_at
 
 
@@ -33,9 +34,9 @@ def without(document: Any, pointers: Collection[str], at: str = "") -> Any:
     later items move up)."""
     if isinstance(document, dict):
         return {
-            key: without(value, pointers, f"{at}/{_escape(key)}")
+            key: without(value, pointers, f"{at}/{pointer_token(key)}")
             for key, value in document.items()
-            if f"{at}/{_escape(key)}" not in pointers
+            if f"{at}/{pointer_token(key)}" not in pointers
         }
     if isinstance(document, list):
         return [
@@ -44,10 +45,6 @@ def without(document: Any, pointers: Collection[str], at: str = "") -> Any:
             if f"{at}/{index}" not in pointers
         ]
     return document
-
-
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
 
 
 def redact(

@@ -25,7 +25,7 @@ import referencing.exceptions
 from jsonschema import Draft202012Validator, FormatChecker
 
 from exchange.agencies.models import AgencyKind, Sensitivity
-from exchange.errors import ConfigurationError, InvalidInput
+from exchange.errors import ConfigurationError, InvalidInput, json_pointer
 from exchange.i18n import CATALOGUE, Text, t
 from exchange.registry.compat import incompatibilities
 from exchange.registry.formats import FORMATS
@@ -65,10 +65,6 @@ def _shown(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)
-
-
-def _pointer(path: Any) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
 @dataclass
@@ -124,11 +120,11 @@ class ReportType:
     def violations(self, payload: Any) -> list[Violation]:
         return [
             Violation(
-                pointer=_pointer(error.instance_path),
+                pointer=json_pointer(error.instance_path),
                 keyword=error.kind.name,
                 params=dict(error.kind.as_dict()),
                 message=error.message,
-                schema_path=_pointer(error.evaluation_path),
+                schema_path=json_pointer(error.evaluation_path),
             )
             for error in self.validator.iter_errors(payload)
         ]
