@@ -16,7 +16,7 @@ from exchange.delivery.setup import connector_context
 from exchange.errors import ConfigurationError
 from exchange.i18n import t
 from exchange.keyring import Keyring
-from exchange.ratelimit import KeyRateLimit
+from exchange.ratelimit import KeyRateLimit, counters
 from exchange.registry.service import SchemaRegistry, checked_registry, default_schemas_dir
 from exchange.settings import Environment, Settings
 from workers.broker import build_broker
@@ -56,7 +56,7 @@ class Hub:
         )
         registry = checked_registry(settings.schemas_dir or default_schemas_dir())
         database = Database(settings.database_url)
-        limits_storage = "memory://" if settings.embedded_broker else settings.broker_url
+        shared = counters("memory://" if settings.embedded_broker else settings.broker_url)
         return cls(
             settings=settings,
             database=database,
@@ -64,15 +64,15 @@ class Hub:
             keyring=keyring,
             registry=registry,
             submissions=KeyRateLimit(
+                counters=shared,
                 namespace="exchange-submit",
                 per_minute=settings.submissions_per_minute_per_key,
-                storage_url=limits_storage,
                 what="report.rate_limited",
             ),
             requests=KeyRateLimit(
+                counters=shared,
                 namespace="exchange-requests",
                 per_minute=settings.requests_per_minute_per_key,
-                storage_url=limits_storage,
                 what="request.rate_limited",
             ),
         )

@@ -23,6 +23,7 @@ from exchange.errors import (
 from exchange.hub import Hub
 from exchange.i18n import negotiate, t
 from exchange.metrics import UNMATCHED_ROUTE, HttpMetrics
+from exchange.ratelimit import RateLimited
 
 access_log = logging.getLogger("exchange.access")
 
@@ -107,6 +108,11 @@ class Authenticate:
             if scheme.lower() != "bearer" or not token:
                 raise AuthenticationFailed(t("auth.missing"))
             principal = await run_in_threadpool(_authenticated, state.hub, token)
+        except RateLimited as limited:  # a valid key, too busy: no authentication failure
+            await error_json(limited, negotiate(_header(scope, b"accept-language")))(
+                scope, receive, send
+            )
+            return
         except ExchangeError as refused:
             tally.add(
                 reason=refused.message.key,

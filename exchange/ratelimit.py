@@ -30,11 +30,24 @@ class RateLimited(ExchangeError):
         )
 
 
+def counters(storage_url: str) -> SlidingWindowCounterRateLimiter:
+    """The counters every limit of a process shares: ``memory://`` or the Redis broker's URL
+    (one connection pool for all of them)."""
+    return SlidingWindowCounterRateLimiter(storage_from_string(storage_url))
+
+
 class KeyRateLimit:
-    def __init__(self, *, namespace: str, per_minute: int, storage_url: str, what: str) -> None:
+    def __init__(
+        self,
+        *,
+        counters: SlidingWindowCounterRateLimiter,
+        namespace: str,
+        per_minute: int,
+        what: str,
+    ) -> None:
+        self.limiter = counters
         self.namespace = namespace
         self.item = RateLimitItemPerMinute(per_minute)
-        self.limiter = SlidingWindowCounterRateLimiter(storage_from_string(storage_url))
         self.what = what  # the catalogue key of the refusal
 
     def admit(self, key_id: str) -> None:

@@ -34,7 +34,6 @@ from exchange.hub import Hub
 from exchange.i18n import Locale, negotiate, t
 from exchange.jsonbody import HubRoute, parse_json
 from exchange.protection import service as protection
-from exchange.ratelimit import RateLimited
 from exchange.reports import service
 from exchange.reports.contracts import (
     BulkLine,
@@ -112,13 +111,6 @@ def submit_report(
     the same key with another body is a 409. Each key may submit so many reports a minute
     (429 with Retry-After past it)."""
     locale = negotiate(request.headers.get("accept-language"))
-    try:
-        hub.submissions.admit(submitter.key_id)
-    except RateLimited as limited:
-        service.tally_rejection(
-            hub.rejections, principal=submitter, submission_type=body.type, error=limited
-        )
-        raise
     outcome = service.accept(
         session,
         sender=get_agency(session, submitter.agency_id),
@@ -128,6 +120,7 @@ def submit_report(
         submission=body,
         idempotency_key=idempotency_key,
         signature_header=exchange_signature,
+        submissions=hub.submissions,
         rejections=hub.rejections,
         locale=locale,
     )
@@ -225,16 +218,12 @@ def _bulk_line(
     limit: int,
     locale: Locale,
 ) -> service.Outcome:
-    def refused(error: ExchangeError, report_type: str | None = None) -> service.Outcome:
+    def refused(error: ExchangeError) -> service.Outcome:
         service.tally_rejection(
-            hub.rejections, principal=submitter, submission_type=report_type, error=error
+            hub.rejections, principal=submitter, submission_type=None, error=error
         )
         return service.Outcome.refused(error, locale)
 
-    try:
-        hub.submissions.admit(submitter.key_id)
-    except RateLimited as limited:
-        return refused(limited)
     if raw == OVERSIZE:
         return refused(PayloadTooLarge(t("request.too_large", limit=limit)))
     try:
@@ -254,6 +243,7 @@ def _bulk_line(
         ),
         idempotency_key=line.idempotency_key,
         signature_header=line.signature,
+        submissions=hub.submissions,
         rejections=hub.rejections,
         locale=locale,
     )

@@ -38,6 +38,7 @@ from exchange.i18n import Locale, t
 from exchange.keyring import Keyring
 from exchange.models import utcnow
 from exchange.protection import linking, vault
+from exchange.ratelimit import KeyRateLimit
 from exchange.regions import service as regions
 from exchange.registry.service import TLP_MARKINGS, ReportType, SchemaRegistry, values_at
 from exchange.reports.contracts import ReportSubmission, SubmissionResult, Warning_
@@ -417,15 +418,18 @@ def accept(
     submission: ReportSubmission,
     idempotency_key: str | None,
     signature_header: str | None,
+    submissions: KeyRateLimit,
     rejections: RejectionTally,
     locale: Locale,
 ) -> Outcome:
     """Idempotency, validation and storage of one submission, as one outcome: 202 with the
-    result, or the error a client sees. A rejected report leaves nothing behind but its
-    count in the ``report.rejected`` summary."""
+    result, or the error a client sees. Each counts against the key's ``submissions`` a
+    minute. A rejected report leaves nothing behind but its count in the
+    ``report.rejected`` summary."""
     request_hash = canonical_hash(submission.model_dump(mode="json"))[1] if idempotency_key else ""
     agency_id = principal.agency_id
     try:
+        submissions.admit(principal.key_id)
         if idempotency_key:
             stored = replayed(
                 session, agency_id=agency_id, key=idempotency_key, request_hash=request_hash
