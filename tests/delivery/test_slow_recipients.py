@@ -124,6 +124,19 @@ def slow_hub(database_url: str, tmp_path: Path, **overrides: object) -> TestClie
     return TestClient(create_app(settings))
 
 
+def slowed_down(client: TestClient, hanging: SlowServer) -> Hub:
+    """polda-banten with six webhook subscriptions to a receiver that never answers."""
+    hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
+    slow = bearer(issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police))
+    for _ in range(6):
+        subscribe(client, slow, connector="webhook", config={"url": hanging.url})
+    return hub
+
+
+def village(hub: Hub) -> dict[str, str]:
+    return bearer(issue_key(hub, "pimpasa-x", [Scope.submit], kind=AgencyKind.village))
+
+
 def test_the_audit_log_advances_while_every_delivery_thread_waits(
     database_url: str, tmp_path: Path, hanging: SlowServer
 ) -> None:
@@ -133,12 +146,8 @@ def test_the_audit_log_advances_while_every_delivery_thread_waits(
         delivery_max_in_flight_per_agency=100,
         delivery_max_in_flight_per_subscription=100,
     ) as client:
-        hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
-        village = bearer(issue_key(hub, "pimpasa-x", [Scope.submit], kind=AgencyKind.village))
-        slow = bearer(issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police))
-        for _ in range(6):
-            subscribe(client, slow, connector="webhook", config={"url": hanging.url})
-        submit(client, village)
+        hub = slowed_down(client, hanging)
+        submit(client, village(hub))
         wait_until(
             lambda: len(deliveries(hub, state=DeliveryState.in_flight)) >= 4,
             what="every delivery thread held by the slow recipient",
@@ -168,14 +177,10 @@ def test_one_slow_agency_does_not_hold_up_another(
         delivery_max_in_flight_per_agency=2,
         delivery_max_in_flight_per_subscription=2,
     ) as client:
-        hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
-        village = bearer(issue_key(hub, "pimpasa-x", [Scope.submit], kind=AgencyKind.village))
-        slow = bearer(issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police))
+        hub = slowed_down(client, hanging)
         other = bearer(issue_key(hub, "dinsos-banten", [Scope.receive], kind=AgencyKind.social))
-        for _ in range(6):
-            subscribe(client, slow, connector="webhook", config={"url": hanging.url})
         subscribe(client, other)  # an inbox: delivered as soon as a thread takes it
-        submit(client, village)
+        submit(client, village(hub))
         wait_until(
             lambda: (
                 len(deliveries(hub, agency_id="dinsos-banten", state=DeliveryState.delivered)) == 1
