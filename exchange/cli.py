@@ -21,7 +21,7 @@ from exchange.agencies.contracts import (
 from exchange.audit.cli import audit_app, witness_app
 from exchange.audit.service import operator_actor
 from exchange.commandline import JsonFlag, dump, emit, hub_session, load_settings, reporting
-from exchange.db import Database, normalise_url
+from exchange.db import normalise_url
 from exchange.demo import BANTEN, OPERATOR, DemoAgency
 from exchange.errors import ExchangeError
 from exchange.hub import Hub
@@ -32,7 +32,9 @@ from exchange.regions import service as regions
 from exchange.registry.docs import markdown
 from exchange.registry.service import SchemaRegistry, default_schemas_dir
 from exchange.reports.cli import purge
+from exchange.routing import service as routing
 from exchange.routing.cli import subscription_app
+from exchange.routing.contracts import SubscriptionCreate
 from exchange.settings import Environment
 from workers.broker import periodic_actors, run_until_signalled
 
@@ -56,8 +58,9 @@ app.command("purge")(purge)
 # --- init, serve, worker, db -----------------------------------------------------------------
 
 
-def _register(session: Session, demo: DemoAgency) -> dict[str, Any]:
-    """Create a demo agency with one key, or leave an existing one as it is."""
+def _register(session: Session, hub: Hub, demo: DemoAgency) -> dict[str, Any]:
+    """Create a demo agency with one key and its subscriptions, or leave an existing one as
+    it is."""
     try:
         agency = agencies.get_agency(session, demo.id)
     except agencies.AgencyNotFound:
@@ -80,8 +83,34 @@ def _register(session: Session, demo: DemoAgency) -> dict[str, Any]:
         label="created by exchange init",
         actor=operator_actor(),
     )
+    for body in demo.subscriptions:
+        routing.create_subscription(
+            session,
+            agency_id=demo.id,
+            request=SubscriptionCreate.model_validate(body),
+            registry=hub.registry,
+            context=hub.connector_context,
+            sealer=hub.keyring.sealer,
+            limit=hub.settings.max_subscriptions_per_agency,
+            actor=operator_actor(),
+        )
     key = {**dump(ApiKeyOut.of(issued.key)), "token": issued.token}
-    return {**dump(AgencyOut.of(agency)), "created": True, "api_key": key}
+    return {
+        **dump(AgencyOut.of(agency)),
+        "created": True,
+        "api_key": key,
+        "subscriptions": [body["label"] for body in demo.subscriptions],
+    }
+
+
+def _region_directory(session: Session) -> dict[str, Any]:
+    """Load the Kemendagri directory shipped with the hub unless one is loaded: unknown
+    region codes are refused from the first report on."""
+    if regions.is_loaded(session):
+        return {"loaded": False}
+    with regions.SHIPPED_DIRECTORY.open(encoding="utf-8", newline="") as lines:
+        result = regions.import_directory(session, lines=lines, actor=operator_actor())
+    return {"loaded": True, "count": result.count, "sha256": result.sha256}
 
 
 @app.command()
@@ -91,28 +120,35 @@ def init(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create or upgrade the database, generate the hub's keys if missing, and register the
-    operator agency (and with --demo the Banten agencies), printing new API keys once."""
+    """Create or upgrade the database, generate the hub's keys if missing, load the shipped
+    region directory if none is loaded, and register the operator agency (and with --demo
+    the Banten agencies and their subscriptions), printing new API keys once."""
     settings = load_settings()
     with reporting(as_json):
         keyring = Keyring.load(settings.key_dir, origin=settings.log_origin, create_missing=True)
         migrations.upgrade(settings.database_url)
-        database = Database(settings.database_url)
+        hub = Hub.start(settings)
         try:
-            with database.session() as session:
-                registered = [_register(session, d) for d in (OPERATOR, *(BANTEN if demo else ()))]
+            with hub.session() as session:
+                directory = _region_directory(session)
+                registered = [
+                    _register(session, hub, d) for d in (OPERATOR, *(BANTEN if demo else ()))
+                ]
         finally:
-            database.dispose()
+            hub.close()
     document = {
         "database": _safe_url(settings.database_url),
         "key_dir": str(settings.key_dir),
         "published_keys": keyring.public_document(),
+        "regions": directory,
         "agencies": registered,
     }
 
     def human() -> None:
         typer.echo(f"database ready: {document['database']}")
         typer.echo(f"hub keys in {settings.key_dir}")
+        if directory["loaded"]:
+            typer.echo(f"region directory loaded: {directory['count']} Kemendagri codes")
         for entry in registered:
             key = entry["api_key"]
             if key is None:

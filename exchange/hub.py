@@ -31,6 +31,7 @@ class Hub:
     registry: SchemaRegistry
     submissions: KeyRateLimit
     requests: KeyRateLimit
+    lookups: KeyRateLimit
     rejections: RejectionTally = field(
         default_factory=lambda: RejectionTally(window_s=SUMMARY_WINDOW_S)
     )
@@ -73,6 +74,12 @@ class Hub:
                 counters=shared,
                 namespace="exchange-requests",
                 per_minute=settings.requests_per_minute_per_key,
+                what="request.rate_limited",
+            ),
+            lookups=KeyRateLimit(
+                counters=shared,
+                namespace="exchange-lookup",
+                per_minute=settings.lookups_per_minute_per_key,
                 what="request.rate_limited",
             ),
         )

@@ -312,6 +312,46 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "id": "Penandaan dinaikkan dari {asked} ke {tlp}: laporan yang dirujuk bertanda {tlp}, "
         "dan penandaan yang lebih ketat berlaku.",
     },
+    "report.no_recipient": {
+        "en": "No agency but the sender would receive this report: no subscription wants it, "
+        "and it names no recipient who has one. Name the receiving agency in 'recipients', or "
+        'send it with "allow_no_recipient": true to keep it without delivering it.',
+        "id": "Tidak ada instansi selain pengirim yang akan menerima laporan ini: tidak ada "
+        "langganan yang menginginkannya, dan tidak ada penerima bernama yang berlangganan. "
+        "Sebutkan instansi penerima di 'recipients', atau kirim dengan "
+        '"allow_no_recipient": true untuk menyimpannya tanpa dikirim.',
+    },
+    "report.no_recipient_tlp": {
+        "en": "No agency but the sender would receive this report: its marking {tlp} withholds "
+        "it from {withheld}, who subscribed to it. Name them in 'recipients' or choose a wider "
+        "marking.",
+        "id": "Tidak ada instansi selain pengirim yang akan menerima laporan ini: penandaan {tlp} "
+        "menahannya dari {withheld}, yang berlangganan. Sebutkan mereka di 'recipients' atau "
+        "pilih penandaan yang lebih luas.",
+    },
+    "report.no_recipient_kept": {
+        "en": "Accepted without any recipient, as asked: no agency will receive this report.",
+        "id": "Diterima tanpa penerima, sesuai permintaan: tidak ada instansi yang akan "
+        "menerima laporan ini.",
+    },
+    "report.future_time": {
+        "en": "{value} is in the future (the hub's clock says {now}); give the time it happened.",
+        "id": "{value} berada di masa depan (jam hub menunjukkan {now}); isi waktu kejadiannya.",
+    },
+    "report.outside_jurisdiction": {
+        "en": "Region {code} lies outside the sender's area ({jurisdiction}); the report is "
+        "accepted, please check the code.",
+        "id": "Wilayah {code} berada di luar wilayah kerja pengirim ({jurisdiction}); laporan "
+        "diterima, mohon periksa kodenya.",
+    },
+    "report.bad_cursor": {
+        "en": "Not a cursor this hub gave out; start again without 'after'.",
+        "id": "Bukan kursor dari hub ini; mulai lagi tanpa 'after'.",
+    },
+    "person.one_identifier": {
+        "en": "Give exactly one of 'nik' and 'passport_number'.",
+        "id": "Isi tepat satu dari 'nik' dan 'passport_number'.",
+    },
     "report.purged": {
         "en": "Report {report} was purged: its data no longer exists.",
         "id": "Laporan {report} telah dimusnahkan: datanya tidak ada lagi.",
@@ -368,6 +408,12 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "id": "Cosignature tidak sah: {reason}.",
     },
     # Operations
+    "routing.backfill_range": {
+        "en": "A backfill covers more than nothing and at most the retention of the types "
+        "asked for ({days} days).",
+        "id": "Backfill harus lebih dari nol dan paling lama masa simpan jenis laporan yang "
+        "diminta ({days} hari).",
+    },
     "routing.subscription_limit": {
         "en": "The agency already has {limit} subscriptions, the most it may hold; delete one "
         "first.",

@@ -90,6 +90,16 @@ class Settings(BaseSettings):
         description="Reports one API key may submit in a minute (bulk lines count one each); "
         "more are answered 429 with Retry-After.",
     )
+    lookups_per_minute_per_key: Annotated[int, Field(gt=0)] = Field(
+        default=30,
+        description="Person lookups (`POST /v1/persons:lookup`) one API key may make in a "
+        "minute: enough for a counter, too few to walk the NIK space.",
+    )
+    backfill_max_reports: Annotated[int, Field(gt=0, le=100_000)] = Field(
+        default=5_000,
+        description="Reports a new subscription's backfill delivers at most (the newest of "
+        "the period); the answer says when there were more.",
+    )
     max_subscriptions_per_agency: Annotated[int, Field(gt=0)] = Field(
         default=100, description="Live subscriptions one agency may hold."
     )

@@ -31,7 +31,13 @@ def test_init_demo_registers_the_banten_agencies_with_working_keys(
     agencies = {a["id"]: a for a in document["agencies"]}
     assert set(agencies) == {OPERATOR.id, *(d.id for d in BANTEN)}
     assert agencies["pimpasa-tanjakan-mekar"]["jurisdiction"] == "36.03.11.2009"
+    # Village immigration officers are immigration officers: they may file passport flags.
+    assert agencies["pimpasa-tanjakan-mekar"]["kind"] == "immigration"
     assert agencies["kanim-tangerang"]["kind"] == "immigration"
+    assert {"polres-tangerang", "kanwil-kemenkum-banten"} <= set(agencies)
+    # The shipped Kemendagri directory is loaded: unknown codes are refused out of the box.
+    assert document["regions"]["loaded"] is True
+    assert document["regions"]["count"] > 90_000
     assert all(a["created"] and a["api_key"]["token"].startswith("exk_") for a in agencies.values())
     assert {k["use"] for k in document["published_keys"]["keys"]} == {"checkpoint", "envelope"}
 
@@ -39,6 +45,10 @@ def test_init_demo_registers_the_banten_agencies_with_working_keys(
         me = client.get("/v1/me", headers=bearer(agencies["polda-banten"]["api_key"]["token"]))
         assert me.json()["agency"]["id"] == "polda-banten"
         assert me.json()["scopes"] == ["receive", "submit"]
+        subscribed = client.get(
+            "/v1/subscriptions", headers=bearer(agencies["polda-banten"]["api_key"]["token"])
+        )
+        assert [s["label"] for s in subscribed.json()] == agencies["polda-banten"]["subscriptions"]
         admin = bearer(agencies["hub"]["api_key"]["token"])
         assert client.get("/v1/agencies", headers=admin).status_code == 200
         # The keys init generated are the keys the hub publishes.
@@ -49,6 +59,7 @@ def test_init_again_changes_nothing_and_shows_no_keys(runner: CliRunner) -> None
     run_json(runner, "init", "--demo")
     again = run_json(runner, "init", "--demo")
     assert all(not a["created"] and a["api_key"] is None for a in again["agencies"])
+    assert again["regions"] == {"loaded": False}
     keys = run_json(runner, "agency", "key", "list", "polda-banten")
     assert len(keys) == 1
 

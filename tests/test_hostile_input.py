@@ -216,7 +216,9 @@ def test_a_hostile_bulk_line_fails_alone(
 ) -> None:
     from tests.reports.test_submit import WARNING
 
-    good = orjson.dumps({"type": "village-early-warning", "payload": WARNING})
+    good = orjson.dumps(
+        {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING}
+    )
     lines = [
         good,
         b'{"type": "village-early-warning", "payload": {"narrative": "\\udc00"}}',

@@ -56,6 +56,7 @@ class Delivery(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_by: str | None = Field(default=None, max_length=120)  # the key's actor
     receipt_key_id: str | None = Field(default=None, max_length=64)
     receipt_signature: str | None = Field(default=None, max_length=128)
 

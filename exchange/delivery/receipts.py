@@ -69,7 +69,9 @@ def acknowledge(
         delivery.receipt_key_id = key_id
         delivery.receipt_signature = signature
     delivery.state = DeliveryState.acknowledged
-    delivery.acknowledged_at = delivery.acknowledged_at or utcnow()
+    if delivery.acknowledged_at is None:
+        delivery.acknowledged_at = utcnow()
+        delivery.acknowledged_by = actor
     delivery.due_at = None
     session.add(delivery)
     audit.record(

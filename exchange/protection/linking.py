@@ -73,3 +73,24 @@ def earlier_reports_seen(session: Session, *, report: Report, reader: str) -> in
 def forget(session: Session, *, report_id: str) -> None:
     """Delete a report's person links: a purged report is linked to no one."""
     session.exec(delete(PersonLink).where(col(PersonLink.report_id) == report_id))
+
+
+LOOKUP_LIMIT = 100
+
+
+def reports_naming(session: Session, *, digest_: str, reader: str) -> list[Report]:
+    """The unpurged reports ``reader`` may see that hold an identifier with this digest,
+    newest first, at most :data:`LOOKUP_LIMIT`."""
+    return list(
+        session.exec(
+            select(Report)
+            .join(PersonLink, col(PersonLink.report_id) == col(Report.id))
+            .where(
+                PersonLink.digest == digest_,
+                col(Report.purged_at).is_(None),
+                visible_to(reader),
+            )
+            .order_by(col(Report.received_at).desc(), col(Report.id).desc())
+            .limit(LOOKUP_LIMIT)
+        )
+    )

@@ -94,3 +94,21 @@ def record_rotation(session: Session, *, key_id: str, resealed: int, actor: str)
         actor=actor,
         details={"key_id": key_id, "resealed": resealed},
     )
+
+
+def lookup_person(
+    session: Session, *, key: bytes, kind: str, value: str, reader: str, actor: str
+) -> list[Report]:
+    """The reports ``reader`` may see that name this NIK or passport number, matched by
+    keyed hash. The audit log records the lookup with the digest, never the number: an
+    auditor can tell who asked about the same person, and nobody can read who it was."""
+    digest = linking.digest(key, kind=kind, value=value)
+    found = linking.reports_naming(session, digest_=digest, reader=reader)
+    audit.record(
+        session,
+        action="person.lookup",
+        subject=f"person:{digest}",
+        actor=actor,
+        details={"kind": kind, "reports": [report.id for report in found]},
+    )
+    return found

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from exchange.registry.service import SchemaRegistry
+from exchange.registry.service import ReportType, SchemaRegistry
 
 HEADER = """# Report schemas
 
@@ -45,6 +45,13 @@ def _kind(node: dict[str, Any]) -> str:
     return kind
 
 
+def _routing(report_type: ReportType) -> str:
+    return "; ".join(
+        f"{key} " + ", ".join(f"`{path}`" for path in paths)
+        for key, paths in report_type.routing.items()
+    )
+
+
 def markdown(registry: SchemaRegistry) -> str:
     parts = [HEADER]
     for report_type in registry.latest():
@@ -56,7 +63,7 @@ def markdown(registry: SchemaRegistry) -> str:
             f"- `$id`: `{report_type.uri}`\n"
             f"- submitted by: {', '.join(sorted(report_type.submitters))}\n"
             f"- default TLP: {report_type.default_tlp}\n"
-            f"- routing: {', '.join(f'{k} `{v}`' for k, v in report_type.routing.items())}\n"
+            f"- routing: {_routing(report_type)}\n"
         )
         parts.append(
             "| field | required | type | sensitivity | description | keterangan |\n"

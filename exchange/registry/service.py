@@ -108,8 +108,27 @@ class ReportType:
         return int(self.schema["x-retention-days"])
 
     @property
-    def routing(self) -> dict[str, str]:
-        return dict(self.schema.get("x-routing", {}))
+    def routing(self) -> dict[str, tuple[str, ...]]:
+        """Where routing finds each of its keys (``x-routing``): ``region`` (every region the
+        report concerns: the office, the person's home village, the departure point...),
+        ``severity`` and ``indicators``, each a pointer or a list of pointers."""
+        found = self.schema.get("x-routing", {})
+        return {
+            key: (value,) if isinstance(value, str) else tuple(value)
+            for key, value in found.items()
+        }
+
+    @property
+    def not_future_paths(self) -> tuple[str, ...]:
+        """Fields holding when something was seen or done (``x-not-future``): a time more
+        than the allowed clock skew ahead of the hub's is a mistake, refused."""
+        return tuple(self.schema.get("x-not-future", []))
+
+    @property
+    def recipient_paths(self) -> tuple[str, ...]:
+        """Fields naming an agency the report is meant for (``x-recipients``: a referral's
+        ``receiving_agency``): the hub adds each to the report's ``recipients``."""
+        return tuple(self.schema.get("x-recipients", []))
 
     def examples(self) -> Iterator[tuple[Path, bool]]:
         for kind, valid in (("valid", True), ("invalid", False)):
@@ -331,7 +350,9 @@ class SchemaRegistry:
             *report_type.region_code_paths,
             *report_type.nik_paths,
             *report_type.report_ref_paths,
-            *report_type.routing.values(),
+            *report_type.recipient_paths,
+            *report_type.not_future_paths,
+            *(path for paths in report_type.routing.values() for path in paths),
         ]
         for path in paths:
             if not self._path_exists(report_type, path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import Column, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlmodel import Field, SQLModel
 
 from exchange.models import UTCDateTime, utcnow
@@ -34,6 +34,31 @@ class Report(SQLModel, table=True):
     signature_key_id: str | None = Field(default=None, max_length=64)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ReportFacet(SQLModel, table=True):
+    """What search and backfill select reports by, kept beside the encrypted payload: each
+    region the report concerns and each indicator it raises (``facet`` is ``region`` or
+    ``indicator``). Deleted with the payload when the report is purged."""
+
+    __tablename__ = "report_facet"
+    __table_args__ = (Index("ix_report_facet_value", "facet", "value"),)
+
+    report_id: str = Field(sa_column=Column(String(32), ForeignKey("report.id"), primary_key=True))
+    facet: str = Field(sa_column=Column(String(16), primary_key=True))
+    value: str = Field(sa_column=Column(String(64), primary_key=True))
+
+
+class ReportRef(SQLModel, table=True):
+    """One report referring to another (``refs`` and fields marked ``x-report-refs``): the
+    links of a case thread, followed both ways."""
+
+    __tablename__ = "report_ref"
+
+    report_id: str = Field(sa_column=Column(String(32), ForeignKey("report.id"), primary_key=True))
+    refers_to: str = Field(
+        sa_column=Column(String(32), ForeignKey("report.id"), primary_key=True, index=True)
+    )
 
 
 class IdempotencyRecord(SQLModel, table=True):

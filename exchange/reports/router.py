@@ -1,4 +1,5 @@
-"""HTTP surface of reports: ``POST /v1/reports`` and ``GET /v1/reports/{id}``."""
+"""HTTP surface of reports: submission (one and bulk), reading, search, threads, where a
+report went, person lookup, evidence and purging."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -19,10 +20,11 @@ from starlette.concurrency import run_in_threadpool
 from exchange.agencies.models import Agency, Scope
 from exchange.agencies.service import Principal, get_agency
 from exchange.audit import service as audit
-from exchange.contracts import links
+from exchange.contracts import Instant, links
 from exchange.dependencies import AdminDep, HubDep, PrincipalDep, SessionDep, get_hub, requires
 from exchange.errors import (
     ExchangeError,
+    InvalidInput,
     NotCommitted,
     PayloadTooLarge,
     UnacceptableJson,
@@ -37,13 +39,22 @@ from exchange.protection import service as protection
 from exchange.reports import service
 from exchange.reports.contracts import (
     BulkLine,
+    PersonLookup,
+    PersonLookupResult,
+    PersonMatch,
     Purged,
+    ReportItem,
     ReportOut,
+    ReportPage,
     ReportSubmission,
+    ReportThread,
+    SentDelivery,
     SubmissionResult,
+    ThreadEntry,
 )
 from exchange.reports.lines import OVERSIZE, LineSplitter, Oversize
 from exchange.reports.models import Report
+from exchange.routing.contracts import Indicator, RegionPrefix, Severity
 
 logger = logging.getLogger(__name__)
 
@@ -291,6 +302,144 @@ def read_report(
         withheld=seen.withheld,
         earlier_reports=seen.earlier_reports,
     )
+
+
+def _view(session: Session, hub: Hub, reader: Agency, report: Report) -> ReportItem:
+    """A report as ``reader`` may see it, in the shape search pages use."""
+    seen = (
+        None
+        if report.purged_at is not None
+        else protection.view(
+            session, report=report, reader=reader, registry=hub.registry, sealer=hub.keyring.sealer
+        )
+    )
+    return ReportItem(
+        id=report.id,
+        type=report.type,
+        version=report.version,
+        sender=report.sender,
+        tlp=report.tlp,
+        refs=json.loads(report.refs),
+        recipients=json.loads(report.recipients),
+        payload_hash=report.payload_hash,
+        received_at=report.received_at,
+        region=report.region,
+        severity=report.severity,
+        purged_at=report.purged_at,
+        payload=seen.data if seen else None,
+        withheld=seen.withheld if seen else [],
+        earlier_reports=seen.earlier_reports if seen else 0,
+    )
+
+
+@router.get("/v1/reports", response_model=ReportPage)
+def search_reports(
+    session: SessionDep,
+    hub: HubDep,
+    reader: PrincipalDep,
+    type_: Annotated[
+        list[Annotated[str, Query(max_length=64)]] | None, Query(alias="type", max_length=20)
+    ] = None,
+    region: Annotated[RegionPrefix | None, Query(description="A region-code prefix.")] = None,
+    min_severity: Severity | None = None,
+    indicator: Annotated[Indicator | None, Query()] = None,
+    since: Annotated[Instant | None, Query(description="Received at or after.")] = None,
+    until: Annotated[Instant | None, Query(description="Received before.")] = None,
+    status: Literal["live", "purged"] = "live",
+    after: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> ReportPage:
+    """The reports the caller may see (it sent them, or they were routed to it) matching
+    every filter given, newest first, each redacted to the caller's clearance. `region`
+    matches any region a report concerns; `status=purged` lists purged reports (without
+    payload). Page with `after` (the `next_cursor` of the page before). Every report
+    returned is recorded in the audit log as read."""
+    reports = service.search(
+        session,
+        principal=reader,
+        query=service.Search(
+            types=tuple(type_ or ()),
+            region=region,
+            min_severity=min_severity,
+            indicator=indicator,
+            since=since,
+            until=until,
+            purged=status == "purged",
+        ),
+        after=service.Cursor.decode(after) if after else None,
+        limit=limit,
+    )
+    agency = get_agency(session, reader.agency_id)
+    last = reports[-1] if len(reports) == limit else None
+    return ReportPage(
+        items=[_view(session, hub, agency, report) for report in reports],
+        next_cursor=service.Cursor(last.received_at, last.id).encode() if last else None,
+    )
+
+
+@router.get("/v1/reports/{report_id}/deliveries", response_model=list[SentDelivery])
+def report_deliveries(
+    report_id: str, session: SessionDep, sender: PrincipalDep
+) -> list[SentDelivery]:
+    """Where the caller's report went: each recipient agency, the delivery's state and
+    attempts, and when and by which key it was acknowledged (with a verified receipt or
+    not). Only the sender may ask; the recipients' endpoints and secrets are never shown."""
+    return [
+        SentDelivery.of(delivery)
+        for delivery in service.sent_deliveries(session, principal=sender, report_id=report_id)
+    ]
+
+
+@router.get("/v1/reports/{report_id}/thread", response_model=ReportThread)
+def report_thread(report_id: str, session: SessionDep, reader: PrincipalDep) -> ReportThread:
+    """The case the report belongs to: every report linked to it by references (`refs`,
+    and payload fields such as a case update's `references`), both ways, that the caller
+    may see, oldest first."""
+    reports = service.thread(session, principal=reader, report_id=report_id)
+    members = {report.id for report in reports}
+    return ReportThread(
+        report_id=report_id,
+        reports=[
+            ThreadEntry.model_validate(
+                {
+                    **ThreadEntry.of(report).model_dump(exclude={"refs"}),
+                    "refs": [ref for ref in json.loads(report.refs) if ref in members],
+                }
+            )
+            for report in reports
+        ],
+    )
+
+
+@router.post("/v1/persons:lookup", response_model=PersonLookupResult, tags=["persons"])
+def lookup_person(
+    body: PersonLookup,
+    session: SessionDep,
+    hub: HubDep,
+    reader: Annotated[Principal, Depends(requires(Scope.receive))],
+) -> PersonLookupResult:
+    """Whether a NIK or passport number appears in reports the caller may see: their ids,
+    types, dates and markings, newest first. The number travels in the body only; the hub
+    matches it by keyed hash and records the lookup with the hash. Each key may look up so
+    many persons a minute (429 with Retry-After past it)."""
+    given = [
+        (kind, value)
+        for kind, value in (("nik", body.nik), ("passport", body.passport_number))
+        if value
+    ]
+    if len(given) != 1:
+        raise InvalidInput.at(t("person.one_identifier"), "/nik")
+    hub.lookups.admit(reader.key_id)
+    ((kind, value),) = given
+    found = protection.lookup_person(
+        session,
+        key=hub.keyring.linking_key,
+        kind=kind,
+        value=value,
+        reader=reader.agency_id,
+        actor=reader.actor,
+    )
+    return PersonLookupResult(matches=[PersonMatch.of(report) for report in found])
 
 
 @router.delete("/v1/reports/{report_id}", response_model=Purged)

@@ -11,20 +11,20 @@ import json
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import rfc8785
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, exists, select
 
 from exchange.agencies import signatures
 from exchange.agencies.models import Agency, AgencyKind
 from exchange.agencies.service import Principal
 from exchange.audit import service as audit
 from exchange.audit.failures import RejectionTally
-from exchange.crypto import b64url_decode
-from exchange.delivery.models import end_due_deliveries
+from exchange.crypto import b64url, b64url_decode
+from exchange.delivery.models import Delivery, end_due_deliveries
 from exchange.errors import (
     AuthenticationFailed,
     Conflict,
@@ -34,7 +34,7 @@ from exchange.errors import (
     NotFound,
     PermissionDenied,
 )
-from exchange.i18n import Locale, t
+from exchange.i18n import SUPPORTED_LOCALES, Locale, t
 from exchange.keyring import Keyring
 from exchange.models import utcnow
 from exchange.protection import linking, vault
@@ -42,12 +42,16 @@ from exchange.ratelimit import KeyRateLimit
 from exchange.regions import service as regions
 from exchange.registry.service import TLP_MARKINGS, ReportType, SchemaRegistry, values_at
 from exchange.reports.contracts import ReportSubmission, SubmissionResult, Warning_
-from exchange.reports.models import IdempotencyRecord, Report
+from exchange.reports.models import IdempotencyRecord, Report, ReportFacet, ReportRef
 from exchange.reports.visibility import may_see, visible_to
 from exchange.routing import service as routing
+from exchange.routing.contracts import SEVERITY_ORDER
 from exchange.routing.service import RoutingFacts
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
+# How far ahead of the hub's clock an observation time may be: officers' phones drift.
+CLOCK_SKEW = timedelta(minutes=10)
+EARLIEST_ZONE = timezone(timedelta(hours=14))  # where a calendar day begins first
 PAYLOAD_POINTER = "/payload"
 
 
@@ -120,12 +124,6 @@ def _schema_violations(report_type: ReportType, payload: dict[str, Any]) -> list
     ]
 
 
-def _first(payload: dict[str, Any], pattern: str | None) -> Any:
-    if not pattern:
-        return None
-    return next((value for _, value in values_at(payload, pattern)), None)
-
-
 def submit(
     session: Session,
     *,
@@ -137,9 +135,10 @@ def submit(
     signature_header: str | None,
     locale: Locale = "en",
 ) -> SubmissionResult:
-    """Validate and store one report, recording ``report.submitted``; raise on any rule
-    broken (the caller records the rejection). ``sender`` is the principal's agency, loaded
-    once by the caller (a bulk submission has thousands of lines and one sender)."""
+    """Validate and store one report, recording ``report.submitted``, and route it; raise
+    on any rule broken (the caller records the rejection). Every check, routing's included,
+    is made before anything is written. ``sender`` is the principal's agency, loaded once by
+    the caller (a bulk submission has thousands of lines and one sender)."""
     report_type = registry.get(submission.type, submission.version)
     if sender.kind not in report_type.submitters:
         raise PermissionDenied(
@@ -160,7 +159,10 @@ def submit(
         for pointer, value in values_at(payload, pattern)
         if isinstance(value, str)
     ]
-    details = regions.unknown_code_details(session, located, prefix=PAYLOAD_POINTER)
+    details = [
+        *regions.unknown_code_details(session, located, prefix=PAYLOAD_POINTER),
+        *_future_times(report_type, payload, now=utcnow()),
+    ]
     references = [(f"/refs/{i}", ref) for i, ref in enumerate(submission.refs)] + [
         (PAYLOAD_POINTER + pointer, value)
         for pattern in report_type.report_ref_paths
@@ -168,7 +170,12 @@ def submit(
         if isinstance(value, str)
     ]
     referenced = _visible_markings(session, [ref for _, ref in references], reader=sender.id)
-    named = [(f"/recipients/{i}", agency) for i, agency in enumerate(submission.recipients)]
+    named = [(f"/recipients/{i}", agency) for i, agency in enumerate(submission.recipients)] + [
+        (PAYLOAD_POINTER + pointer, value)
+        for pattern in report_type.recipient_paths
+        for pointer, value in values_at(payload, pattern)
+        if isinstance(value, str)
+    ]
     unknown = [
         *_missing(references, referenced, message="report.unknown_ref"),
         *_missing(
@@ -197,11 +204,7 @@ def submit(
             message=t("regions.nik_district_unknown", district=district).render(locale),
         )
         for pointer, district in _unknown_nik_districts(session, report_type, payload)
-    ]
-    report_id = uuid.uuid4().hex
-    ciphertext, data_key = vault.lock(
-        report_id=report_id, canonical=canonical, sealer=keyring.sealer
-    )
+    ] + _outside_jurisdiction(report_type, payload, sender=sender, locale=locale)
     asked = submission.tlp or report_type.default_tlp
     tlp = strictest([asked, *referenced.values()])
     if tlp != asked:
@@ -212,6 +215,32 @@ def submit(
                 message=t("report.tlp_raised", asked=asked, tlp=tlp).render(locale),
             )
         )
+    recipients = sorted({agency for _, agency in named})
+    facts = RoutingFacts.of(
+        report_type,
+        payload,
+        tlp=tlp,
+        sender=sender.id,
+        recipients=recipients,
+        participants=_participants(session, sorted(referenced)),
+        regions=[district for _, district in _nik_districts(report_type, payload)],
+    )
+    destinations = routing.plan(session, facts)
+    if not destinations.reaches_beyond(sender.id):
+        if not submission.allow_no_recipient:
+            raise _no_recipient(tlp, destinations.withheld)
+        warnings.append(
+            Warning_(
+                code="no_recipient",
+                pointer="/allow_no_recipient",
+                message=t("report.no_recipient_kept").render(locale),
+            )
+        )
+
+    report_id = uuid.uuid4().hex
+    ciphertext, data_key = vault.lock(
+        report_id=report_id, canonical=canonical, sealer=keyring.sealer
+    )
     report = Report(
         id=report_id,
         type=report_type.name,
@@ -219,11 +248,11 @@ def submit(
         sender=sender.id,
         tlp=tlp,
         refs=json.dumps(submission.refs),
-        recipients=json.dumps(sorted(set(submission.recipients))),
+        recipients=json.dumps(recipients),
         payload=ciphertext,
         payload_hash=payload_hash,
-        region=_first(payload, report_type.routing.get("region")),
-        severity=_first(payload, report_type.routing.get("severity")),
+        region=facts.regions[0] if facts.regions else None,
+        severity=facts.severity,
         signature_key_id=key_id,
     )
     session.add(report)
@@ -239,11 +268,21 @@ def submit(
             "payload_hash": payload_hash,
             "signature_key_id": key_id,
             "refs": submission.refs,
-            "recipients": sorted(set(submission.recipients)),
+            "recipients": recipients,
         },
     )
     session.flush()  # the report row exists before the rows that refer to it
     session.add(data_key)
+    session.add_all(
+        [
+            *(ReportFacet(report_id=report.id, facet="region", value=c) for c in facts.regions),
+            *(
+                ReportFacet(report_id=report.id, facet="indicator", value=i)
+                for i in sorted(facts.indicators)
+            ),
+            *(ReportRef(report_id=report.id, refers_to=ref) for ref in sorted(referenced)),
+        ]
+    )
     linking.record_links(
         session,
         report_id=report.id,
@@ -252,18 +291,7 @@ def submit(
         registry=registry,
         key=keyring.linking_key,
     )
-    routing.route(
-        session,
-        report_id=report.id,
-        facts=RoutingFacts.of(
-            report_type,
-            payload,
-            tlp=report.tlp,
-            sender=sender.id,
-            recipients=submission.recipients,
-        ),
-        actor=principal.actor,
-    )
+    routing.route(session, report_id=report.id, plan=destinations, actor=principal.actor)
     return SubmissionResult(
         id=report.id,
         type=report.type,
@@ -272,8 +300,89 @@ def submit(
         payload_hash=payload_hash,
         received_at=report.received_at,
         audit_event_id=event.id,
+        recipients=recipients,
+        routed_to=destinations.routed_to,
+        withheld_by_tlp=sorted(destinations.withheld),
         warnings=warnings,
     )
+
+
+class NoRecipient(InvalidInput):
+    """Raised when a report would reach no agency but its sender, and the sender did not
+    say that this is what it wants."""
+
+    code = "no_recipient"
+
+
+def _no_recipient(tlp: str, withheld: Collection[str]) -> NoRecipient:
+    if withheld:
+        message = t("report.no_recipient_tlp", tlp=tlp, withheld=", ".join(sorted(withheld)))
+        pointer = "/tlp"
+    else:
+        message = t("report.no_recipient")
+        pointer = "/recipients"
+    # Both languages in the detail: the officer who reads it may not be the one whose
+    # client chose the language, and this refusal must be understood.
+    both = {locale: message.render(locale) for locale in SUPPORTED_LOCALES}
+    return NoRecipient(
+        message, details=[ErrorDetail(message, pointer=pointer, extra={"messages": both})]
+    )
+
+
+def _participants(session: Session, referenced: list[str]) -> set[str]:
+    """The agencies of the case a report continues: the sender of each report it refers to
+    and every agency that received one."""
+    if not referenced:
+        return set()
+    senders = session.exec(select(Report.sender).where(col(Report.id).in_(referenced)))
+    receivers = session.exec(
+        select(Delivery.agency_id).where(col(Delivery.report_id).in_(referenced)).distinct()
+    )
+    return {*senders, *receivers}
+
+
+def _future_times(
+    report_type: ReportType, payload: dict[str, Any], *, now: datetime
+) -> list[ErrorDetail]:
+    """A detail for each observation time more than :data:`CLOCK_SKEW` ahead of ``now``. A
+    bare date is in the future once it has begun nowhere on Earth (UTC+14)."""
+    found = []
+    for pattern in report_type.not_future_paths:
+        for pointer, value in values_at(payload, pattern):
+            if not isinstance(value, str):
+                continue
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=EARLIEST_ZONE)
+            if moment > now + CLOCK_SKEW:
+                found.append(
+                    ErrorDetail(
+                        t("report.future_time", value=value, now=now.isoformat(timespec="seconds")),
+                        pointer=PAYLOAD_POINTER + pointer,
+                    )
+                )
+    return found
+
+
+def _outside_jurisdiction(
+    report_type: ReportType, payload: dict[str, Any], *, sender: Agency, locale: Locale
+) -> list[Warning_]:
+    """A warning for each place the report is about (the first ``x-routing`` region
+    pointer: the village, the office, the checkpoint) outside the sender's jurisdiction: a
+    village officer reporting another village's code has more often mistyped it."""
+    where = report_type.routing.get("region", ())[:1]
+    return [
+        Warning_(
+            code="outside_jurisdiction",
+            pointer=PAYLOAD_POINTER + pointer,
+            message=t(
+                "report.outside_jurisdiction", code=code, jurisdiction=sender.jurisdiction
+            ).render(locale),
+        )
+        for pattern in where
+        for pointer, code in values_at(payload, pattern)
+        if isinstance(code, str) and not routing.overlaps(sender.jurisdiction, code)
+    ]
 
 
 def _missing(
@@ -320,15 +429,21 @@ def _nameable_agencies(session: Session, ids: list[str]) -> set[str]:
     )
 
 
-def _unknown_nik_districts(
-    session: Session, report_type: ReportType, payload: dict[str, Any]
-) -> list[tuple[str, str]]:
-    located = [
+def _nik_districts(report_type: ReportType, payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """(pointer, district) of each NIK in the report: the first six digits of a NIK are the
+    district where it was issued, a region the report concerns."""
+    return [
         (pointer, regions.nik_district(value))
         for pattern in report_type.nik_paths
         for pointer, value in values_at(payload, pattern)
         if isinstance(value, str) and len(value) == 16
     ]
+
+
+def _unknown_nik_districts(
+    session: Session, report_type: ReportType, payload: dict[str, Any]
+) -> list[tuple[str, str]]:
+    located = _nik_districts(report_type, payload)
     if not located or not regions.is_loaded(session):
         return []
     known = regions.known_codes(session, {district for _, district in located})
@@ -509,6 +624,7 @@ def purge(session: Session, *, report_id: str, actor: str, reason: str) -> Repor
         return report
     vault.destroy(session, report_id=report_id)
     linking.forget(session, report_id=report_id)
+    session.exec(delete(ReportFacet).where(col(ReportFacet.report_id) == report_id))
     report.payload = b""
     report.purged_at = utcnow()
     session.add(report)
@@ -542,3 +658,165 @@ def expired(session: Session, *, registry: SchemaRegistry, now: datetime) -> lis
             ).all()
         )
     return due
+
+
+# --- the sender's view, threads and search --------------------------------------------------
+
+
+def sent_deliveries(session: Session, *, principal: Principal, report_id: str) -> list[Delivery]:
+    """Where a report went, for its sender: one row per delivery. Anyone else is answered
+    "not found", whether or not the report exists."""
+    report = session.get(Report, report_id)
+    if report is None or report.sender != principal.agency_id:
+        raise ReportNotFound(t("report.not_found", report=report_id))
+    return list(
+        session.exec(
+            select(Delivery)
+            .where(Delivery.report_id == report_id)
+            .order_by(col(Delivery.agency_id), col(Delivery.created_at))
+        )
+    )
+
+
+THREAD_LIMIT = 500  # reports in one thread answer; a case with more is read by search
+
+
+def thread(session: Session, *, principal: Principal, report_id: str) -> list[Report]:
+    """The case a report belongs to, as far as the reader may see it: every report linked
+    to it by references, followed both ways, oldest first. The walk goes only through
+    reports the reader may see, so it tells nothing of the others, not even that they
+    exist."""
+    reader = principal.agency_id
+    if not may_see(session, report_id=report_id, agency_id=reader):
+        raise ReportNotFound(t("report.not_found", report=report_id))
+    found: set[str] = {report_id}
+    frontier = {report_id}
+    while frontier and len(found) < THREAD_LIMIT:
+        links = session.exec(
+            select(ReportRef.report_id, ReportRef.refers_to).where(
+                col(ReportRef.report_id).in_(frontier) | col(ReportRef.refers_to).in_(frontier)
+            )
+        ).all()
+        linked = {id_ for link in links for id_ in link} - found
+        visible = set(
+            session.exec(select(Report.id).where(col(Report.id).in_(linked), visible_to(reader)))
+        )
+        frontier = set(sorted(visible)[: THREAD_LIMIT - len(found)])
+        found |= frontier
+    reports = list(
+        session.exec(
+            select(Report)
+            .where(col(Report.id).in_(found))
+            .order_by(col(Report.received_at), col(Report.id))
+        )
+    )
+    audit.record(
+        session,
+        action="report.thread_read",
+        subject=f"report:{report_id}",
+        actor=principal.actor,
+        details={"reports": [r.id for r in reports]},
+    )
+    return reports
+
+
+@dataclass(frozen=True)
+class Search:
+    """What ``GET /v1/reports`` selects by; every filter is optional."""
+
+    types: tuple[str, ...] = ()
+    region: str | None = None  # a region-code prefix: any region the report concerns
+    min_severity: str | None = None
+    indicator: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    purged: bool = False  # live reports, or only the purged ones
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ended: the last report's time and id (the order is newest first)."""
+
+    received_at: datetime
+    report_id: str
+
+    def encode(self) -> str:
+        raw = f"{self.received_at.isoformat()}|{self.report_id}".encode()
+        return b64url(raw)
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        try:
+            moment, _, report_id = b64url_decode(token).decode().partition("|")
+            received_at = datetime.fromisoformat(moment)
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            raise InvalidInput(
+                t("report.bad_cursor"),
+                details=[ErrorDetail(t("report.bad_cursor"), pointer="/after", location="query")],
+            ) from None
+        if received_at.tzinfo is None or len(report_id) != 32:
+            raise InvalidInput(
+                t("report.bad_cursor"),
+                details=[ErrorDetail(t("report.bad_cursor"), pointer="/after", location="query")],
+            )
+        return cls(received_at, report_id)
+
+
+def search(
+    session: Session, *, principal: Principal, query: Search, after: Cursor | None, limit: int
+) -> list[Report]:
+    """The reports the reader may see (it sent them, or they were routed to it) that match
+    every filter, newest first, ``limit`` from ``after``. Each is recorded in the audit log
+    as read by the caller: a search reads the payloads it returns."""
+    statement = select(Report).where(visible_to(principal.agency_id))
+    statement = statement.where(
+        col(Report.purged_at).is_not(None) if query.purged else col(Report.purged_at).is_(None)
+    )
+    if query.types:
+        statement = statement.where(col(Report.type).in_(query.types))
+    if query.min_severity is not None:
+        allowed = [
+            s for s, rank in SEVERITY_ORDER.items() if rank >= SEVERITY_ORDER[query.min_severity]
+        ]
+        statement = statement.where(col(Report.severity).in_(allowed))
+    if query.region is not None:
+        value = col(ReportFacet.value)
+        statement = statement.where(
+            exists().where(
+                col(ReportFacet.report_id) == col(Report.id),
+                col(ReportFacet.facet) == "region",
+                (value == query.region)
+                | ((value > query.region + ".") & (value < query.region + "/")),
+            )
+        )
+    if query.indicator is not None:
+        statement = statement.where(
+            exists().where(
+                col(ReportFacet.report_id) == col(Report.id),
+                col(ReportFacet.facet) == "indicator",
+                col(ReportFacet.value) == query.indicator,
+            )
+        )
+    if query.since is not None:
+        statement = statement.where(col(Report.received_at) >= query.since)
+    if query.until is not None:
+        statement = statement.where(col(Report.received_at) < query.until)
+    if after is not None:
+        statement = statement.where(
+            (col(Report.received_at) < after.received_at)
+            | ((col(Report.received_at) == after.received_at) & (col(Report.id) < after.report_id))
+        )
+    reports = list(
+        session.exec(
+            statement.order_by(col(Report.received_at).desc(), col(Report.id).desc()).limit(limit)
+        )
+    )
+    for report in reports:
+        audit.record(
+            session,
+            action="report.read",
+            subject=f"report:{report.id}",
+            actor=principal.actor,
+            details={"via": "GET /v1/reports"},
+        )
+    return reports

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from exchange.routing.models import Subscription
 
@@ -15,6 +16,16 @@ SEVERITY_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 
 RegionPrefix = Annotated[str, Field(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")]
 Indicator = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 TypeName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _iso_duration(value: Any) -> Any:
+    """Only ISO 8601 durations (``PT24H``, ``P7D``): pydantic would also take a number of
+    seconds or ``HH:MM:SS``, which a form or a hand-written request gets wrong silently."""
+    if not isinstance(value, str) or not value.startswith("P"):
+        raise PydanticCustomError(
+            "iso_duration", "an ISO 8601 duration such as PT24H (24 hours) or P7D (7 days)"
+        )
+    return value
 
 
 class SubscriptionCreate(BaseModel):
@@ -39,6 +50,13 @@ class SubscriptionCreate(BaseModel):
     )
     throttle_per_s: Annotated[float, Field(gt=0, le=10_000)] | None = Field(
         default=None, description="At most this many deliveries a second to this subscription."
+    )
+    backfill: Annotated[timedelta, BeforeValidator(_iso_duration)] | None = Field(
+        default=None,
+        description="Also deliver the matching reports received in this period before now "
+        "that the agency may receive (ISO 8601 duration, e.g. `PT24H`; at most the retention "
+        "of the types asked for).",
+        json_schema_extra={"type": "string", "format": "duration"},
     )
 
 
@@ -78,7 +96,17 @@ class SubscriptionOut(BaseModel):
         )
 
 
+class Backfill(BaseModel):
+    since: datetime
+    reports: int = Field(description="Earlier reports queued for delivery.")
+    truncated: bool = Field(
+        description="More reports matched than the hub backfills at once; the newest were "
+        "taken (search finds the others)."
+    )
+
+
 class SubscriptionIssued(SubscriptionOut):
     """The answer to a creation or a secret rotation: the only time secrets are shown."""
 
     secrets: dict[str, str]
+    backfill: Backfill | None = None

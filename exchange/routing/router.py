@@ -12,7 +12,12 @@ from exchange.contracts import links
 from exchange.dependencies import HubDep, SessionDep, requires
 from exchange.jsonbody import HubRoute
 from exchange.routing import service
-from exchange.routing.contracts import SubscriptionCreate, SubscriptionIssued, SubscriptionOut
+from exchange.routing.contracts import (
+    Backfill,
+    SubscriptionCreate,
+    SubscriptionIssued,
+    SubscriptionOut,
+)
 
 router = APIRouter(tags=["subscriptions"], route_class=HubRoute)
 ReceiverDep = Annotated[Principal, Depends(requires(Scope.receive))]
@@ -37,7 +42,8 @@ def create_subscription(
     body: SubscriptionCreate, session: SessionDep, hub: HubDep, receiver: ReceiverDep
 ) -> SubscriptionIssued:
     """Ask for reports. The answer shows the config's secrets (a webhook's `whsec_`
-    secret) this once; later reads mask them."""
+    secret) this once; later reads mask them. With `backfill` (`PT24H`) the matching
+    reports of that period, that the agency may receive, are delivered too."""
     subscription, secrets = service.create_subscription(
         session,
         agency_id=receiver.agency_id,
@@ -49,7 +55,23 @@ def create_subscription(
         actor=receiver.actor,
     )
     session.flush()
-    return SubscriptionIssued(**SubscriptionOut.of(subscription).model_dump(), secrets=secrets)
+    backfilled = (
+        service.backfill(
+            session,
+            subscription=subscription,
+            period=body.backfill,
+            registry=hub.registry,
+            limit=hub.settings.backfill_max_reports,
+            actor=receiver.actor,
+        )
+        if body.backfill is not None
+        else None
+    )
+    return SubscriptionIssued(
+        **SubscriptionOut.of(subscription).model_dump(),
+        secrets=secrets,
+        backfill=Backfill(**vars(backfilled)) if backfilled else None,
+    )
 
 
 @router.get("/v1/subscriptions", response_model=list[SubscriptionOut])

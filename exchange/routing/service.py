@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -29,6 +30,7 @@ from exchange.jobs import enqueue_after_commit
 from exchange.models import utcnow
 from exchange.protection.sealing import Sealer
 from exchange.registry.service import ReportType, SchemaRegistry, values_at
+from exchange.reports.models import Report, ReportFacet
 from exchange.routing.contracts import SEVERITY_ORDER, SubscriptionCreate
 from exchange.routing.models import Subscription, SubscriptionMatch, config_purpose
 
@@ -39,6 +41,7 @@ NAMED_ONLY = frozenset({"RED", "AMBER+STRICT"})
 
 
 ANY = ""  # a SubscriptionMatch column that matches everything
+BACKFILL_BATCH = 500  # reports whose facets are read at a time
 
 
 class SubscriptionLimit(Conflict):
@@ -170,6 +173,99 @@ def create_subscription(
     return subscription, _secrets_of(config)
 
 
+@dataclass(frozen=True)
+class BackfillResult:
+    since: datetime
+    reports: int
+    truncated: bool
+
+
+def backfill(
+    session: Session,
+    *,
+    subscription: Subscription,
+    period: timedelta,
+    registry: SchemaRegistry,
+    limit: int,
+    actor: str,
+) -> BackfillResult:
+    """Deliver to a new subscription the reports of the last ``period`` it would have been
+    routed, had it existed: the ones it wants and its agency may receive (TLP, as when
+    they were routed), unpurged, the newest ``limit`` of them. Reports the agency already
+    received, or sent, are not sent again."""
+    types = json.loads(subscription.types) or registry.names()
+    longest = max(registry.get(name).retention_days for name in types)
+    if period <= timedelta(0) or period > timedelta(days=longest):
+        raise InvalidInput.at(t("routing.backfill_range", days=longest), "/backfill")
+    agency = session.get(Agency, subscription.agency_id)
+    assert agency is not None  # the subscription's owner, loaded by its caller
+    since = utcnow() - period
+    already = select(Delivery.report_id).where(Delivery.agency_id == agency.id)
+    candidates = session.exec(
+        select(Report)
+        .where(
+            col(Report.received_at) >= since,
+            col(Report.purged_at).is_(None),
+            col(Report.type).in_(types),
+            Report.sender != agency.id,
+            col(Report.id).not_in(already),
+        )
+        .order_by(col(Report.received_at).desc(), col(Report.id).desc())
+    )
+    facets: dict[str, dict[str, list[str]]] = {}
+    chosen: list[Report] = []
+    truncated = False
+    for batch in candidates.partitions(BACKFILL_BATCH):
+        for report_id, facet, value in session.exec(
+            select(ReportFacet.report_id, ReportFacet.facet, ReportFacet.value).where(
+                col(ReportFacet.report_id).in_([r.id for r in batch])
+            )
+        ):
+            facets.setdefault(report_id, {}).setdefault(facet, []).append(value)
+        for report in batch:
+            found = facets.pop(report.id, {})
+            facts = RoutingFacts(
+                type=report.type,
+                tlp=report.tlp,
+                sender=report.sender,
+                regions=tuple(found.get("region", [report.region] if report.region else [])),
+                severity=report.severity,
+                indicators=frozenset(found.get("indicator", [])),
+                recipients=frozenset(json.loads(report.recipients)),
+            )
+            if (agency.id in facts.recipients or wants(subscription, facts)) and may_receive(
+                agency, facts
+            ):
+                if len(chosen) == limit:
+                    truncated = True
+                    break
+                chosen.append(report)
+        if truncated:
+            break
+    target = Target(subscription.id, agency.id, subscription.connector)
+    for report in reversed(chosen):  # oldest first, as they would have arrived
+        route(
+            session,
+            report_id=report.id,
+            plan=RoutingPlan(targets=(target,), withheld=frozenset()),
+            actor=actor,
+            action="report.backfilled",
+        )
+    audit.record(
+        session,
+        action="subscription.backfilled",
+        subject=f"subscription:{subscription.id}",
+        actor=actor,
+        details={
+            "agency": agency.id,
+            "since": since.isoformat(),
+            "reports": len(chosen),
+            "truncated": truncated,
+        },
+    )
+    return BackfillResult(since=since, reports=len(chosen), truncated=truncated)
+
+
 def list_subscriptions(session: Session, *, agency_id: str | None) -> list[Subscription]:
     query = select(Subscription).where(col(Subscription.deleted_at).is_(None))
     if agency_id is not None:
@@ -268,7 +364,13 @@ def open_config(subscription: Subscription, sealer: Sealer) -> BaseModel:
 
 @dataclass(frozen=True)
 class RoutingFacts:
-    """What routing looks at in a report; the schema's ``x-routing`` says where to find it."""
+    """What routing looks at in a report; the schema's ``x-routing`` says where to find it.
+
+    ``recipients`` are the agencies the report names as its audience; ``participants`` the
+    agencies of the case it continues (the senders and recipients of the reports it refers
+    to). Both are addressed: they get the report on each of their live subscriptions,
+    whatever those subscriptions filter, because filters choose among alerts broadcast to
+    whoever wants them, and a report meant for an agency is not one."""
 
     type: str
     tlp: str
@@ -277,6 +379,7 @@ class RoutingFacts:
     severity: str | None
     indicators: frozenset[str]
     recipients: frozenset[str]
+    participants: frozenset[str] = frozenset()
 
     @classmethod
     def of(
@@ -287,12 +390,19 @@ class RoutingFacts:
         tlp: str,
         sender: str,
         recipients: Iterable[str],
+        participants: Iterable[str] = (),
+        regions: Iterable[str] = (),
     ) -> RoutingFacts:
+        """The facts of ``payload``; ``regions`` adds regions found elsewhere (the district
+        of each NIK the report holds)."""
         routing = report_type.routing
 
         def found(name: str) -> list[Any]:
-            pattern = routing.get(name)
-            return [value for _, value in values_at(payload, pattern)] if pattern else []
+            return [
+                value
+                for pattern in routing.get(name, ())
+                for _, value in values_at(payload, pattern)
+            ]
 
         indicators: set[str] = set()
         for value in found("indicators"):
@@ -300,15 +410,21 @@ class RoutingFacts:
                 v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)
             )
         severity = next((v for v in found("severity") if isinstance(v, str)), None)
+        located = [v for v in found("region") if isinstance(v, str)]
         return cls(
             type=report_type.name,
             tlp=tlp,
             sender=sender,
-            regions=tuple(v for v in found("region") if isinstance(v, str)),
+            regions=tuple(dict.fromkeys([*located, *regions])),
             severity=severity,
             indicators=frozenset(indicators),
             recipients=frozenset(recipients),
+            participants=frozenset(participants) - {sender},
         )
+
+    @property
+    def addressed(self) -> frozenset[str]:
+        return self.recipients | self.participants
 
 
 def covers(prefix: str, code: str) -> bool:
@@ -323,7 +439,8 @@ def overlaps(prefix: str, code: str) -> bool:
 
 
 def wants(subscription: Subscription, facts: RoutingFacts) -> bool:
-    """Whether the report matches every filter the subscription sets."""
+    """Whether the report matches every filter the subscription sets; a subscription
+    filters on any of the regions the report concerns."""
     types = json.loads(subscription.types)
     if types and facts.type not in types:
         return False
@@ -342,56 +459,103 @@ def wants(subscription: Subscription, facts: RoutingFacts) -> bool:
 def may_receive(agency: Agency, facts: RoutingFacts) -> bool:
     """What the report's TLP 2.0 marking allows, whatever any subscription asks for.
 
-    RED and AMBER+STRICT: only the agencies named in ``recipients``; AMBER: also agencies
-    whose jurisdiction covers the report's region; GREEN and CLEAR: every participant.
+    RED and AMBER+STRICT: only the agencies named in ``recipients``; AMBER: also the
+    participants of the case and agencies whose jurisdiction covers a region the report
+    concerns; GREEN and CLEAR: every participant of the exchange.
     """
     if agency.id == facts.sender or agency.id in facts.recipients:
         return True
     if facts.tlp in NAMED_ONLY:
         return False
     if facts.tlp == "AMBER":
-        return any(covers(agency.jurisdiction, code) for code in facts.regions)
+        return agency.id in facts.participants or any(
+            covers(agency.jurisdiction, code) for code in facts.regions
+        )
     return True
 
 
-def route(session: Session, *, report_id: str, facts: RoutingFacts, actor: str) -> list[Delivery]:
-    """One pending delivery per live subscription that wants the report and may receive
-    it, recorded as ``report.routed``; their jobs go to the broker after commit. The
-    candidates come from the type and region index; the other filters are checked here."""
-    candidates = session.exec(
+@dataclass(frozen=True)
+class Target:
+    subscription_id: str
+    agency_id: str
+    connector: str
+
+
+@dataclass(frozen=True)
+class RoutingPlan:
+    """Where a report goes, worked out before anything of it is written: the subscriptions
+    it reaches, and the agencies that wanted it but whose clearance its marking withholds."""
+
+    targets: tuple[Target, ...]
+    withheld: frozenset[str]
+
+    @property
+    def routed_to(self) -> list[str]:
+        return sorted({target.agency_id for target in self.targets})
+
+    def reaches_beyond(self, sender: str) -> bool:
+        return any(target.agency_id != sender for target in self.targets)
+
+
+def plan(
+    session: Session, facts: RoutingFacts, *, subscriptions: Iterable[str] | None = None
+) -> RoutingPlan:
+    """The live subscriptions of active agencies that want the report (or whose agency it
+    is addressed to) and may receive it. The candidates come from the type and region
+    index; the other filters are checked here. ``subscriptions`` narrows the candidates
+    (a backfill plans for one subscription)."""
+    chosen = or_(
+        col(Subscription.id).in_(_indexed_matches(facts)),
+        col(Subscription.agency_id).in_(sorted(facts.addressed)),
+    )
+    query = (
         select(Subscription, Agency)
         .join(Agency, col(Agency.id) == col(Subscription.agency_id))
-        .where(
-            col(Subscription.active).is_(True),
-            col(Agency.active).is_(True),
-            col(Subscription.id).in_(_indexed_matches(facts)),
-        )
-    ).all()
-    now = utcnow()
-    deliveries: list[Delivery] = []
-    withheld = 0
-    for subscription, agency in candidates:
-        if not wants(subscription, facts):
+        .where(col(Subscription.active).is_(True), col(Agency.active).is_(True), chosen)
+        .order_by(col(Subscription.id))
+    )
+    if subscriptions is not None:
+        query = query.where(col(Subscription.id).in_(list(subscriptions)))
+    targets: list[Target] = []
+    withheld: set[str] = set()
+    for subscription, agency in session.exec(query).all():
+        if agency.id not in facts.addressed and not wants(subscription, facts):
             continue
         if not may_receive(agency, facts):
-            withheld += 1
+            withheld.add(agency.id)
             continue
-        deliveries.append(
-            Delivery(
-                id=uuid.uuid4().hex,
-                report_id=report_id,
-                subscription_id=subscription.id,
-                agency_id=agency.id,
-                connector=subscription.connector,
-                state=DeliveryState.pending,
-                due_at=now,
-                created_at=now,
-            )
+        targets.append(Target(subscription.id, agency.id, subscription.connector))
+    return RoutingPlan(targets=tuple(targets), withheld=frozenset(withheld))
+
+
+def route(
+    session: Session,
+    *,
+    report_id: str,
+    plan: RoutingPlan,
+    actor: str,
+    action: str = "report.routed",
+) -> list[Delivery]:
+    """One pending delivery per target of the plan, recorded as ``report.routed``; their
+    jobs go to the broker after commit."""
+    now = utcnow()
+    deliveries = [
+        Delivery(
+            id=uuid.uuid4().hex,
+            report_id=report_id,
+            subscription_id=target.subscription_id,
+            agency_id=target.agency_id,
+            connector=target.connector,
+            state=DeliveryState.pending,
+            due_at=now,
+            created_at=now,
         )
+        for target in plan.targets
+    ]
     session.add_all(deliveries)
     audit.record(
         session,
-        action="report.routed",
+        action=action,
         subject=f"report:{report_id}",
         actor=actor,
         details={
@@ -399,7 +563,7 @@ def route(session: Session, *, report_id: str, facts: RoutingFacts, actor: str) 
                 {"id": d.id, "agency": d.agency_id, "subscription": d.subscription_id}
                 for d in deliveries
             ],
-            "withheld_by_tlp": withheld,
+            "withheld_by_tlp": sorted(plan.withheld),
         },
     )
     for delivery in deliveries:

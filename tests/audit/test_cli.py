@@ -16,6 +16,7 @@ from exchange.agencies.models import Scope
 from exchange.app import create_app
 from exchange.audit.models import AuditEvent
 from exchange.cli import app as cli
+from exchange.demo import BANTEN, OPERATOR
 from exchange.hub import Hub
 from exchange.settings import Settings
 from tests.conftest import bearer, issue_key
@@ -32,7 +33,10 @@ def test_export_verify_then_detect_tampering(runner: CliRunner, tmp_path: Path) 
     vkey = next(
         k["note_verifier_key"] for k in init["published_keys"]["keys"] if k["use"] == "checkpoint"
     )
-    assert invoke_json(runner, "audit", "integrate")["size"] == 14  # 7 agencies, 7 keys
+    agencies = (OPERATOR, *BANTEN)
+    # The region directory, each agency and its key, and each demo subscription.
+    recorded = 1 + 2 * len(agencies) + sum(len(a.subscriptions) for a in agencies)
+    assert invoke_json(runner, "audit", "integrate")["size"] == recorded
     export = tmp_path / "log.ndjson"
     assert runner.invoke(cli, ["audit", "export", "--output", str(export)]).exit_code == 0
     state = tmp_path / "auditor-state.json"
@@ -40,8 +44,8 @@ def test_export_verify_then_detect_tampering(runner: CliRunner, tmp_path: Path) 
         runner, "audit", "verify", str(export), "--log-key", vkey, "--state", str(state)
     )
     assert verified["ok"] is True
-    assert verified["size"] == 14
-    assert json.loads(state.read_text())["size"] == 14
+    assert verified["size"] == recorded
+    assert json.loads(state.read_text())["size"] == recorded
 
     hub = Hub.start(Settings())
     try:

@@ -173,8 +173,13 @@ def test_a_refused_bulk_line_keeps_the_jobs_of_the_lines_before_it(
         polda = bearer(issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police))
         subscribe(client, polda)
         lines = [
-            {"type": "village-early-warning", "payload": WARNING},
-            {"type": "village-early-warning", "payload": {}, "idempotency_key": "bad-line"},
+            {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING},
+            {
+                "type": "village-early-warning",
+                "allow_no_recipient": True,
+                "payload": {},
+                "idempotency_key": "bad-line",
+            },
         ]
         response = client.post(
             "/v1/reports:bulk",

@@ -92,15 +92,28 @@ def test_routing_matrix(client: TestClient, hub: Hub) -> None:
 
     sent: dict[str, Sent] = {}
     villages = ["36.03.11.2009", "36.03.12.2001", "36.01.02.2001"]
+    # Where the people at risk live, and where their NIKs were issued: regions the report
+    # concerns besides the village that reports it.
+    homes = [(), ("36.03.11.2009", "3603114505950001"), ("35.01.01.2001", "3601024505950001")]
     indicator_sets = [["calo_recruiting"], ["minor_involved", "group_departure"], ["no_contract"]]
-    for code, severity, indicators in itertools.product(villages, SEVERITIES, indicator_sets):
-        payload = warning(village_code=code, severity=severity, indicators=indicators)
-        report_id = submit(client, submitter, payload, tlp="GREEN")
-        sent[report_id] = Sent("village-early-warning", (code,), severity, frozenset(indicators))
+    for code, home, severity, indicators in itertools.product(
+        villages, homes, SEVERITIES, indicator_sets
+    ):
+        people = [{"home_region": home[0], "nik": home[1]}] if home else []
+        payload = warning(
+            village_code=code,
+            severity=severity,
+            indicators=indicators,
+            persons_at_risk={"count": len(people), "people": people},
+        )
+        report_id = submit(client, submitter, payload, tlp="GREEN", allow_no_recipient=True)
+        nik_district = (f"{home[1][0:2]}.{home[1][2:4]}.{home[1][4:6]}",) if home else ()
+        concerned = (code, *home[:1], *nik_district)
+        sent[report_id] = Sent("village-early-warning", concerned, severity, frozenset(indicators))
     alert = example("recruitment-actor-alert", "unlicensed-agency")
     response = client.post(
         "/v1/reports",
-        json={"type": "recruitment-actor-alert", "payload": alert},
+        json={"type": "recruitment-actor-alert", "payload": alert, "allow_no_recipient": True},
         headers=submitter,
     )
     assert response.status_code == 202, response.text
@@ -121,12 +134,8 @@ def test_routing_matrix(client: TestClient, hub: Hub) -> None:
     assert mistakes == []
     by_name = {name: {r for s, r in routed if owners[s] == name} for name in SUBSCRIPTIONS}
     assert len(by_name["everything"]) == len(sent)
-    assert by_name["by-province-elsewhere"] == set()
-    assert all(
-        0 < len(by_name[name]) < len(sent)
-        for name in SUBSCRIPTIONS
-        if name not in {"everything", "by-province-elsewhere"}
-    )
+    # East Java's subscription gets only the reports about people who live there.
+    assert all(0 < len(by_name[name]) < len(sent) for name in SUBSCRIPTIONS if name != "everything")
 
 
 MARKINGS = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]
@@ -148,8 +157,6 @@ def test_tlp_matrix(
     readers = {"polda-banten": polda, "polda-jatim": jatim}
     for headers in readers.values():
         subscribe(client, headers)
-    report_id = submit(client, village, tlp=marking, recipients=list(named))
-
     in_jurisdiction = {"polda-banten"}
     expected = {
         "CLEAR": set(readers),
@@ -158,6 +165,18 @@ def test_tlp_matrix(
         "AMBER+STRICT": set(named),
         "RED": set(named),
     }[marking]
+    body = {"type": "village-early-warning", "payload": warning(), "tlp": marking}
+    response = client.post("/v1/reports", json={**body, "recipients": list(named)}, headers=village)
+    if not expected:  # it would reach no one: refused, the marking named as the cause
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert (error["code"], error["details"][0]["pointer"]) == ("no_recipient", "/tlp")
+        assert deliveries(hub) == []
+        return
+    assert response.status_code == 202, response.text
+    report_id = response.json()["id"]
+    assert response.json()["routed_to"] == sorted(expected)
+    assert response.json()["withheld_by_tlp"] == sorted(set(readers) - expected)
     assert {d.agency_id for d in deliveries(hub, report_id=report_id)} == expected
     for agency, headers in readers.items():
         status = client.get(f"/v1/reports/{report_id}", headers=headers).status_code
@@ -182,7 +201,12 @@ def test_an_inactive_agency_receives_nothing(
     subscribe(client, polda)
     with hub.session() as session:
         agencies.update_agency(session, "polda-banten", active=False, actor="test")
-    submit(client, village, tlp="GREEN")
+    refused = client.post(
+        "/v1/reports",
+        json={"type": "village-early-warning", "payload": warning(), "tlp": "GREEN"},
+        headers=village,
+    )
+    assert refused.json()["error"]["code"] == "no_recipient"
     assert deliveries(hub) == []
 
 

@@ -29,7 +29,7 @@ EACH = 15
 def test_kek_rotation_under_load_loses_no_report(
     client: TestClient, hub: Hub, village: dict[str, str], runner: CliRunner
 ) -> None:
-    before = [submit(client, village) for _ in range(10)]
+    before = [submit(client, village, allow_no_recipient=True) for _ in range(10)]
     (old_key,) = (key_id_of(p) for p in (hub.settings.key_dir / SEALING_DIR).glob("*.key"))
     submitted: list[str] = []
     failures: list[str] = []
@@ -41,7 +41,11 @@ def test_kek_rotation_under_load_loses_no_report(
         for _ in range(EACH):
             response = client.post(
                 "/v1/reports",
-                json={"type": "village-early-warning", "payload": warning()},
+                json={
+                    "type": "village-early-warning",
+                    "allow_no_recipient": True,
+                    "payload": warning(),
+                },
                 headers=village,
             )
             with lock:
@@ -149,6 +153,7 @@ def test_the_stricter_marking_wins_when_reports_are_combined(
             "payload": warning(),
             "tlp": "GREEN",
             "refs": [referral],
+            "recipients": ["polda-banten"],
         },
         headers=village,
     )
@@ -160,7 +165,12 @@ def test_the_stricter_marking_wins_when_reports_are_combined(
     case = example("case-update", "investigation-opened")
     followed = client.post(
         "/v1/reports",
-        json={"type": "case-update", "payload": {**case, "references": [referral]}, "tlp": "AMBER"},
+        json={
+            "type": "case-update",
+            "allow_no_recipient": True,
+            "payload": {**case, "references": [referral]},
+            "tlp": "AMBER",
+        },
         headers=police,
     )
     assert followed.status_code == 202, followed.text
@@ -175,7 +185,8 @@ def test_a_reference_tells_nothing_of_a_report_the_sender_may_not_see(
     immigration = bearer(
         issue_key(hub, "kanim-serang", [Scope.submit], kind=AgencyKind.immigration)
     )
-    issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police)
+    police = bearer(issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police))
+    subscribe(client, police)
     secret = submit(client, immigration, tlp="RED", recipients=["polda-banten"])
     outsider = bearer(issue_key(hub, "pimpasa", [Scope.submit], kind=AgencyKind.village))
     issue_key(hub, "hub", [Scope.admin], kind=AgencyKind.operator)
@@ -189,7 +200,12 @@ def test_a_reference_tells_nothing_of_a_report_the_sender_may_not_see(
     def refusal(**fields: Any) -> dict[str, Any]:
         response = client.post(
             "/v1/reports",
-            json={"type": "village-early-warning", "payload": warning(), **fields},
+            json={
+                "type": "village-early-warning",
+                "allow_no_recipient": True,
+                "payload": warning(),
+                **fields,
+            },
             headers=outsider,
         )
         assert response.status_code == 422, response.text

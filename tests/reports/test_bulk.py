@@ -35,16 +35,20 @@ def post_bulk(client: TestClient, token: str, body: bytes) -> list[dict[str, Any
 
 def test_mixed_lines_each_get_their_own_answer_in_order(client: TestClient, hub: Hub) -> None:
     token = issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
-    good = {"type": "village-early-warning", "payload": WARNING}
+    good = {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING}
     lines: list[Any] = [
         good,
-        {"type": "village-early-warning", "payload": {**WARNING, "severity": "dire"}},
+        {
+            "type": "village-early-warning",
+            "allow_no_recipient": True,
+            "payload": {**WARNING, "severity": "dire"},
+        },
         b'{"type": "village-early',
-        {"type": "passport-application-flag", "payload": {}},
+        {"type": "passport-application-flag", "allow_no_recipient": True, "payload": {}},
         {**good, "idempotency_key": "line-5"},
         {**good, "idempotency_key": "line-5"},
         {**good, "idempotency_key": "line-5", "tlp": "RED"},
-        {"type": "no-such-type", "payload": {}},
+        {"type": "no-such-type", "allow_no_recipient": True, "payload": {}},
         good,
     ]
     results = post_bulk(client, token, ndjson(lines))
@@ -57,8 +61,12 @@ def test_mixed_lines_each_get_their_own_answer_in_order(client: TestClient, hub:
 
 def test_an_oversize_line_fails_alone(client: TestClient, hub: Hub) -> None:
     token = issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
-    huge = {"type": "village-early-warning", "payload": {**WARNING, "narrative": "x" * 2_000_000}}
-    good = {"type": "village-early-warning", "payload": WARNING}
+    huge = {
+        "type": "village-early-warning",
+        "allow_no_recipient": True,
+        "payload": {**WARNING, "narrative": "x" * 2_000_000},
+    }
+    good = {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING}
     results = post_bulk(client, token, ndjson([good, huge, good]))
     assert [r["status"] for r in results] == [202, 413, 202]
 
@@ -66,7 +74,11 @@ def test_an_oversize_line_fails_alone(client: TestClient, hub: Hub) -> None:
 def test_many_lines_across_batches(client: TestClient, hub: Hub) -> None:
     token = issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
     lines = [
-        {"type": "village-early-warning", "payload": {**WARNING, "persons_at_risk": {"count": n}}}
+        {
+            "type": "village-early-warning",
+            "allow_no_recipient": True,
+            "payload": {**WARNING, "persons_at_risk": {"count": n}},
+        }
         for n in range(1, 1201)
     ]
     results = post_bulk(client, token, ndjson(lines))
@@ -100,7 +112,11 @@ def test_a_failed_batch_is_reported_per_line_and_leaves_nothing(
 
     monkeypatch.setattr(service, "accept", failing_on_line_five)
     lines = [
-        {"type": "village-early-warning", "payload": {**WARNING, "persons_at_risk": {"count": n}}}
+        {
+            "type": "village-early-warning",
+            "allow_no_recipient": True,
+            "payload": {**WARNING, "persons_at_risk": {"count": n}},
+        }
         for n in range(1, 8)
     ]
     results = post_bulk(client, token, ndjson(lines))

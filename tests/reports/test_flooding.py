@@ -51,7 +51,11 @@ def test_thousands_of_rejections_make_one_event_per_distinct_error(
     client: TestClient, hub: Hub
 ) -> None:
     village = village_key(hub)
-    invalid = {"type": "village-early-warning", "payload": {**WARNING, "severity": "dire"}}
+    invalid = {
+        "type": "village-early-warning",
+        "allow_no_recipient": True,
+        "payload": {**WARNING, "severity": "dire"},
+    }
     results = bulk(client, village, [invalid] * 2000 + [{"payload": {}}] * 5 + [b"{"] * 5)
     assert {r["status"] for r in results} == {422, 400}
     refused_type = client.post("/v1/reports", json={"type": 5}, headers=village)
@@ -67,7 +71,7 @@ def test_a_key_past_its_limit_is_told_when_to_come_back(settings: Settings) -> N
     with TestClient(app) as client:
         hub: Hub = app.state.hub
         village = village_key(hub)
-        body = {"type": "village-early-warning", "payload": WARNING}
+        body = {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING}
         statuses = [client.post("/v1/reports", json=body, headers=village) for _ in range(4)]
         assert [r.status_code for r in statuses] == [202, 202, 202, 429]
         refused = statuses[-1]
@@ -90,7 +94,7 @@ def test_the_limit_is_shared_by_every_process_through_redis(
     first, second = create_app(shared), create_app(shared)
     with TestClient(first) as one, TestClient(second) as two:
         village = village_key(first.state.hub, "pimpasa-redis-limit")
-        body = {"type": "village-early-warning", "payload": WARNING}
+        body = {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING}
         answers = [
             api.post("/v1/reports", json=body, headers=village).status_code
             for api in (one, two, one, two)

@@ -110,9 +110,17 @@ def test_each_valid_example_is_accepted(
         subscribed = client.post("/v1/subscriptions", json={"connector": "inbox"}, headers=token)
         assert subscribed.status_code == 201, subscribed.text
         village = bearer(issue_key(hub, "pimpasa-x", [Scope.submit], kind=AgencyKind.village))
-        earlier = submit(client, village, {"type": "village-early-warning", "payload": WARNING})
+        earlier = submit(
+            client,
+            village,
+            {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING},
+        )
         payload["references"] = [earlier.json()["id"]]
-    response = submit(client, token, {"type": report_type, "payload": payload})
+    for pattern in REGISTRY.get(report_type).recipient_paths:  # agencies it names exist
+        issue_key(hub, payload[pattern.strip("/")], [Scope.receive])
+    response = submit(
+        client, token, {"type": report_type, "allow_no_recipient": True, "payload": payload}
+    )
     assert response.status_code == 202, response.text
     result = response.json()
     assert result["version"] == 1
@@ -127,7 +135,14 @@ def test_acceptance_is_audited_with_hashes_not_payload(
     client: TestClient, hub: Hub, village: dict[str, str]
 ) -> None:
     result = submit(
-        client, village, {"type": "village-early-warning", "tlp": "RED", "payload": WARNING}
+        client,
+        village,
+        {
+            "type": "village-early-warning",
+            "tlp": "RED",
+            "payload": WARNING,
+            "allow_no_recipient": True,
+        },
     ).json()
     with hub.session() as session:
         event = session.exec(
@@ -167,7 +182,7 @@ def test_every_violation_is_reported_with_pointer_and_schema_path(
     response = submit(
         client,
         village,
-        {"type": "village-early-warning", "payload": payload},
+        {"type": "village-early-warning", "allow_no_recipient": True, "payload": payload},
         **{"Accept-Language": "id"},
     )
     assert response.status_code == 422
@@ -190,7 +205,11 @@ def test_every_violation_is_reported_with_pointer_and_schema_path(
 @pytest.mark.parametrize(
     ("body", "pointer", "fragment"),
     [
-        ({"type": "village-warning", "payload": {}}, "/type", "known types: case-update"),
+        (
+            {"type": "village-warning", "allow_no_recipient": True, "payload": {}},
+            "/type",
+            "known types: case-update",
+        ),
         (
             {"type": "village-early-warning", "version": 7, "payload": WARNING},
             "/version",
@@ -213,10 +232,41 @@ def test_unknown_type_or_version_names_the_known_ones(
     ("body", "status", "pointer"),
     [
         ({"type": "village-early-warning"}, 422, "/payload"),
-        ({"type": "village-early-warning", "payload": [1]}, 422, "/payload"),
-        ({"type": "village-early-warning", "payload": WARNING, "tlp": "PURPLE"}, 422, "/tlp"),
-        ({"type": "village-early-warning", "payload": WARNING, "refs": ["x"]}, 422, "/refs/0"),
-        ({"type": "village-early-warning", "payload": WARNING, "extra": 1}, 422, "/extra"),
+        (
+            {"type": "village-early-warning", "allow_no_recipient": True, "payload": [1]},
+            422,
+            "/payload",
+        ),
+        (
+            {
+                "type": "village-early-warning",
+                "allow_no_recipient": True,
+                "payload": WARNING,
+                "tlp": "PURPLE",
+            },
+            422,
+            "/tlp",
+        ),
+        (
+            {
+                "type": "village-early-warning",
+                "allow_no_recipient": True,
+                "payload": WARNING,
+                "refs": ["x"],
+            },
+            422,
+            "/refs/0",
+        ),
+        (
+            {
+                "type": "village-early-warning",
+                "allow_no_recipient": True,
+                "payload": WARNING,
+                "extra": 1,
+            },
+            422,
+            "/extra",
+        ),
     ],
 )
 def test_malformed_submissions(
@@ -234,17 +284,33 @@ def test_bad_json_and_missing_scope(client: TestClient, hub: Hub, village: dict[
     assert bad.status_code == 400
     receiver = bearer(issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police))
     assert (
-        submit(client, receiver, {"type": "village-early-warning", "payload": WARNING}).status_code
+        submit(
+            client,
+            receiver,
+            {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING},
+        ).status_code
         == 403
     )
     assert (
-        submit(client, {}, {"type": "village-early-warning", "payload": WARNING}).status_code == 401
+        submit(
+            client,
+            {},
+            {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING},
+        ).status_code
+        == 401
     )
 
 
 def test_refs_must_name_existing_reports(client: TestClient, village: dict[str, str]) -> None:
     response = submit(
-        client, village, {"type": "village-early-warning", "payload": WARNING, "refs": ["0" * 32]}
+        client,
+        village,
+        {
+            "type": "village-early-warning",
+            "allow_no_recipient": True,
+            "payload": WARNING,
+            "refs": ["0" * 32],
+        },
     )
     assert response.status_code == 422
     assert response.json()["error"]["details"][0]["pointer"] == "/refs/0"
@@ -254,7 +320,9 @@ def test_another_agency_cannot_read_a_report(
     client: TestClient, hub: Hub, village: dict[str, str]
 ) -> None:
     report_id = submit(
-        client, village, {"type": "village-early-warning", "payload": WARNING}
+        client,
+        village,
+        {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING},
     ).json()["id"]
     other = bearer(issue_key(hub, "dinsos-banten", [Scope.receive], kind=AgencyKind.social))
     response = client.get(f"/v1/reports/{report_id}", headers=other)
@@ -270,7 +338,11 @@ def test_without_a_directory_only_the_format_is_checked(
 ) -> None:
     payload = {**WARNING, "village_code": "36.03.11.9999"}
     assert (
-        submit(client, village, {"type": "village-early-warning", "payload": payload}).status_code
+        submit(
+            client,
+            village,
+            {"type": "village-early-warning", "allow_no_recipient": True, "payload": payload},
+        ).status_code
         == 202
     )
 
@@ -280,13 +352,21 @@ def test_unknown_codes_are_rejected_naming_the_nearest_parent(
 ) -> None:
     load_banten(hub)
     payload = {**WARNING, "village_code": "36.03.11.9999"}
-    response = submit(client, village, {"type": "village-early-warning", "payload": payload})
+    response = submit(
+        client,
+        village,
+        {"type": "village-early-warning", "allow_no_recipient": True, "payload": payload},
+    )
     assert response.status_code == 422
     detail = response.json()["error"]["details"][0]
     assert detail["pointer"] == "/payload/village_code"
     assert "nearest existing one is 36.03.11" in detail["message"]
     assert (
-        submit(client, village, {"type": "village-early-warning", "payload": WARNING}).status_code
+        submit(
+            client,
+            village,
+            {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING},
+        ).status_code
         == 202
     )
 
@@ -297,14 +377,20 @@ def test_a_nik_from_an_unknown_district_is_a_warning(
     load_banten(hub)
     people = [{**WARNING["persons_at_risk"]["people"][0], "nik": "3699994505950001"}]
     payload = {**WARNING, "persons_at_risk": {"count": 1, "people": people}}
-    response = submit(client, village, {"type": "village-early-warning", "payload": payload})
+    response = submit(
+        client,
+        village,
+        {"type": "village-early-warning", "allow_no_recipient": True, "payload": payload},
+    )
     assert response.status_code == 202
-    assert response.json()["warnings"] == [
-        {
-            "code": "nik_district_unknown",
-            "pointer": "/payload/persons_at_risk/people/0/nik",
-            "message": "The NIK's district 36.99.99 is not in the region directory.",
-        }
+    assert response.json()["warnings"][0] == {
+        "code": "nik_district_unknown",
+        "pointer": "/payload/persons_at_risk/people/0/nik",
+        "message": "The NIK's district 36.99.99 is not in the region directory.",
+    }
+    assert [w["code"] for w in response.json()["warnings"]] == [
+        "nik_district_unknown",
+        "no_recipient",
     ]
 
 
@@ -314,7 +400,7 @@ def test_a_nik_from_an_unknown_district_is_a_warning(
 def test_idempotent_replay_and_conflict(
     client: TestClient, hub: Hub, village: dict[str, str]
 ) -> None:
-    body = {"type": "village-early-warning", "payload": WARNING}
+    body = {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING}
     first = submit(client, village, body, **{"Idempotency-Key": "abc-1"})
     again = submit(client, village, body, **{"Idempotency-Key": "abc-1"})
     assert first.status_code == again.status_code == 202
@@ -340,7 +426,7 @@ def live_server(app: FastAPI) -> Iterator[str]:
 def test_concurrent_requests_with_one_key_store_one_report(live_server: str, hub: Hub) -> None:
     token = issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
     headers = {**bearer(token), "Idempotency-Key": "race-1"}
-    body = {"type": "village-early-warning", "payload": WARNING}
+    body = {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING}
 
     def send(_: int) -> httpx.Response:
         return httpx.post(f"{live_server}/v1/reports", json=body, headers=headers, timeout=30)
@@ -380,7 +466,7 @@ def test_a_signed_report_is_accepted_and_attributed(
     response = submit(
         client,
         village,
-        {"type": "village-early-warning", "payload": WARNING},
+        {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING},
         **{"Exchange-Signature": signature_header(signer, WARNING)},
     )
     assert response.status_code == 202, response.text
@@ -409,7 +495,10 @@ def test_bad_signatures_are_401(
                 session, "pimpasa-tanjakan-mekar", require_signed_reports=True, actor="test"
             )
     response = submit(
-        client, village, {"type": "village-early-warning", "payload": WARNING}, **headers
+        client,
+        village,
+        {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING},
+        **headers,
     )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "signature_invalid"
@@ -425,7 +514,7 @@ def test_signature_is_over_the_canonical_payload_not_the_bytes_sent(
     response = submit(
         client,
         village,
-        {"type": "village-early-warning", "payload": reordered},
+        {"type": "village-early-warning", "allow_no_recipient": True, "payload": reordered},
         **{"Exchange-Signature": signature_header(signer, WARNING)},
     )
     assert response.status_code == 202
@@ -446,7 +535,9 @@ def test_a_reports_evidence_verifies_offline(
     from exchange.audit.verify import verify_evidence
 
     report_id = submit(
-        client, village, {"type": "village-early-warning", "payload": WARNING}
+        client,
+        village,
+        {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING},
     ).json()["id"]
     client.get(f"/v1/reports/{report_id}", headers=village)  # a read, also logged
     with hub.session() as session:
