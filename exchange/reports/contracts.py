@@ -133,7 +133,7 @@ class SentDelivery(RowOut):
         )
 
 
-class ThreadEntry(RowOut):
+class ThreadEntry(BaseModel):
     id: str
     type: str
     version: int

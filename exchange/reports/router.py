@@ -395,16 +395,13 @@ def report_thread(report_id: str, session: SessionDep, reader: PrincipalDep) -> 
     """The case the report belongs to: every report linked to it by references (`refs`,
     and payload fields such as a case update's `references`), both ways, that the caller
     may see, oldest first."""
-    reports = service.thread(session, principal=reader, report_id=report_id)
-    members = {report.id for report in reports}
+    reports, refers = service.thread(session, principal=reader, report_id=report_id)
     return ReportThread(
         report_id=report_id,
         reports=[
             ThreadEntry.model_validate(
-                {
-                    **ThreadEntry.of(report).model_dump(exclude={"refs"}),
-                    "refs": [ref for ref in json.loads(report.refs) if ref in members],
-                }
+                {name: getattr(report, name) for name in ThreadEntry.model_fields if name != "refs"}
+                | {"refs": refers[report.id]}
             )
             for report in reports
         ],

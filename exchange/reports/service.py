@@ -681,22 +681,27 @@ def sent_deliveries(session: Session, *, principal: Principal, report_id: str) -
 THREAD_LIMIT = 500  # reports in one thread answer; a case with more is read by search
 
 
-def thread(session: Session, *, principal: Principal, report_id: str) -> list[Report]:
+def thread(
+    session: Session, *, principal: Principal, report_id: str
+) -> tuple[list[Report], dict[str, list[str]]]:
     """The case a report belongs to, as far as the reader may see it: every report linked
     to it by references, followed both ways, oldest first. The walk goes only through
     reports the reader may see, so it tells nothing of the others, not even that they
-    exist."""
+    exist. Returns the reports and, for each, the reports of the thread it refers to."""
     reader = principal.agency_id
     if not may_see(session, report_id=report_id, agency_id=reader):
         raise ReportNotFound(t("report.not_found", report=report_id))
     found: set[str] = {report_id}
     frontier = {report_id}
+    links: set[tuple[str, str]] = set()
     while frontier and len(found) < THREAD_LIMIT:
-        links = session.exec(
-            select(ReportRef.report_id, ReportRef.refers_to).where(
-                col(ReportRef.report_id).in_(frontier) | col(ReportRef.refers_to).in_(frontier)
-            )
-        ).all()
+        links.update(
+            session.exec(
+                select(ReportRef.report_id, ReportRef.refers_to).where(
+                    col(ReportRef.report_id).in_(frontier) | col(ReportRef.refers_to).in_(frontier)
+                )
+            ).all()
+        )
         linked = {id_ for link in links for id_ in link} - found
         visible = set(
             session.exec(select(Report.id).where(col(Report.id).in_(linked), visible_to(reader)))
@@ -717,7 +722,11 @@ def thread(session: Session, *, principal: Principal, report_id: str) -> list[Re
         actor=principal.actor,
         details={"reports": [r.id for r in reports]},
     )
-    return reports
+    refers: dict[str, list[str]] = {report.id: [] for report in reports}
+    for source, target in sorted(links):
+        if source in found and target in found:
+            refers[source].append(target)
+    return reports, refers
 
 
 @dataclass(frozen=True)
