@@ -226,6 +226,11 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "Report type '{type}' has no version {version}; known versions: {known}.",
         "id": "Jenis laporan '{type}' tidak memiliki versi {version}; versi yang ada: {known}.",
     },
+    "schema.expected": {"en": "Expected {expected}.", "id": "Seharusnya {expected}."},
+    "schema.enum_labelled": {
+        "en": "Must be one of: {values}.",
+        "id": "Harus salah satu dari: {values}.",
+    },
     "schema.required": {
         "en": "The field '{property}' is required.",
         "id": "Kolom '{property}' wajib diisi.",
@@ -351,6 +356,20 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
     "person.one_identifier": {
         "en": "Give exactly one of 'nik' and 'passport_number'.",
         "id": "Isi tepat satu dari 'nik' dan 'passport_number'.",
+    },
+    "report.phone_normalised": {
+        "en": "Stored in E.164 form; the payload hash is of the stored payload, "
+        "submitted_hash in the audit log of the one sent.",
+        "id": "Disimpan dalam bentuk E.164; hash payload adalah hash payload yang disimpan, "
+        "submitted_hash di log audit adalah hash yang dikirim.",
+    },
+    "report.without_consent": {
+        "en": "The person has not consented to sharing their data: recipients get the "
+        "referral without any identifying field (name, NIK, passport, phone, birth date, "
+        "narrative), as the HTCDS guidance allows.",
+        "id": "Orang tersebut belum menyetujui pembagian datanya: penerima mendapat rujukan "
+        "tanpa data pengenal apa pun (nama, NIK, paspor, telepon, tanggal lahir, narasi), "
+        "sesuai pedoman HTCDS.",
     },
     "report.purged": {
         "en": "Report {report} was purged: its data no longer exists.",
@@ -503,7 +522,18 @@ class Text:
 
     def render(self, locale: Locale) -> str:
         templates = CATALOGUE[self.key]
-        return templates.get(locale, templates[DEFAULT_LOCALE]).format(**self.params)
+        values = {
+            name: value.get(locale, value[DEFAULT_LOCALE])
+            if isinstance(value, Localised)
+            else value
+            for name, value in self.params.items()
+        }
+        return templates.get(locale, templates[DEFAULT_LOCALE]).format(**values)
+
+
+class Localised(dict[str, str]):
+    """A placeholder value given in each language (a schema's own English and Indonesian
+    words), picked when the message is rendered."""
 
 
 def t(message_key: str, /, **params: object) -> Text:

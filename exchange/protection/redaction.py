@@ -29,6 +29,22 @@ def withheld_pointers(
     return withheld
 
 
+WITHOUT_CONSENT = "identifying"
+
+
+def consented(
+    payload: dict[str, Any], *, report_type: ReportType, clearance: Collection[str]
+) -> Collection[str]:
+    """The clearance a recipient has for this payload: without the person's consent to
+    sharing (the type's ``x-consent`` field is false) nobody gets identifying fields,
+    whatever its clearance. The HTCDS guidance lets case data be shared for a referral
+    without consent only once it identifies no one."""
+    path = report_type.consent_path
+    if path is not None and any(value is False for _, value in values_at(payload, path)):
+        return [c for c in clearance if c != WITHOUT_CONSENT]
+    return clearance
+
+
 def without(document: Any, pointers: Collection[str], at: str = "") -> Any:
     """A copy of ``document`` without the values at ``pointers`` (array items removed, so
     later items move up)."""
@@ -56,7 +72,10 @@ def redact(
 ) -> tuple[dict[str, Any], list[str]]:
     """The payload as a reader with ``clearance`` may see it, and what was withheld."""
     pointers = withheld_pointers(
-        payload, report_type=report_type, registry=registry, clearance=clearance
+        payload,
+        report_type=report_type,
+        registry=registry,
+        clearance=consented(payload, report_type=report_type, clearance=clearance),
     )
     if not pointers:
         return payload, []

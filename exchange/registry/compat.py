@@ -8,7 +8,10 @@ upgrade), and the schema-diff tools that exist target OpenAPI or other drafts.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # referencing exports the class only from its core module
+    from referencing._core import Resolver
 
 _LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")
 _UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties")
@@ -21,10 +24,39 @@ def _types(schema: dict[str, Any]) -> set[str] | None:
     return {declared} if isinstance(declared, str) else set(declared)
 
 
-def incompatibilities(old: Any, new: Any, path: str = "") -> list[str]:
+def _dereferenced(node: Any, resolver: Resolver[Any] | None) -> tuple[Any, Resolver[Any] | None]:
+    """The definition a ``$ref`` names (its siblings' constraints are not merged: the
+    schemas keep only annotations beside a ``$ref``)."""
+    seen = 0
+    while resolver is not None and isinstance(node, dict) and "$ref" in node and seen < 32:
+        resolved = resolver.lookup(node["$ref"])
+        node, resolver = resolved.contents, resolved.resolver
+        seen += 1
+    return node, resolver
+
+
+def incompatibilities(
+    old: Any,
+    new: Any,
+    path: str = "",
+    *,
+    old_resolver: Resolver[Any] | None = None,
+    new_resolver: Resolver[Any] | None = None,
+) -> list[str]:
+    """What breaks between two schemas. With resolvers, ``$ref``s are followed and the
+    definitions compared, so a new version may point a field at another definition that
+    accepts at least as much; without, any change of ``$ref`` counts as a break."""
+    old, old_resolver = _dereferenced(old, old_resolver)
+    new, new_resolver = _dereferenced(new, new_resolver)
     if not isinstance(old, dict) or not isinstance(new, dict):
         return []
     where = path or "/"
+
+    def deeper(old_node: Any, new_node: Any, at: str) -> list[str]:
+        return incompatibilities(
+            old_node, new_node, at, old_resolver=old_resolver, new_resolver=new_resolver
+        )
+
     found: list[str] = []
     for name in sorted(set(new.get("required", [])) - set(old.get("required", []))):
         found.append(f"{path}/{name}: adds a required field")
@@ -55,7 +87,7 @@ def incompatibilities(old: Any, new: Any, path: str = "") -> list[str]:
     old_properties = old.get("properties", {})
     for name, new_property in new.get("properties", {}).items():
         if name in old_properties:
-            found.extend(incompatibilities(old_properties[name], new_property, f"{path}/{name}"))
+            found.extend(deeper(old_properties[name], new_property, f"{path}/{name}"))
     if isinstance(old.get("items"), dict) and isinstance(new.get("items"), dict):
-        found.extend(incompatibilities(old["items"], new["items"], f"{path}/*"))
+        found.extend(deeper(old["items"], new["items"], f"{path}/*"))
     return found

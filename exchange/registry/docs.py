@@ -8,6 +8,7 @@ from typing import Any
 
 from exchange.registry.service import ReportType, SchemaRegistry
 
+DEFINITIONS = "https://schemas.exchange.example/common/definitions.json"
 HEADER = """# Report schemas
 
 The shared report types, generated from `schemas/` by `exchange schemas doc`; do not edit
@@ -21,12 +22,36 @@ Every field that can describe a person carries `x-sensitivity`: `public`, `opera
 `identifying` (name, NIK, passport, phone, exact birth date, free text) or `special`
 (children, health, victim status: UU PDP "specific" data). Each type also says who may
 submit it (`x-submitters`, by agency kind), its default TLP 2.0 marking (`x-default-tlp`),
-where its routing keys are (`x-routing`), and which fields hold region codes and NIKs
-(`x-region-codes`, `x-niks`: JSON pointers, `*` for every array item).
+where its routing keys are (`x-routing`: `region` lists every region a report concerns,
+the office, the person's home, the departure point), which fields hold region codes and NIKs
+(`x-region-codes`, `x-niks`), which name agencies the report is meant for (`x-recipients`),
+which hold times that cannot be in the future (`x-not-future`) and which records the
+person's consent to sharing (`x-consent`): all JSON pointers, `*` for every array item.
+Fields with `x-link` (NIK, passport, a recruiter's phone, a placement agency's licence) are
+linked across reports by keyed hash. Every enum value has an English and an Indonesian
+label (`x-labels`); fields with a pattern say in words what they expect (`x-expected`),
+and that is what an error message quotes. Telephone numbers are accepted as typed and
+stored in E.164 form.
 
-A submission is `POST /v1/reports` with `{"type", "version"?, "tlp"?, "payload", "refs"?}`;
-the payload is what the tables below describe.
+A submission is `POST /v1/reports` with `{"type", "version"?, "tlp"?, "payload", "refs"?,
+"recipients"?, "allow_no_recipient"?}`; without `version` the latest is used. The payload is
+what the tables below describe (the latest version of each type; every earlier version is
+still accepted, and each version accepts every payload the one before it accepted).
 """
+
+
+def _severity_guide(registry: SchemaRegistry) -> str:
+    """When to choose each severity level, from the shared definition's ``x-guide``."""
+    severity = registry.resources[DEFINITIONS]["$defs"]["severity"]
+    rows = [
+        f"| `{level}` | {severity['x-labels'][level]['en']} / {severity['x-labels'][level]['id']} "
+        f"| {guide['en']} | {guide['id']} |"
+        for level, guide in severity["x-guide"].items()
+    ]
+    return (
+        "\n## Severity: which level to choose\n\n"
+        "| level | label | when | kapan |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
 
 
 def _describe(node: dict[str, Any]) -> tuple[str, str]:
@@ -35,7 +60,13 @@ def _describe(node: dict[str, Any]) -> tuple[str, str]:
 
 def _kind(node: dict[str, Any]) -> str:
     if "enum" in node:
-        return "one of " + ", ".join(f"`{v}`" for v in node["enum"])
+        labels = node.get("x-labels", {})
+        return "one of " + ", ".join(
+            f"`{v}` ({labels[v]['id']} / {labels[v]['en']})" if v in labels else f"`{v}`"
+            for v in node["enum"]
+        )
+    if "x-expected" in node:
+        return f"{node.get('type', '')}: {node['x-expected']['en']} / {node['x-expected']['id']}"
     kind = node.get("type", "")
     kind = "/".join(kind) if isinstance(kind, list) else str(kind)
     if "format" in node:
@@ -53,7 +84,7 @@ def _routing(report_type: ReportType) -> str:
 
 
 def markdown(registry: SchemaRegistry) -> str:
-    parts = [HEADER]
+    parts = [HEADER, _severity_guide(registry)]
     for report_type in registry.latest():
         schema = report_type.schema
         title_en, _, title_id = str(schema.get("description", "")).partition(" / ")

@@ -6,6 +6,10 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 
+import phonenumbers
+
+PHONE_REGION = "ID"  # a number typed without +country is an Indonesian one (0812...)
+
 WOMEN_DAY_OFFSET = 40  # a NIK adds 40 to the day of birth of women
 
 
@@ -34,4 +38,24 @@ def is_nik(value: object) -> bool:
     return nik_birth_date(value) is not None and value[:2] != "00" and value[12:] != "0000"
 
 
-FORMATS: dict[str, Callable[[object], bool]] = {"nik": is_nik}
+def e164(value: str) -> str | None:
+    """A telephone number as typed (``0812-3456-7890``, ``+62 812 3456 7890``) in E.164
+    form, or None if it cannot be a number (the ``phonenumbers`` port of libphonenumber:
+    length and country rules, not a regex)."""
+    try:
+        number = phonenumbers.parse(value, PHONE_REGION)
+    except phonenumbers.NumberParseException:
+        return None
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:  # too short, local only...
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_phone(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    return e164(value) is not None
+
+
+FORMATS: dict[str, Callable[[object], bool]] = {"nik": is_nik, "phone": is_phone}

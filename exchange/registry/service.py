@@ -8,6 +8,7 @@ require both to agree on every example and on generated documents.
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import json
@@ -26,9 +27,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from exchange.agencies.models import AgencyKind, Sensitivity
 from exchange.errors import ConfigurationError, InvalidInput, json_pointer
-from exchange.i18n import CATALOGUE, Text, t
+from exchange.i18n import CATALOGUE, Localised, Text, t
 from exchange.registry.compat import incompatibilities
-from exchange.registry.formats import FORMATS
+from exchange.registry.formats import FORMATS, e164
 
 TLP_MARKINGS = ("CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED")
 SENSITIVITIES = frozenset(s.value for s in Sensitivity)
@@ -119,6 +120,13 @@ class ReportType:
         }
 
     @property
+    def consent_path(self) -> str | None:
+        """The field saying whether the person consented to sharing their data
+        (``x-consent``); when it is false, no recipient gets identifying fields (HTCDS)."""
+        found = self.schema.get("x-consent")
+        return str(found) if found else None
+
+    @property
     def not_future_paths(self) -> tuple[str, ...]:
         """Fields holding when something was seen or done (``x-not-future``): a time more
         than the allowed clock skew ahead of the hub's is a mistake, refused."""
@@ -163,6 +171,7 @@ class SchemaRegistry:
         self._compile_errors: list[str] = []
         self._classified: dict[tuple[str, int], list[tuple[str, str]]] = {}
         self._link_paths: dict[tuple[str, int], list[tuple[str, str]]] = {}
+        self._field_index: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
         for path in sorted(directory.glob("*/*.json")):
             document = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(document, dict) or "$id" not in document:
@@ -216,7 +225,7 @@ class SchemaRegistry:
                     item, item_resolver = resolve(items, child_resolver)
                     if item.get("type") == "object":
                         yield from walk(item, item_resolver, pointer + "/*")
-                    elif "enum" in item:
+                    elif {"enum", "pattern", "format"} & item.keys():
                         yield pointer + "/*", item, False
 
         yield from walk(report_type.schema, resolver, "")
@@ -270,6 +279,59 @@ class SchemaRegistry:
             ]
         return self._link_paths[key]
 
+    def field_index(self, report_type: ReportType) -> dict[str, dict[str, Any]]:
+        """Each field pattern of a type and its schema, ``$ref``s resolved; worked out once."""
+        key = (report_type.name, report_type.version)
+        if key not in self._field_index:
+            self._field_index[key] = {p: node for p, node, _ in self.fields(report_type)}
+        return self._field_index[key]
+
+    def normalised(
+        self, report_type: ReportType, payload: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The payload with every telephone number (``format: phone``) in E.164 form, so
+        that one number typed two ways is stored, and linked, as one, and the pointers of
+        the values changed. ``payload`` is left as it is; it must already be valid."""
+        phones = [
+            p for p, node in self.field_index(report_type).items() if node.get("format") == "phone"
+        ]
+        located = [
+            (pointer, value)
+            for pattern in phones
+            for pointer, value in values_at(payload, pattern)
+            if isinstance(value, str)
+        ]
+        changed = [(pointer, new) for pointer, value in located if (new := e164(value)) != value]
+        if not changed:
+            return payload, []
+        document: dict[str, Any] = copy.deepcopy(payload)
+        for pointer, new in changed:
+            *parents, last = pointer.strip("/").split("/")
+            node: Any = document
+            for part in parents:
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            node[int(last) if isinstance(node, list) else last] = new
+        return document, [pointer for pointer, _ in changed]
+
+    def explain(self, report_type: ReportType, violation: Violation) -> Text:
+        """What a violation means, in words: for a pattern or format the field's
+        ``x-expected`` ("kode desa 13 digit, mis. 36.03.11.2009"), for an enum its values with
+        their labels; otherwise the keyword's own message."""
+        node = self.field_index(report_type).get(_as_pattern(violation.pointer), {})
+        expected = node.get("x-expected")
+        if violation.keyword in {"pattern", "format"} and expected:
+            return Text("schema.expected", {"expected": Localised(expected)})
+        labels = node.get("x-labels")
+        if violation.keyword == "enum" and labels:
+            listed = Localised(
+                {
+                    locale: ", ".join(f"{value} ({labels[value][locale]})" for value in labels)
+                    for locale in ("en", "id")
+                }
+            )
+            return Text("schema.enum_labelled", {"values": listed})
+        return violation.text()
+
     # --- the reference implementation -------------------------------------------------------
 
     @functools.cached_property
@@ -321,7 +383,12 @@ class SchemaRegistry:
             for older, newer in itertools.pairwise(versions):
                 found.extend(
                     f"{name}/{newer.version} is incompatible with {older.version}: {problem}"
-                    for problem in incompatibilities(older.schema, newer.schema)
+                    for problem in incompatibilities(
+                        older.schema,
+                        newer.schema,
+                        old_resolver=reference.resolver(base_uri=older.uri),
+                        new_resolver=reference.resolver(base_uri=newer.uri),
+                    )
                 )
         return found
 
@@ -346,6 +413,7 @@ class SchemaRegistry:
             ]
             if missing:
                 found.append(f"{label}: {pointer} lacks {', '.join(missing)}")
+            found.extend(f"{label}: {pointer} {problem}" for problem in _label_problems(node))
         paths = [
             *report_type.region_code_paths,
             *report_type.nik_paths,
@@ -374,6 +442,19 @@ class SchemaRegistry:
         return True
 
 
+def _label_problems(node: dict[str, Any]) -> list[str]:
+    """An enum needs an English and an Indonesian label for each value (``x-labels``):
+    forms, messages and docs show them to people who do not read the codes."""
+    if "enum" not in node:
+        return []
+    labels = node.get("x-labels", {})
+    return [
+        f"lacks x-labels en and id for {value!r}"
+        for value in node["enum"]
+        if not {"en", "id"} <= set(labels.get(value, {}))
+    ]
+
+
 @functools.cache
 def checked_registry(directory: Path) -> SchemaRegistry:
     """The registry of ``directory``, loaded and checked once per process; the hub refuses
@@ -397,6 +478,11 @@ def _refs(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for item in node:
             yield from _refs(item)
+
+
+def _as_pattern(pointer: str) -> str:
+    """The field pattern of a pointer into a payload: array indexes become ``*``."""
+    return "/".join("*" if part.isdigit() else part for part in pointer.split("/"))
 
 
 def values_at(payload: Any, pattern: str) -> Iterator[tuple[str, Any]]:

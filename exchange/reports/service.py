@@ -113,10 +113,12 @@ def _verify_signature(
     return key_id
 
 
-def _schema_violations(report_type: ReportType, payload: dict[str, Any]) -> list[ErrorDetail]:
+def _schema_violations(
+    registry: SchemaRegistry, report_type: ReportType, payload: dict[str, Any]
+) -> list[ErrorDetail]:
     return [
         ErrorDetail(
-            v.text(),
+            registry.explain(report_type, v),
             pointer=PAYLOAD_POINTER + v.pointer,
             extra={"type": v.keyword, "schema_path": v.schema_path},
         )
@@ -149,10 +151,10 @@ def submit(
                 allowed=", ".join(sorted(report_type.submitters)),
             )
         )
-    payload = submission.payload
-    details = _schema_violations(report_type, payload)
+    details = _schema_violations(registry, report_type, submission.payload)
     if details:
         raise InvalidInput(t("report.invalid", count=len(details)), details=details)
+    payload, normalised = registry.normalised(report_type, submission.payload)
     located = [
         (pointer, value)
         for pattern in report_type.region_code_paths
@@ -190,11 +192,15 @@ def submit(
         )
 
     canonical, payload_hash = canonical_hash(payload)
+    # The sender signed what it sent; the hub stores it normalised (and says where).
+    submitted, submitted_hash = (
+        canonical_hash(submission.payload) if normalised else (canonical, payload_hash)
+    )
     key_id = _verify_signature(
         session,
         agency_id=sender.id,
         header=signature_header,
-        canonical=canonical,
+        canonical=submitted,
         required=sender.require_signed_reports,
     )
     warnings = [
@@ -205,6 +211,24 @@ def submit(
         )
         for pointer, district in _unknown_nik_districts(session, report_type, payload)
     ] + _outside_jurisdiction(report_type, payload, sender=sender, locale=locale)
+    consent = report_type.consent_path
+    warnings += [
+        Warning_(
+            code="shared_without_consent",
+            pointer=PAYLOAD_POINTER + pointer,
+            message=t("report.without_consent").render(locale),
+        )
+        for pointer, value in (values_at(payload, consent) if consent else ())
+        if value is False
+    ]
+    warnings += [
+        Warning_(
+            code="normalised",
+            pointer=PAYLOAD_POINTER + pointer,
+            message=t("report.phone_normalised").render(locale),
+        )
+        for pointer in normalised
+    ]
     asked = submission.tlp or report_type.default_tlp
     tlp = strictest([asked, *referenced.values()])
     if tlp != asked:
@@ -266,6 +290,7 @@ def submit(
             "version": report.version,
             "tlp": report.tlp,
             "payload_hash": payload_hash,
+            **({"submitted_hash": submitted_hash} if normalised else {}),
             "signature_key_id": key_id,
             "refs": submission.refs,
             "recipients": recipients,

@@ -211,10 +211,11 @@ def test_proofs_over_http_verify_against_the_signed_root(
     assert first is not None
     note = audit_client.get("/v1/audit/checkpoint", headers=auditor).text
     checkpoint, _ = open_checkpoint(note, log_key(hub))
-    # Every event so far: 3 + 6 agencies, the auditor and its key, six schema announcements.
+    # Every event so far: 3 + 6 agencies, the auditor and its key, one announcement of each
+    # version of each schema (six types, two versions).
     with hub.session() as session:
         recorded = len(session.exec(select(AuditEvent)).all())
-    assert checkpoint.size == recorded == 3 + 6 + 2 + 6
+    assert checkpoint.size == recorded == 3 + 6 + 2 + 12
 
     listed = audit_client.get(
         "/v1/audit/events", params={"start": 0, "end": 100}, headers=auditor

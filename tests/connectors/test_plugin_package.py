@@ -117,5 +117,5 @@ def test_the_hub_delivers_through_the_plugin(
     finally:
         topic.server.shutdown()
     (headers, text) = topic.notices[0]
-    assert headers["title"] == "high exchange.report.village-early-warning.v1"
+    assert headers["title"] == "high exchange.report.village-early-warning.v2"
     assert "36.03.11.2009" in text

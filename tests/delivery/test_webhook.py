@@ -70,9 +70,9 @@ def test_a_report_reaches_a_webhook_signed_both_ways_as_a_cloudevent(
     assert received.headers["content-type"] == "application/cloudevents+json"
     assert received.headers["webhook-id"] == event.get_id() == delivery.id
     assert event.get_source() == "/agencies/pimpasa-tanjakan-mekar"
-    assert event.get_type() == "exchange.report.village-early-warning.v1"
+    assert event.get_type() == "exchange.report.village-early-warning.v2"
     assert event.get_subject() == report_id
-    assert event.get_dataschema() == hub.registry.get("village-early-warning", 1).uri
+    assert event.get_dataschema() == hub.registry.get("village-early-warning").uri
     assert event.get_data() == WARNING
     assert event.get_extension("tlp") == "AMBER"
     assert event.get_extension("datahash") == delivery.data_hash

@@ -264,7 +264,7 @@ def test_a_mislabelled_example_is_reported(tmp_path: Path) -> None:
     source = directory / "case-update" / "examples" / "invalid" / "bad-reference.json"
     source.rename(directory / "case-update" / "examples" / "valid" / "bad-reference.json")
     assert SchemaRegistry(directory).problems() == [
-        "case-update/1 example bad-reference.json: labelled valid"
+        f"case-update/{version} example bad-reference.json: labelled valid" for version in (1, 2)
     ]
 
 
@@ -295,12 +295,12 @@ def test_schemas_are_listed_and_served(client: TestClient, hub: Hub) -> None:
     assert set(listed) == REQUIRED_TYPES
     assert listed["victim-referral"]["default_tlp"] == "RED"
     assert "village" in listed["village-early-warning"]["submitters"]
-    served = client.get("/v1/schemas/village-early-warning/1", headers=token)
+    served = client.get("/v1/schemas/village-early-warning/2", headers=token)
     assert served.headers["content-type"] == "application/schema+json"
     assert served.json()["$id"] == listed["village-early-warning"]["uri"]
     missing = client.get("/v1/schemas/village-early-warning/9", headers=token)
     assert missing.status_code == 404
-    assert "known versions: 1" in missing.json()["error"]["message"]
+    assert "known versions: 1, 2" in missing.json()["error"]["message"]
 
 
 def test_each_schema_version_is_announced_once_in_the_audit_log(settings: Settings) -> None:
@@ -322,7 +322,7 @@ def test_each_schema_version_is_announced_once_in_the_audit_log(settings: Settin
     finally:
         hub.close()
     subjects = sorted(e.subject for e in events)
-    assert subjects == sorted(f"schema:{name}/1" for name in REQUIRED_TYPES)
+    assert subjects == sorted(f"schema:{name}/{v}" for name in REQUIRED_TYPES for v in (1, 2))
     details = json.loads(events[0].canonical)["details"]
     assert details["uri"].startswith("https://schemas.exchange.example/")
     assert len(details["sha256"]) == 64
