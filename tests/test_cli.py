@@ -16,6 +16,7 @@ from exchange.cli import app as cli
 from exchange.demo import BANTEN, OPERATOR
 from exchange.settings import Settings
 from tests.conftest import bearer
+from tests.servers import wait_until
 
 
 def run_json(runner: CliRunner, *args: str, exit_code: int = 0) -> Any:
@@ -169,3 +170,59 @@ def test_db_upgrade_on_a_new_database(
     result = runner.invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.stderr
     assert run_json(runner, "agency", "list") == []
+
+
+def test_the_readme_walkthrough_a_referral_reaches_bp3mi_and_dinsos_sees_it_acknowledged(
+    runner: CliRunner, settings: Settings
+) -> None:
+    """The README's walk-through, on the demo agencies as `exchange init --demo` leaves
+    them: no recipients list, no subscription made by hand."""
+    document = run_json(runner, "init", "--demo")
+    token = {a["id"]: bearer(a["api_key"]["token"]) for a in document["agencies"]}
+    examples = Path(__file__).resolve().parents[1] / "schemas"
+    referral = json.loads(
+        (examples / "victim-referral/examples/valid/dinsos-to-bp3mi.json").read_text()
+    )
+    with TestClient(create_app(settings)) as client:
+        sent = client.post(
+            "/v1/reports",
+            json={"type": "victim-referral", "payload": referral},
+            headers=token["dinsos-banten"],
+        )
+        assert sent.status_code == 202, sent.text
+        assert (sent.json()["tlp"], sent.json()["routed_to"]) == ("RED", ["bp3mi-banten"])
+        report_id = sent.json()["id"]
+
+        read: list[dict[str, Any]] = []  # a read leases what it returns: keep it
+
+        def inbox() -> bool:
+            read.extend(client.get("/v1/inbox", headers=token["bp3mi-banten"]).json()["items"])
+            return bool(read)
+
+        wait_until(inbox, what="the referral in BP3MI's inbox", deadline_s=20)
+        (item,) = read
+        assert item["envelope"]["subject"] == report_id
+        acked = client.post(
+            "/v1/inbox/ack", json={"ids": [item["delivery_id"]]}, headers=token["bp3mi-banten"]
+        )
+        assert acked.status_code == 200
+        seen = client.get(f"/v1/reports/{report_id}/deliveries", headers=token["dinsos-banten"])
+        (delivery,) = seen.json()
+        assert (delivery["agency_id"], delivery["state"]) == ("bp3mi-banten", "acknowledged")
+        # Unknown region codes are refused out of the box: init loaded the directory.
+        village = token["pimpasa-tanjakan-mekar"]
+        warning = json.loads(
+            (
+                examples / "village-early-warning/examples/valid/calo-group-departure.json"
+            ).read_text()
+        )
+        unknown = client.post(
+            "/v1/reports",
+            json={
+                "type": "village-early-warning",
+                "payload": {**warning, "village_code": "36.99.99.9999"},
+            },
+            headers=village,
+        )
+        assert unknown.status_code == 422
+        assert unknown.json()["error"]["details"][0]["pointer"] == "/payload/village_code"

@@ -250,7 +250,7 @@ def submit(
         regions=[district for _, district in _nik_districts(report_type, payload)],
     )
     destinations = routing.plan(session, facts)
-    if not destinations.reaches_beyond(sender.id):
+    if not destinations.targets:
         if not submission.allow_no_recipient:
             raise _no_recipient(tlp, destinations.withheld)
         warnings.append(

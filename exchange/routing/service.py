@@ -493,17 +493,11 @@ class RoutingPlan:
     def routed_to(self) -> list[str]:
         return sorted({target.agency_id for target in self.targets})
 
-    def reaches_beyond(self, sender: str) -> bool:
-        return any(target.agency_id != sender for target in self.targets)
 
-
-def plan(
-    session: Session, facts: RoutingFacts, *, subscriptions: Iterable[str] | None = None
-) -> RoutingPlan:
+def plan(session: Session, facts: RoutingFacts) -> RoutingPlan:
     """The live subscriptions of active agencies that want the report (or whose agency it
-    is addressed to) and may receive it. The candidates come from the type and region
-    index; the other filters are checked here. ``subscriptions`` narrows the candidates
-    (a backfill plans for one subscription)."""
+    is addressed to) and may receive it; never the sender's own, which has the report. The
+    candidates come from the type and region index; the other filters are checked here."""
     chosen = or_(
         col(Subscription.id).in_(_indexed_matches(facts)),
         col(Subscription.agency_id).in_(sorted(facts.addressed)),
@@ -511,11 +505,14 @@ def plan(
     query = (
         select(Subscription, Agency)
         .join(Agency, col(Agency.id) == col(Subscription.agency_id))
-        .where(col(Subscription.active).is_(True), col(Agency.active).is_(True), chosen)
+        .where(
+            col(Subscription.active).is_(True),
+            col(Agency.active).is_(True),
+            col(Subscription.agency_id) != facts.sender,
+            chosen,
+        )
         .order_by(col(Subscription.id))
     )
-    if subscriptions is not None:
-        query = query.where(col(Subscription.id).in_(list(subscriptions)))
     targets: list[Target] = []
     withheld: set[str] = set()
     for subscription, agency in session.exec(query).all():
