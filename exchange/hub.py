@@ -32,6 +32,7 @@ class Hub:
     submissions: KeyRateLimit
     requests: KeyRateLimit
     lookups: KeyRateLimit
+    agency_lookups: KeyRateLimit
     rejections: RejectionTally = field(
         default_factory=lambda: RejectionTally(window_s=SUMMARY_WINDOW_S)
     )
@@ -80,6 +81,12 @@ class Hub:
                 counters=shared,
                 namespace="exchange-lookup",
                 per_minute=settings.lookups_per_minute_per_key,
+                what="request.rate_limited",
+            ),
+            agency_lookups=KeyRateLimit(
+                counters=shared,
+                namespace="exchange-lookup-agency",
+                per_minute=settings.lookups_per_minute_per_agency,
                 what="request.rate_limited",
             ),
         )

@@ -353,6 +353,11 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "Not a cursor this hub gave out; start again without 'after'.",
         "id": "Bukan kursor dari hub ini; mulai lagi tanpa 'after'.",
     },
+    "person.not_cleared": {
+        "en": "Your agency is not cleared for identifying data, so it may not look people up.",
+        "id": "Instansi Anda tidak berwenang atas data pengenal, sehingga tidak dapat mencari "
+        "orang.",
+    },
     "person.one_identifier": {
         "en": "Give exactly one of 'nik' and 'passport_number'.",
         "id": "Isi tepat satu dari 'nik' dan 'passport_number'.",

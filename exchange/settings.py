@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         description="Person lookups (`POST /v1/persons:lookup`) one API key may make in a "
         "minute: enough for a counter, too few to walk the NIK space.",
     )
+    lookups_per_minute_per_agency: Annotated[int, Field(gt=0)] = Field(
+        default=120,
+        description="Person lookups all the keys of one agency may make in a minute.",
+    )
     backfill_max_reports: Annotated[int, Field(gt=0, le=100_000)] = Field(
         default=5_000,
         description="Reports a new subscription's backfill delivers at most (the newest of "

@@ -34,7 +34,12 @@ def record_links(
     registry: SchemaRegistry,
     key: bytes,
 ) -> int:
-    """Store the digests of the report's identifiers; returns how many."""
+    """Store the digests of the report's identifiers; returns how many. A person who has
+    not consented to sharing their data (the type's ``x-consent`` is false) is linked to
+    nothing: linking is identification, and no recipient may identify them."""
+    consent = report_type.consent_path
+    if consent is not None and any(v is False for _, v in values_at(payload, consent)):
+        return 0
     digests = {
         digest(key, kind=kind, value=value)
         for pattern, kind in registry.link_paths(report_type)

@@ -10,8 +10,10 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from exchange.agencies.models import Agency
+from exchange.agencies.models import Agency, Sensitivity
 from exchange.audit import service as audit
+from exchange.errors import PermissionDenied
+from exchange.i18n import t
 from exchange.protection import linking, vault
 from exchange.protection.models import ReportKey
 from exchange.protection.redaction import redact
@@ -96,14 +98,25 @@ def record_rotation(session: Session, *, key_id: str, resealed: int, actor: str)
     )
 
 
+class LookupNotCleared(PermissionDenied):
+    """Raised when an agency not cleared for identifying data asks who a number belongs
+    to: the answer would identify a person its reads are redacted to hide."""
+
+    code = "not_cleared"
+
+
 def lookup_person(
-    session: Session, *, key: bytes, kind: str, value: str, reader: str, actor: str
+    session: Session, *, key: bytes, kind: str, value: str, reader: Agency, actor: str
 ) -> list[Report]:
     """The reports ``reader`` may see that name this NIK or passport number, matched by
-    keyed hash. The audit log records the lookup with the digest, never the number: an
-    auditor can tell who asked about the same person, and nobody can read who it was."""
+    keyed hash; only for an agency cleared for identifying data (a person who did not
+    consent is linked to nothing, so no lookup finds them). The audit log records the
+    lookup with the digest, never the number: an auditor can tell who asked about the same
+    person, and nobody can read who it was."""
+    if Sensitivity.identifying not in reader.clearance_set:
+        raise LookupNotCleared(t("person.not_cleared"))
     digest = linking.digest(key, kind=kind, value=value)
-    found = linking.reports_naming(session, digest_=digest, reader=reader)
+    found = linking.reports_naming(session, digest_=digest, reader=reader.id)
     audit.record(
         session,
         action="person.lookup",

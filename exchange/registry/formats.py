@@ -38,18 +38,25 @@ def is_nik(value: object) -> bool:
     return nik_birth_date(value) is not None and value[:2] != "00" and value[12:] != "0000"
 
 
+E164_MAX_DIGITS = 15
+
+
 def e164(value: str) -> str | None:
-    """A telephone number as typed (``0812-3456-7890``, ``+62 812 3456 7890``) in E.164
-    form, or None if it cannot be a number (the ``phonenumbers`` port of libphonenumber:
-    length and country rules, not a regex)."""
+    """A telephone number as typed (``0812-3456-7890``, ``+62 812 3456 7890``,
+    ``0062 812...``) in E.164 form, or None if it cannot be a number (the ``phonenumbers``
+    port of libphonenumber: length and country rules, not a regex)."""
+    typed = value.strip()
+    if typed.startswith("00"):  # the international prefix most phones accept for "+"
+        typed = "+" + typed[2:]
     try:
-        number = phonenumbers.parse(value, PHONE_REGION)
+        number = phonenumbers.parse(typed, PHONE_REGION)
     except phonenumbers.NumberParseException:
         return None
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason != phonenumbers.ValidationResult.IS_POSSIBLE:  # too short, local only...
         return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return formatted if len(formatted) - 1 <= E164_MAX_DIGITS else None
 
 
 def is_phone(value: object) -> bool:

@@ -37,9 +37,11 @@ class Report(SQLModel, table=True):
 
 
 class ReportFacet(SQLModel, table=True):
-    """What search and backfill select reports by, kept beside the encrypted payload: each
-    region the report concerns and each indicator it raises (``facet`` is ``region`` or
-    ``indicator``). Deleted with the payload when the report is purged."""
+    """What search and backfill select reports by, kept beside the encrypted payload: the
+    place the report is about (``place``: its village, office or checkpoint, what search
+    matches), each region it concerns (``region``: the place, people's homes, NIK districts,
+    what backfill routes by) and each indicator it raises (``indicator``). Deleted with the
+    payload when the report is purged."""
 
     __tablename__ = "report_facet"
     __table_args__ = (Index("ix_report_facet_value", "facet", "value"),)

@@ -418,7 +418,8 @@ def lookup_person(
     """Whether a NIK or passport number appears in reports the caller may see: their ids,
     types, dates and markings, newest first. The number travels in the body only; the hub
     matches it by keyed hash and records the lookup with the hash. Each key may look up so
-    many persons a minute (429 with Retry-After past it)."""
+    many persons a minute, and each agency a few times that (429 with Retry-After past it);
+    only an agency cleared for identifying data may ask (403 otherwise)."""
     given = [
         (kind, value)
         for kind, value in (("nik", body.nik), ("passport", body.passport_number))
@@ -426,14 +427,16 @@ def lookup_person(
     ]
     if len(given) != 1:
         raise InvalidInput.at(t("person.one_identifier"), "/nik")
+    # Per key, and per agency: an agency's admin could otherwise multiply its keys.
     hub.lookups.admit(reader.key_id)
+    hub.agency_lookups.admit(reader.agency_id)
     ((kind, value),) = given
     found = protection.lookup_person(
         session,
         key=hub.keyring.linking_key,
         kind=kind,
         value=value,
-        reader=reader.agency_id,
+        reader=get_agency(session, reader.agency_id),
         actor=reader.actor,
     )
     return PersonLookupResult(matches=[PersonMatch.of(report) for report in found])

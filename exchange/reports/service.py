@@ -8,10 +8,11 @@ import binascii
 import contextlib
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import rfc8785
@@ -52,6 +53,8 @@ IDEMPOTENCY_WINDOW = timedelta(hours=24)
 # How far ahead of the hub's clock an observation time may be: officers' phones drift.
 CLOCK_SKEW = timedelta(minutes=10)
 EARLIEST_ZONE = timezone(timedelta(hours=14))  # where a calendar day begins first
+_REPORT_ID = re.compile("[0-9a-f]{32}")
+BROADCAST = frozenset({"CLEAR", "GREEN"})  # markings that reach every subscriber
 PAYLOAD_POINTER = "/payload"
 
 
@@ -298,8 +301,15 @@ def submit(
     )
     session.flush()  # the report row exists before the rows that refer to it
     session.add(data_key)
+    place = [
+        code
+        for pattern in report_type.routing.get("region", ())[:1]
+        for _, code in values_at(payload, pattern)
+        if isinstance(code, str)
+    ]
     session.add_all(
         [
+            *(ReportFacet(report_id=report.id, facet="place", value=c) for c in set(place)),
             *(ReportFacet(report_id=report.id, facet="region", value=c) for c in facts.regions),
             *(
                 ReportFacet(report_id=report.id, facet="indicator", value=i)
@@ -355,15 +365,34 @@ def _no_recipient(tlp: str, withheld: Collection[str]) -> NoRecipient:
 
 
 def _participants(session: Session, referenced: list[str]) -> set[str]:
-    """The agencies of the case a report continues: the sender of each report it refers to
-    and every agency that received one."""
+    """The agencies of the case a report continues: the sender and the named recipients of
+    each report it refers to, and the agencies that received one marked AMBER or stricter
+    (they were told on a need-to-know basis). Not everyone a GREEN or CLEAR broadcast
+    reached: subscribing to everything, or backfilling it, must not make an agency a
+    party to every case that follows."""
     if not referenced:
         return set()
-    senders = session.exec(select(Report.sender).where(col(Report.id).in_(referenced)))
-    receivers = session.exec(
-        select(Delivery.agency_id).where(col(Delivery.report_id).in_(referenced)).distinct()
+    found: set[str] = set()
+    need_to_know: list[str] = []
+    rows = session.exec(
+        select(Report.id, Report.sender, Report.recipients, Report.tlp).where(
+            col(Report.id).in_(referenced)
+        )
     )
-    return {*senders, *receivers}
+    for report_id, sender, recipients, tlp in rows:
+        found.add(sender)
+        found.update(json.loads(recipients))
+        if tlp not in BROADCAST:
+            need_to_know.append(report_id)
+    if need_to_know:
+        found.update(
+            session.exec(
+                select(Delivery.agency_id)
+                .where(col(Delivery.report_id).in_(need_to_know))
+                .distinct()
+            )
+        )
+    return found
 
 
 def _future_times(
@@ -374,12 +403,8 @@ def _future_times(
     found = []
     for pattern in report_type.not_future_paths:
         for pointer, value in values_at(payload, pattern):
-            if not isinstance(value, str):
-                continue
-            moment = datetime.fromisoformat(value)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=EARLIEST_ZONE)
-            if moment > now + CLOCK_SKEW:
+            moment = _moment(value) if isinstance(value, str) else None
+            if moment is not None and moment > now + CLOCK_SKEW:
                 found.append(
                     ErrorDetail(
                         t("report.future_time", value=value, now=now.isoformat(timespec="seconds")),
@@ -387,6 +412,21 @@ def _future_times(
                     )
                 )
     return found
+
+
+def _moment(value: str) -> datetime | None:
+    """The instant an RFC 3339 date-time or a date names. The schema has already checked the
+    form; RFC 3339 allows what Python's parser does not (a lower-case ``t`` or ``z``, a leap
+    second), so those are put in its terms first, a leap second counted as the second
+    before it."""
+    text = value.upper()
+    if len(text) > 19 and text[17:19] == "60":
+        text = text[:17] + "59" + text[19:]
+    try:
+        moment = datetime.fromisoformat(text)
+        return moment.replace(tzinfo=EARLIEST_ZONE) if moment.tzinfo is None else moment
+    except (ValueError, OverflowError):
+        return None
 
 
 def _outside_jurisdiction(
@@ -759,7 +799,10 @@ class Search:
     """What ``GET /v1/reports`` selects by; every filter is optional."""
 
     types: tuple[str, ...] = ()
-    region: str | None = None  # a region-code prefix: any region the report concerns
+    # A region-code prefix, matched against the place a report is about (the village, the
+    # office, the checkpoint): not against a person's home or a NIK's district, which
+    # routing uses but a reader may not be cleared to see.
+    region: str | None = None
     min_severity: str | None = None
     indicator: str | None = None
     since: datetime | None = None
@@ -782,13 +825,11 @@ class Cursor:
     def decode(cls, token: str) -> Cursor:
         try:
             moment, _, report_id = b64url_decode(token).decode().partition("|")
-            received_at = datetime.fromisoformat(moment)
-        except (ValueError, UnicodeDecodeError, binascii.Error):
-            raise InvalidInput(
-                t("report.bad_cursor"),
-                details=[ErrorDetail(t("report.bad_cursor"), pointer="/after", location="query")],
-            ) from None
-        if received_at.tzinfo is None or len(report_id) != 32:
+            parsed = datetime.fromisoformat(moment)
+            received_at = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+        except (ValueError, UnicodeDecodeError, binascii.Error, OverflowError):
+            received_at = None
+        if received_at is None or not _REPORT_ID.fullmatch(report_id):
             raise InvalidInput(
                 t("report.bad_cursor"),
                 details=[ErrorDetail(t("report.bad_cursor"), pointer="/after", location="query")],
@@ -818,7 +859,7 @@ def search(
         statement = statement.where(
             exists().where(
                 col(ReportFacet.report_id) == col(Report.id),
-                col(ReportFacet.facet) == "region",
+                col(ReportFacet.facet) == "place",
                 (value == query.region)
                 | ((value > query.region + ".") & (value < query.region + "/")),
             )

@@ -367,8 +367,9 @@ class RoutingFacts:
     """What routing looks at in a report; the schema's ``x-routing`` says where to find it.
 
     ``recipients`` are the agencies the report names as its audience; ``participants`` the
-    agencies of the case it continues (the senders and recipients of the reports it refers
-    to). Both are addressed: they get the report on each of their live subscriptions,
+    agencies of the case it continues (see ``reports.service``: the senders and named
+    recipients of the reports it refers to, and those that received one under AMBER or
+    stricter). Both are addressed: they get the report on each of their live subscriptions,
     whatever those subscriptions filter, because filters choose among alerts broadcast to
     whoever wants them, and a report meant for an agency is not one."""
 
@@ -516,10 +517,15 @@ def plan(session: Session, facts: RoutingFacts) -> RoutingPlan:
     targets: list[Target] = []
     withheld: set[str] = set()
     for subscription, agency in session.exec(query).all():
-        if agency.id not in facts.addressed and not wants(subscription, facts):
+        wanted = wants(subscription, facts)
+        if not (wanted or agency.id in facts.addressed):
             continue
         if not may_receive(agency, facts):
-            withheld.add(agency.id)
+            # Only a subscription's own wish counts as withheld: a participant of the case
+            # that a RED follow-up does not name is simply not addressed, and naming it
+            # would tell the sender who received the reports it refers to.
+            if wanted:
+                withheld.add(agency.id)
             continue
         targets.append(Target(subscription.id, agency.id, subscription.connector))
     return RoutingPlan(targets=tuple(targets), withheld=frozenset(withheld))

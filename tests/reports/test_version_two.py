@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
@@ -17,6 +18,7 @@ from exchange.agencies import service as agencies
 from exchange.agencies.models import AgencyKind, Scope, Sensitivity
 from exchange.crypto import b64url, raw_public_bytes
 from exchange.hub import Hub
+from exchange.registry.formats import e164
 from exchange.registry.service import SchemaRegistry, default_schemas_dir
 from tests.conftest import bearer, issue_key
 from tests.delivery.conftest import example, subscribe, warning
@@ -197,3 +199,19 @@ def test_a_referral_without_consent_identifies_no_one(client: TestClient, hub: H
     ).json()
     full = client.get(f"/v1/reports/{with_consent['id']}", headers=dinsos).json()
     assert full["payload"]["victim"]["name"] == "Siti Aminah"
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("0812-3456-7890", "+6281234567890"),
+        ("+62 812 3456 7890", "+6281234567890"),
+        ("0062 812 3456 7890", "+6281234567890"),  # 00 for +, as phones dial it
+        ("(021) 555-1234", "+62215551234"),
+        ("+60 12-345 6789", "+60123456789"),
+        ("0812", None),  # too short
+        ("+6200628123456789", None),  # longer than E.164 allows
+    ],
+)
+def test_telephone_numbers_in_e164(typed: str, stored: str | None) -> None:
+    assert e164(typed) == stored

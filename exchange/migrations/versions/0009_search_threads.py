@@ -47,8 +47,11 @@ def upgrade() -> None:
     for report_id, region, refs in connection.execute(
         sa.select(reports.c.id, reports.c.region, reports.c.refs)
     ):
-        if region:
-            facets.append({"report_id": report_id, "facet": "region", "value": region})
+        if region:  # the first region a report concerns is the place it is about
+            facets.extend(
+                {"report_id": report_id, "facet": facet, "value": region}
+                for facet in ("place", "region")
+            )
         links.extend({"report_id": report_id, "refers_to": ref} for ref in set(json.loads(refs)))
     if facets:
         op.bulk_insert(
