@@ -59,36 +59,26 @@ class Hub:
         registry = checked_registry(settings.schemas_dir or default_schemas_dir())
         database = Database(settings.database_url)
         shared = counters("memory://" if settings.embedded_broker else settings.broker_url)
+
+        def limit(
+            namespace: str, per_minute: int, what: str = "request.rate_limited"
+        ) -> KeyRateLimit:
+            return KeyRateLimit(
+                counters=shared, namespace=namespace, per_minute=per_minute, what=what
+            )
+
         return cls(
             settings=settings,
             database=database,
             broker=build_broker(settings, database, keyring, registry),
             keyring=keyring,
             registry=registry,
-            submissions=KeyRateLimit(
-                counters=shared,
-                namespace="exchange-submit",
-                per_minute=settings.submissions_per_minute_per_key,
-                what="report.rate_limited",
+            submissions=limit(
+                "exchange-submit", settings.submissions_per_minute_per_key, "report.rate_limited"
             ),
-            requests=KeyRateLimit(
-                counters=shared,
-                namespace="exchange-requests",
-                per_minute=settings.requests_per_minute_per_key,
-                what="request.rate_limited",
-            ),
-            lookups=KeyRateLimit(
-                counters=shared,
-                namespace="exchange-lookup",
-                per_minute=settings.lookups_per_minute_per_key,
-                what="request.rate_limited",
-            ),
-            agency_lookups=KeyRateLimit(
-                counters=shared,
-                namespace="exchange-lookup-agency",
-                per_minute=settings.lookups_per_minute_per_agency,
-                what="request.rate_limited",
-            ),
+            requests=limit("exchange-requests", settings.requests_per_minute_per_key),
+            lookups=limit("exchange-lookup", settings.lookups_per_minute_per_key),
+            agency_lookups=limit("exchange-lookup-agency", settings.lookups_per_minute_per_agency),
         )
 
     @contextmanager

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -24,6 +25,7 @@ from exchange import migrations
 from exchange.agencies import service as agencies
 from exchange.agencies.models import DEFAULT_CLEARANCE, AgencyKind, Scope, Sensitivity
 from exchange.app import create_app
+from exchange.crypto import b64url, raw_public_bytes
 from exchange.hub import Hub
 from exchange.settings import Settings
 from tests.servers import (
@@ -162,6 +164,19 @@ def issue_key(
         return agencies.create_api_key(
             session, agency_id=agency_id, scopes=scopes, actor="test"
         ).token
+
+
+def signing_key(hub: Hub, agency_id: str) -> Ed25519PrivateKey:
+    """A new Ed25519 key, registered as a signing key of ``agency_id`` (which exists)."""
+    key = Ed25519PrivateKey.generate()
+    with hub.session() as session:
+        agencies.add_signing_key(
+            session,
+            agency_id=agency_id,
+            public_key=b64url(raw_public_bytes(key.public_key())),
+            actor="test",
+        )
+    return key
 
 
 def bearer(token: str) -> dict[str, str]:

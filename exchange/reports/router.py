@@ -289,19 +289,26 @@ def read_report(
         sealer=hub.keyring.sealer,
     )
     return ReportOut(
-        id=report.id,
-        type=report.type,
-        version=report.version,
-        sender=report.sender,
-        tlp=report.tlp,
-        refs=json.loads(report.refs),
-        recipients=json.loads(report.recipients),
-        payload_hash=report.payload_hash,
-        received_at=report.received_at,
+        **_described(report),
         payload=seen.data,
         withheld=seen.withheld,
         earlier_reports=seen.earlier_reports,
     )
+
+
+def _described(report: Report) -> dict[str, Any]:
+    """What every shape of a report says of it besides its payload."""
+    return {
+        "id": report.id,
+        "type": report.type,
+        "version": report.version,
+        "sender": report.sender,
+        "tlp": report.tlp,
+        "refs": json.loads(report.refs),
+        "recipients": json.loads(report.recipients),
+        "payload_hash": report.payload_hash,
+        "received_at": report.received_at,
+    }
 
 
 def _view(session: Session, hub: Hub, reader: Agency, report: Report) -> ReportItem:
@@ -314,15 +321,7 @@ def _view(session: Session, hub: Hub, reader: Agency, report: Report) -> ReportI
         )
     )
     return ReportItem(
-        id=report.id,
-        type=report.type,
-        version=report.version,
-        sender=report.sender,
-        tlp=report.tlp,
-        refs=json.loads(report.refs),
-        recipients=json.loads(report.recipients),
-        payload_hash=report.payload_hash,
-        received_at=report.received_at,
+        **_described(report),
         region=report.region,
         severity=report.severity,
         purged_at=report.purged_at,

@@ -665,14 +665,19 @@ def read(session: Session, *, principal: Principal, report_id: str) -> Report:
     report = session.get(Report, report_id)
     if report is None or not (may_see(session, report_id=report.id, agency_id=principal.agency_id)):
         raise ReportNotFound(t("report.not_found", report=report_id))
+    record_read(session, report_id=report.id, actor=principal.actor, via="GET /v1/reports/{id}")
+    return report
+
+
+def record_read(session: Session, *, report_id: str, actor: str, via: str) -> None:
+    """The audit event of one report read, and the way it was read."""
     audit.record(
         session,
         action="report.read",
-        subject=f"report:{report.id}",
-        actor=principal.actor,
-        details={"via": "GET /v1/reports/{id}"},
+        subject=f"report:{report_id}",
+        actor=actor,
+        details={"via": via},
     )
-    return report
 
 
 # --- purging ---------------------------------------------------------------------------------
@@ -887,11 +892,5 @@ def search(
         )
     )
     for report in reports:
-        audit.record(
-            session,
-            action="report.read",
-            subject=f"report:{report.id}",
-            actor=principal.actor,
-            details={"via": "GET /v1/reports"},
-        )
+        record_read(session, report_id=report.id, actor=principal.actor, via="GET /v1/reports")
     return reports

@@ -28,7 +28,7 @@ from exchange.hub import Hub
 from exchange.regions import service as regions
 from exchange.registry.service import SchemaRegistry, default_schemas_dir
 from exchange.reports.models import Report
-from tests.conftest import bearer, issue_key
+from tests.conftest import bearer, issue_key, signing_key
 from tests.servers import serving
 
 WILAYAH = regions.SHIPPED_DIRECTORY
@@ -443,16 +443,8 @@ def test_concurrent_requests_with_one_key_store_one_report(live_server: str, hub
 
 @pytest.fixture
 def signer(hub: Hub) -> Ed25519PrivateKey:
-    key = Ed25519PrivateKey.generate()
     issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
-    with hub.session() as session:
-        agencies.add_signing_key(
-            session,
-            agency_id="pimpasa-tanjakan-mekar",
-            public_key=b64url(raw_public_bytes(key.public_key())),
-            actor="test",
-        )
-    return key
+    return signing_key(hub, "pimpasa-tanjakan-mekar")
 
 
 def signature_header(key: Ed25519PrivateKey, payload: Any) -> str:

@@ -11,16 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from exchange.agencies import service as agencies
 from exchange.agencies.models import AgencyKind, Scope, Sensitivity
-from exchange.crypto import b64url, raw_public_bytes
 from exchange.hub import Hub
 from exchange.registry.formats import e164
 from exchange.registry.service import SchemaRegistry, default_schemas_dir
-from tests.conftest import bearer, issue_key
+from tests.conftest import bearer, issue_key, signing_key
 from tests.delivery.conftest import example, subscribe, warning
 from tests.reports.test_submit import signature_header
 
@@ -85,14 +82,7 @@ def test_telephone_numbers_are_taken_as_typed_and_stored_in_e164(
     client: TestClient, hub: Hub
 ) -> None:
     headers = officer(hub)
-    key = Ed25519PrivateKey.generate()
-    with hub.session() as session:
-        agencies.add_signing_key(
-            session,
-            agency_id="pimpasa-tanjakan-mekar",
-            public_key=b64url(raw_public_bytes(key.public_key())),
-            actor="test",
-        )
+    key = signing_key(hub, "pimpasa-tanjakan-mekar")
     payload = warning()
     payload["persons_at_risk"]["people"][0]["phone"] = "0812-3456-7890"
     # The signature is over what the sender sent, not over what the hub stores.
