@@ -4,14 +4,17 @@ raises; nothing below it (services, repositories) ever commits."""
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlmodel import Session, create_engine
 
 from exchange import jobs
@@ -20,6 +23,62 @@ if TYPE_CHECKING:
     from dramatiq import Broker
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_POOL_TIMEOUT_S = 60
+
+
+class FirstComeFirstServed:
+    """A lock granted in the order it was asked for, with a timeout.
+
+    Our own few lines because neither ``threading.Lock`` nor the queue inside SQLAlchemy's
+    pool is fair: a thread that gives the connection back and asks again at once usually
+    gets it before a waiter wakes. With one SQLite connection and eight delivery threads
+    taking turns on it, a request (a bulk batch) could wait behind them for a minute and
+    time out. Queued in order, it waits for the transactions ahead of it only."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+        self._held = False
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held and not self._waiting:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiting.append(turn)
+        if turn.wait(timeout):
+            return True  # handed over by release(): the lock is ours
+        with self._mutex:
+            if turn.is_set():  # handed over just as the wait ended
+                return True
+            self._waiting.remove(turn)
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().set()  # straight to the next in line; still held
+            else:
+                self._held = False
+
+
+class FairQueuePool(QueuePool):
+    """A pool whose waiters are served in arrival order: they queue at a fair turnstile,
+    and only the one at its head waits inside the pool, so a connection given back goes to
+    the thread that has waited longest."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turnstile = FirstComeFirstServed()
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        if not self._turnstile.acquire(self._timeout):
+            raise exc.TimeoutError(f"no database connection within {self._timeout} s")
+        try:
+            return super()._do_get()
+        finally:
+            self._turnstile.release()
 
 
 def normalise_url(url: str) -> URL:
@@ -42,13 +101,15 @@ def _sqlite_engine(url: URL) -> Engine:
         Path(url.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # One connection: SQLite has one writer at a time anyway, and queueing for the pool wakes
     # a waiting thread the moment the writer commits, where SQLite's own busy handler
-    # sleeps and retries (tens of milliseconds each under load).
+    # sleeps and retries (tens of milliseconds each under load). The queue is fair
+    # (FairQueuePool): requests are not starved by the delivery threads.
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
+        poolclass=FairQueuePool,
         pool_size=1,
         max_overflow=0,
-        pool_timeout=60,
+        pool_timeout=SQLITE_POOL_TIMEOUT_S,
     )
 
     @event.listens_for(engine, "connect")
