@@ -4,6 +4,7 @@ raises; nothing below it (services, repositories) ever commits."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -71,6 +72,9 @@ class FairQueuePool(QueuePool):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._turnstile = FirstComeFirstServed()
+        # SQLAlchemy names a pool's logger after its class's module; keep this one with the
+        # other pools' (sqlalchemy.pool, quiet by default), not under exchange.
+        self.logger = logging.getLogger("sqlalchemy.pool")
 
     def _do_get(self) -> ConnectionPoolEntry:
         if not self._turnstile.acquire(self._timeout):

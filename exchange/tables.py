@@ -8,7 +8,7 @@ from exchange.delivery.models import Delivery, DeliveryAttempt
 from exchange.ops.models import Probe
 from exchange.protection.models import PersonLink, ReportKey
 from exchange.regions.models import Region
-from exchange.reports.models import IdempotencyRecord, Report
+from exchange.reports.models import IdempotencyRecord, Report, ReportFacet, ReportRef
 from exchange.routing.models import Subscription, SubscriptionMatch
 
 metadata = SQLModel.metadata
@@ -26,7 +26,9 @@ __all__ = [
     "Probe",
     "Region",
     "Report",
+    "ReportFacet",
     "ReportKey",
+    "ReportRef",
     "SignedCheckpoint",
     "SigningKey",
     "Subscription",
