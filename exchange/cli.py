@@ -12,6 +12,7 @@ import uvicorn
 from sqlmodel import Session
 
 from exchange import migrations
+from exchange.accounts.cli import user_app
 from exchange.agencies import service as agencies
 from exchange.agencies.cli import agency_app
 from exchange.agencies.contracts import (
@@ -51,6 +52,7 @@ app.add_typer(regions_app, name="regions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(witness_app, name="witness")
 app.add_typer(agency_app, name="agency")
+app.add_typer(user_app, name="user")
 app.add_typer(subscription_app, name="subscription")
 app.add_typer(keys_app, name="keys")
 app.command("purge")(purge)

@@ -401,6 +401,46 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "The NIK's district {district} is not in the region directory.",
         "id": "Kecamatan {district} pada NIK tidak ada dalam daftar wilayah.",
     },
+    # Console users
+    "user.bad_username": {
+        "en": "A username is 3 to 64 lower-case letters, digits, dots, hyphens or underscores, "
+        "starting with a letter.",
+        "id": "Nama pengguna terdiri dari 3 sampai 64 huruf kecil, angka, titik, tanda hubung "
+        "atau garis bawah, diawali huruf.",
+    },
+    "user.no_role": {
+        "en": "Give the user at least one role.",
+        "id": "Beri pengguna minimal satu peran.",
+    },
+    "user.hub_admin_only_operator": {
+        "en": "Only users of the hub's operator may be hub administrators.",
+        "id": "Hanya pengguna operator hub yang dapat menjadi administrator hub.",
+    },
+    "user.taken": {
+        "en": "The username '{username}' is taken.",
+        "id": "Nama pengguna '{username}' sudah dipakai.",
+    },
+    "user.not_found": {
+        "en": "No user '{username}'.",
+        "id": "Tidak ada pengguna '{username}'.",
+    },
+    "user.login_refused": {
+        "en": "The username, password or code is wrong, or the account cannot sign in now.",
+        "id": "Nama pengguna, kata sandi atau kode salah, atau akun tidak dapat masuk saat ini.",
+    },
+    "user.session_ended": {
+        "en": "Your session has ended; sign in again.",
+        "id": "Sesi Anda telah berakhir; silakan masuk lagi.",
+    },
+    "user.short_password": {
+        "en": "A password needs at least {length} characters.",
+        "id": "Kata sandi minimal {length} karakter.",
+    },
+    "user.reset_invalid": {
+        "en": "This reset link is not valid (used, expired or unknown).",
+        "id": "Tautan atur ulang ini tidak berlaku (sudah dipakai, kedaluwarsa atau "
+        "tidak dikenal).",
+    },
     # The audit log
     "audit.no_checkpoint": {
         "en": "The log has no signed checkpoint yet.",

@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from exchange.accounts.models import ConsoleSession, User
 from exchange.agencies.models import Agency, ApiKey, SigningKey
 from exchange.audit.models import AuditEvent, AuditNode, Cosignature, SignedCheckpoint
 from exchange.delivery.models import Delivery, DeliveryAttempt
@@ -18,6 +19,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "AuditNode",
+    "ConsoleSession",
     "Cosignature",
     "Delivery",
     "DeliveryAttempt",
@@ -33,5 +35,6 @@ __all__ = [
     "SigningKey",
     "Subscription",
     "SubscriptionMatch",
+    "User",
     "metadata",
 ]
