@@ -15,6 +15,7 @@ from exchange.agencies.router import router as agencies_router
 from exchange.audit.failures import SUMMARY_WINDOW_S, AuthFailureTally, WindowedTally
 from exchange.audit.router import router as audit_router
 from exchange.audit.service import SYSTEM_ACTOR
+from exchange.console import web as console
 from exchange.delivery.router import router as deliveries_router
 from exchange.errors import ERROR_RESPONSES, install_error_handlers
 from exchange.hub import Hub
@@ -108,6 +109,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.include_router(reports_router)
     app.include_router(subscriptions_router)
     app.include_router(deliveries_router)
+    console.install(app)
     # Added last = outermost: telemetry sees every answer; requests are authenticated before
     # the body limit (which depends on the key) or anything else reads their body.
     app.add_middleware(

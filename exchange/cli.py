@@ -12,6 +12,7 @@ import uvicorn
 from sqlmodel import Session
 
 from exchange import migrations
+from exchange.accounts import service as accounts
 from exchange.accounts.cli import user_app
 from exchange.agencies import service as agencies
 from exchange.agencies.cli import agency_app
@@ -96,11 +97,20 @@ def _register(session: Session, hub: Hub, demo: DemoAgency) -> dict[str, Any]:
             limit=hub.settings.max_subscriptions_per_agency,
             actor=operator_actor(),
         )
+    user, password = accounts.create_user(
+        session,
+        agency=agency,
+        username=f"petugas.{demo.id}",
+        display_name=f"Petugas {demo.name}",
+        roles=demo.roles,
+        actor=operator_actor(),
+    )
     key = {**dump(ApiKeyOut.of(issued.key)), "token": issued.token}
     return {
         **dump(AgencyOut.of(agency)),
         "created": True,
         "api_key": key,
+        "user": {"username": user.username, "one_time_password": password},
         "subscriptions": [body["label"] for body in demo.subscriptions],
     }
 
@@ -157,8 +167,14 @@ def init(
                 typer.echo(f"  {entry['id']:<24} exists (keys unchanged)")
             else:
                 typer.echo(f"  {entry['id']:<24} {' '.join(key['scopes']):<22} {key['token']}")
+                user = entry["user"]
+                typer.echo(
+                    f"  {'':<24} console user {user['username']}, "
+                    f"one-time password {user['one_time_password']}"
+                )
         if any(e["api_key"] for e in registered):
-            typer.echo("Store these keys now: the hub keeps only their hashes.")
+            typer.echo("Store these keys and passwords now: the hub keeps only their hashes.")
+            typer.echo("The console: http://127.0.0.1:8000/console (exchange serve)")
 
     emit(document, as_json=as_json, human=human)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from exchange.accounts.models import Role
 from exchange.agencies.models import DEFAULT_CLEARANCE, AgencyKind, Scope, Sensitivity
 
 # What each kind of agency needs to act on a report (data minimisation): the police and
@@ -25,6 +26,8 @@ class DemoAgency:
     clearance: frozenset[Sensitivity] = DEFAULT_CLEARANCE
     # Bodies of POST /v1/subscriptions (the pull inbox: the demo has no endpoints to call).
     subscriptions: tuple[dict[str, Any], ...] = field(default=())
+    # The roles of the one console user `exchange init --demo` makes for the agency.
+    roles: frozenset[Role] = frozenset({Role.reporter, Role.receiver})
 
 
 def inbox(label: str, **filters: Any) -> dict[str, Any]:
@@ -37,6 +40,7 @@ OPERATOR = DemoAgency(
     kind=AgencyKind.operator,
     jurisdiction="36",
     scopes=(Scope.admin, Scope.audit, Scope.metrics),
+    roles=frozenset({Role.hub_admin, Role.auditor}),
 )
 
 BANTEN = (
@@ -143,6 +147,7 @@ BANTEN = (
         (Scope.receive,),
         DEFAULT_CLEARANCE,
         (inbox("Case updates, all Banten", types=["case-update"]),),
+        frozenset({Role.receiver}),
     ),
     DemoAgency(
         "pimpasa-tanjakan-mekar",

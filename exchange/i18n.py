@@ -441,6 +441,232 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "id": "Tautan atur ulang ini tidak berlaku (sudah dipakai, kedaluwarsa atau "
         "tidak dikenal).",
     },
+    # The console
+    "console.yes": {"en": "Yes", "id": "Ya"},
+    "console.no": {"en": "No", "id": "Tidak"},
+    "console.title": {
+        "en": "Console",
+        "id": "Konsol",
+    },
+    "console.hub": {
+        "en": "Exchange hub",
+        "id": "Hub pertukaran data",
+    },
+    "console.skip": {
+        "en": "Skip to the content",
+        "id": "Langsung ke isi",
+    },
+    "console.menu": {
+        "en": "Menu",
+        "id": "Menu",
+    },
+    "console.desk": {
+        "en": "Alert desk",
+        "id": "Meja peringatan",
+    },
+    "console.sent": {
+        "en": "My reports",
+        "id": "Laporan saya",
+    },
+    "console.logout": {
+        "en": "Sign out",
+        "id": "Keluar",
+    },
+    "console.login": {
+        "en": "Sign in",
+        "id": "Masuk",
+    },
+    "console.username": {
+        "en": "Username",
+        "id": "Nama pengguna",
+    },
+    "console.password": {
+        "en": "Password",
+        "id": "Kata sandi",
+    },
+    "console.sign_in": {
+        "en": "Sign in",
+        "id": "Masuk",
+    },
+    "console.switch_language": {
+        "en": "Bahasa Indonesia",
+        "id": "English",
+    },
+    "console.new_password": {
+        "en": "Choose your password",
+        "id": "Pilih kata sandi Anda",
+    },
+    "console.new_password_why": {
+        "en": "The password you were given works once. Choose your own, at least 12 characters.",
+        "id": "Kata sandi yang diberikan hanya berlaku sekali. Pilih kata sandi sendiri, "
+        "minimal 12 karakter.",
+    },
+    "console.save": {
+        "en": "Save",
+        "id": "Simpan",
+    },
+    "console.second_factor": {
+        "en": "Authenticator code",
+        "id": "Kode autentikator",
+    },
+    "console.enrol_totp": {
+        "en": "Add this key to your authenticator app, then type the 6-digit code it shows.",
+        "id": "Tambahkan kunci ini ke aplikasi autentikator Anda, lalu ketik kode 6 digit yang "
+        "muncul.",
+    },
+    "console.code": {
+        "en": "6-digit code",
+        "id": "Kode 6 digit",
+    },
+    "console.verify": {
+        "en": "Verify",
+        "id": "Verifikasi",
+    },
+    "console.error_csrf": {
+        "en": "The form had expired or did not come from this page. Go back and try again.",
+        "id": "Formulir sudah kedaluwarsa atau bukan dari halaman ini. Kembali dan coba lagi.",
+    },
+    "console.error_forbidden": {
+        "en": "Your role does not open this page.",
+        "id": "Peran Anda tidak dapat membuka halaman ini.",
+    },
+    "console.error_report_not_found": {
+        "en": "No such report.",
+        "id": "Laporan tidak ditemukan.",
+    },
+    "console.error_report_purged": {
+        "en": "This report was purged: its data no longer exists.",
+        "id": "Laporan ini telah dimusnahkan: datanya tidak ada lagi.",
+    },
+    "console.error_other": {
+        "en": "The console could not show this page.",
+        "id": "Konsol tidak dapat menampilkan halaman ini.",
+    },
+    "console.back": {
+        "en": "Back to the console",
+        "id": "Kembali ke konsol",
+    },
+    "console.new_count": {
+        "en": "{count} new",
+        "id": "{count} baru",
+    },
+    "console.state": {
+        "en": "State",
+        "id": "Status",
+    },
+    "console.all": {
+        "en": "All",
+        "id": "Semua",
+    },
+    "console.state_new": {
+        "en": "New",
+        "id": "Baru",
+    },
+    "console.state_acknowledged": {
+        "en": "Acknowledged",
+        "id": "Sudah dikonfirmasi",
+    },
+    "console.state_pending": {
+        "en": "Waiting",
+        "id": "Menunggu",
+    },
+    "console.state_in_flight": {
+        "en": "Being delivered",
+        "id": "Sedang dikirim",
+    },
+    "console.state_retrying": {
+        "en": "Retrying",
+        "id": "Dicoba lagi",
+    },
+    "console.state_delivered": {
+        "en": "Delivered",
+        "id": "Terkirim",
+    },
+    "console.state_dead": {
+        "en": "Failed",
+        "id": "Gagal",
+    },
+    "console.type": {
+        "en": "Type",
+        "id": "Jenis",
+    },
+    "console.filter": {
+        "en": "Filter",
+        "id": "Saring",
+    },
+    "console.refresh": {
+        "en": "Refresh",
+        "id": "Muat ulang",
+    },
+    "console.desk_caption": {
+        "en": "Reports routed to your agency, newest first",
+        "id": "Laporan yang dikirim ke instansi Anda, terbaru di atas",
+    },
+    "console.received": {
+        "en": "Received",
+        "id": "Diterima",
+    },
+    "console.region": {
+        "en": "Region",
+        "id": "Wilayah",
+    },
+    "console.severity": {
+        "en": "Severity",
+        "id": "Tingkat",
+    },
+    "console.nothing": {
+        "en": "Nothing here.",
+        "id": "Belum ada apa-apa.",
+    },
+    "console.sender": {
+        "en": "Sender",
+        "id": "Pengirim",
+    },
+    "console.earlier": {
+        "en": "Earlier reports about the same people",
+        "id": "Laporan sebelumnya tentang orang yang sama",
+    },
+    "console.contents": {
+        "en": "Contents",
+        "id": "Isi",
+    },
+    "console.withheld": {
+        "en": "Withheld",
+        "id": "Ditahan",
+    },
+    "console.withheld_why": {
+        "en": "not shown: your agency's clearance does not cover it, or the person did not consent",
+        "id": "tidak ditampilkan: di luar kewenangan instansi Anda, atau orang tersebut tidak "
+        "memberi persetujuan",
+    },
+    "console.thread": {
+        "en": "Case thread",
+        "id": "Rangkaian kasus",
+    },
+    "console.acknowledge": {
+        "en": "Acknowledge",
+        "id": "Konfirmasi diterima",
+    },
+    "console.note": {
+        "en": "Note (what you are doing about it)",
+        "id": "Catatan (tindak lanjut Anda)",
+    },
+    "console.acknowledged_by": {
+        "en": "acknowledged by {who}, {when}",
+        "id": "dikonfirmasi oleh {who}, {when}",
+    },
+    "console.sent_caption": {
+        "en": "Reports your agency sent, and where each went",
+        "id": "Laporan yang dikirim instansi Anda, dan tujuannya",
+    },
+    "console.recipients": {
+        "en": "Went to",
+        "id": "Dikirim ke",
+    },
+    "console.reached_no_one": {
+        "en": "Reached no one",
+        "id": "Tidak sampai ke siapa pun",
+    },
     # The audit log
     "audit.no_checkpoint": {
         "en": "The log has no signed checkpoint yet.",

@@ -92,12 +92,23 @@ class Authenticate:
     learns nothing about what it sent. The principal goes into the request's state, where
     the routes' dependencies and the body limit find it."""
 
-    def __init__(self, app: ASGIApp, *, public_paths: frozenset[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, public_paths: frozenset[str], cookie_prefix: str = "/console"
+    ) -> None:
         self.app = app
         self.public_paths = public_paths
+        # The console signs people in with a session cookie: its routes authenticate it
+        # themselves (exchange/console/web.py), and take no API key.
+        self.cookie_prefix = cookie_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in self.public_paths:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or path in self.public_paths
+            or path == self.cookie_prefix
+            or path.startswith(self.cookie_prefix + "/")
+        ):
             await self.app(scope, receive, send)
             return
         state = scope["app"].state

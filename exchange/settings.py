@@ -90,6 +90,12 @@ class Settings(BaseSettings):
         description="Reports one API key may submit in a minute (bulk lines count one each); "
         "more are answered 429 with Retry-After.",
     )
+    console_idle_timeout_s: Annotated[int, Field(gt=0)] = Field(
+        default=1800, description="A console session ends after this many seconds unused."
+    )
+    console_absolute_timeout_s: Annotated[int, Field(gt=0)] = Field(
+        default=43_200, description="A console session ends this many seconds after sign-in."
+    )
     lookups_per_minute_per_key: Annotated[int, Field(gt=0)] = Field(
         default=30,
         description="Person lookups (`POST /v1/persons:lookup`) one API key may make in a "

@@ -40,6 +40,9 @@ def test_init_demo_registers_the_banten_agencies_with_working_keys(
     assert document["regions"]["loaded"] is True
     assert document["regions"]["count"] > 90_000
     assert all(a["created"] and a["api_key"]["token"].startswith("exk_") for a in agencies.values())
+    # One console user per agency, its one-time password shown here only.
+    assert agencies["polda-banten"]["user"]["username"] == "petugas.polda-banten"
+    assert len(agencies["polda-banten"]["user"]["one_time_password"]) >= 12
     assert {k["use"] for k in document["published_keys"]["keys"]} == {"checkpoint", "envelope"}
 
     with TestClient(create_app(settings)) as client:
@@ -69,7 +72,8 @@ def test_init_prints_keys_for_people_too(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["init"])
     assert result.exit_code == 0, result.stderr
     assert "exk_" in result.stdout
-    assert "Store these keys now" in result.stdout
+    assert "console user petugas.hub, one-time password" in result.stdout
+    assert "Store these keys and passwords now" in result.stdout
 
 
 def test_agency_and_key_commands_round_trip(runner: CliRunner, settings: Settings) -> None:

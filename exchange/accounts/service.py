@@ -61,7 +61,8 @@ class UsernameTaken(Conflict):
     code = "username_taken"
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What is stored of a token the browser or the user holds: its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -223,7 +224,7 @@ def issue_reset(session: Session, *, user: User, actor: str, now: datetime) -> s
     """A one-time token for a password-reset link (valid 24 hours); every session of the
     user ends, since whoever asked for a reset no longer trusts the password."""
     token = secrets.token_urlsafe(32)
-    user.reset_token_hash = _digest(token)
+    user.reset_token_hash = token_digest(token)
     user.reset_expires_at = now + RESET_LINK_LIFETIME
     session.add(user)
     end_sessions(session, user_id=user.id, now=now)
@@ -235,7 +236,7 @@ def issue_reset(session: Session, *, user: User, actor: str, now: datetime) -> s
 
 def redeem_reset(session: Session, *, token: str, password: str, now: datetime) -> User:
     """Set a new password with a reset token, once."""
-    user = session.exec(select(User).where(User.reset_token_hash == _digest(token))).first()
+    user = session.exec(select(User).where(User.reset_token_hash == token_digest(token))).first()
     if (
         user is None
         or user.reset_expires_at is None
@@ -307,7 +308,7 @@ def start_session(session: Session, *, user: User, now: datetime) -> tuple[str, 
     the browser brought: no fixation), its CSRF token; the cookie gets the id."""
     token = secrets.token_urlsafe(32)
     record = ConsoleSession(
-        id_hash=_digest(token),
+        id_hash=token_digest(token),
         user_id=user.id,
         csrf_token=secrets.token_urlsafe(32),
         created_at=now,
@@ -328,7 +329,7 @@ def current_session(
     session: Session, *, token: str, now: datetime, timeouts: Timeouts
 ) -> tuple[ConsoleSession, User]:
     """The live session a cookie names, and its user; touched, so the idle time restarts."""
-    record = session.get(ConsoleSession, _digest(token))
+    record = session.get(ConsoleSession, token_digest(token))
     user = session.get(User, record.user_id) if record is not None else None
     if (
         record is None

@@ -77,10 +77,13 @@ class Principal:
     scopes: frozenset[Scope]
     operator: bool = False  # the key belongs to the hub operator's agency
     expires_at: datetime | None = None
+    user_id: str | None = None  # a console user acting with its roles' scopes
 
     @property
     def actor(self) -> str:
-        """How the audit log names this caller."""
+        """How the audit log names this caller: the key, or the named user."""
+        if self.user_id is not None:
+            return f"agency:{self.agency_id}/user:{self.user_id}"
         return f"agency:{self.agency_id}/key:{self.key_id}"
 
     @property

@@ -55,9 +55,11 @@ def acknowledge(
     actor: str,
     key_id: str | None = None,
     signature: str | None = None,
+    note: str | None = None,
 ) -> Delivery:
     """The recipient says it has the envelope; with a signature, a receipt it cannot later
-    deny. Acknowledging twice is harmless. A delivery that was never attempted cannot be
+    deny; with a note (from the console), what it is doing about it, kept in the audit
+    log. Acknowledging twice is harmless. A delivery that was never attempted cannot be
     acknowledged."""
     delivery = get_delivery(session, agency_id=agency_id, delivery_id=delivery_id)
     if delivery.state == DeliveryState.acknowledged and signature is None:
@@ -85,6 +87,7 @@ def acknowledge(
             "data_hash": delivery.data_hash,
             "receipt_key_id": key_id if signature else None,
             "receipt_signature": signature,
+            **({"note": note} if note else {}),
         },
     )
     return delivery

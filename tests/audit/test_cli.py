@@ -34,8 +34,9 @@ def test_export_verify_then_detect_tampering(runner: CliRunner, tmp_path: Path) 
         k["note_verifier_key"] for k in init["published_keys"]["keys"] if k["use"] == "checkpoint"
     )
     agencies = (OPERATOR, *BANTEN)
-    # The region directory, each agency and its key, and each demo subscription.
-    recorded = 1 + 2 * len(agencies) + sum(len(a.subscriptions) for a in agencies)
+    # The region directory, each agency with its key and its console user, and each demo
+    # subscription.
+    recorded = 1 + 3 * len(agencies) + sum(len(a.subscriptions) for a in agencies)
     assert invoke_json(runner, "audit", "integrate")["size"] == recorded
     export = tmp_path / "log.ndjson"
     assert runner.invoke(cli, ["audit", "export", "--output", str(export)]).exit_code == 0
@@ -50,7 +51,12 @@ def test_export_verify_then_detect_tampering(runner: CliRunner, tmp_path: Path) 
     hub = Hub.start(Settings())
     try:
         with hub.session() as session:
-            target = session.exec(select(AuditEvent).where(AuditEvent.leaf_index == 7)).one()
+            target = session.exec(
+                select(AuditEvent)
+                .where(AuditEvent.action == "api_key.created")
+                .order_by(col(AuditEvent.seq))
+            ).first()
+            assert target is not None
             session.execute(
                 update(AuditEvent)
                 .where(col(AuditEvent.seq) == target.seq)
@@ -71,7 +77,7 @@ def test_export_verify_then_detect_tampering(runner: CliRunner, tmp_path: Path) 
         exit_code=1,
     )
     assert failed["ok"] is False
-    assert failed["index"] == 7
+    assert failed["index"] == target.leaf_index
 
 
 def test_verify_refuses_a_key_that_is_not_the_logs(runner: CliRunner, tmp_path: Path) -> None:

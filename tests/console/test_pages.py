@@ -1,0 +1,145 @@
+"""The console over HTTP: sign-in in its steps, the desk, a report, acknowledgement, the
+sender's view; and the refusals: a form without its CSRF token, a session id used after
+sign-out, another agency's report, a page the user's roles do not open."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from exchange.accounts.models import Role
+from exchange.audit.models import AuditEvent
+from exchange.delivery.models import DeliveryState
+from exchange.hub import Hub
+from tests.console.conftest import NEW_PASSWORD, add_user, csrf_of, sign_in
+from tests.delivery.conftest import example, settle
+
+REFERRAL = example("victim-referral", "dinsos-to-bp3mi")
+
+
+def console(app: FastAPI) -> TestClient:
+    return TestClient(app, base_url="http://127.0.0.1")
+
+
+def test_a_referral_is_read_and_acknowledged_on_the_desk_and_the_sender_sees_it(
+    app: FastAPI, client: TestClient, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    sent = client.post(
+        "/v1/reports",
+        json={"type": "victim-referral", "payload": REFERRAL},
+        headers=demo["dinsos-banten"],
+    )
+    assert sent.status_code == 202, sent.text
+    report_id = sent.json()["id"]
+    settle(hub, DeliveryState.delivered, report_id=report_id)
+
+    desk_officer = add_user(hub, "bp3mi-banten", "rina.bp3mi", Role.receiver)
+    with console(app) as browser:
+        sign_in(browser, desk_officer)
+        assert desk_officer.totp is not None  # BP3MI reads identifying data: TOTP required
+        desk = browser.get("/console/desk")
+        assert desk.status_code == 200
+        assert desk.headers["content-security-policy"].startswith("default-src 'none'")
+        assert f"/console/reports/{report_id}" in desk.text
+        assert "1 baru" in desk.text  # Bahasa Indonesia first
+        detail = browser.get(f"/console/reports/{report_id}")
+        assert "Rina Marlina" in detail.text  # BP3MI is cleared for the person
+        assert "Dipulangkan" in detail.text  # labels from the schema, values as sent
+        acked = browser.post(
+            f"/console/reports/{report_id}/ack",
+            data={"csrf": csrf_of(detail.text), "note": "Pendampingan dijadwalkan"},
+        )
+        assert "dikonfirmasi oleh agency:bp3mi-banten/user:" in acked.text
+
+    sender = add_user(hub, "dinsos-banten", "ayu.dinsos", Role.reporter)
+    with console(app) as browser:
+        sign_in(browser, sender)
+        mine = browser.get("/console/sent")
+        assert "bp3mi-banten: Sudah dikonfirmasi" in mine.text
+    with hub.session() as session:
+        events = [json.loads(e.canonical) for e in session.exec(select(AuditEvent))]
+    acks = [e for e in events if e["action"] == "delivery.acknowledged"]
+    assert acks[-1]["actor"].startswith("agency:bp3mi-banten/user:")
+    assert acks[-1]["details"]["note"] == "Pendampingan dijadwalkan"
+    reads = [e for e in events if e["action"] == "report.read"]
+    assert reads[-1]["actor"].startswith("agency:bp3mi-banten/user:")  # who opened it
+
+
+def test_the_refusals(
+    app: FastAPI, client: TestClient, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    sent = client.post(
+        "/v1/reports",
+        json={"type": "victim-referral", "payload": REFERRAL},
+        headers=demo["dinsos-banten"],
+    )
+    report_id = sent.json()["id"]
+    outsider = add_user(hub, "polres-tangerang", "joko.polres", Role.receiver)
+    with console(app) as browser:
+        sign_in(browser, outsider)
+        # Another agency's report: not found, like one that does not exist, and on record.
+        other = browser.get(f"/console/reports/{report_id}")
+        assert other.status_code == 404
+        with hub.session() as session:
+            refused = session.exec(
+                select(AuditEvent).where(AuditEvent.action == "report.read_refused")
+            ).one()
+        assert json.loads(refused.canonical)["actor"].startswith("agency:polres-tangerang/user:")
+        # A form without its token.
+        forged = browser.post(f"/console/reports/{report_id}/ack", data={"note": "x"})
+        assert forged.status_code in {403, 422}
+        wrong = browser.post(f"/console/reports/{report_id}/ack", data={"csrf": "nope"})
+        assert wrong.status_code == 403
+        # A page the roles do not open.
+        assert browser.get("/console/sent").status_code == 403
+        # Sign out; the old session id is dead.
+        old = browser.cookies.get("exchange_session")
+        desk = browser.get("/console/desk")
+        browser.post("/console/logout", data={"csrf": csrf_of(desk.text)})
+    with console(app) as replay:
+        replay.cookies.set("exchange_session", old or "", path="/console")
+        again = replay.get("/console/desk", follow_redirects=False)
+        assert again.status_code == 303
+        assert again.headers["location"] == "/console/login"
+    # Wrong passwords read the same as unknown users.
+    with console(app) as stranger:
+        form = stranger.get("/console/login")
+        one = stranger.post(
+            "/console/login",
+            data={"csrf": csrf_of(form.text), "username": "joko.polres", "password": "wrong"},
+        )
+        two = stranger.post(
+            "/console/login",
+            data={"csrf": csrf_of(one.text), "username": "nobody", "password": "wrong"},
+        )
+        assert one.status_code == two.status_code == 401
+        assert csrf_of(one.text) != csrf_of(two.text)
+        assert one.text.replace(csrf_of(one.text), "") == two.text.replace(csrf_of(two.text), "")
+
+
+def test_a_reset_link_sets_a_password_once_through_its_page(
+    app: FastAPI, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    from exchange.accounts import service as accounts
+    from exchange.models import utcnow
+
+    officer = add_user(hub, "disnakertrans-banten", "budi.disnaker", Role.receiver)
+    with hub.session() as session:
+        user = accounts.get_user(session, officer.username)
+        token = accounts.issue_reset(session, user=user, actor="test", now=utcnow())
+    with console(app) as browser:
+        assert browser.get(f"/console/reset/{token}").status_code == 200
+        short = browser.post(f"/console/reset/{token}", data={"password": "short"})
+        assert short.status_code == 422
+        assert "minimal 12 karakter" in short.text
+        done = browser.post(f"/console/reset/{token}", data={"password": NEW_PASSWORD})
+        assert str(done.url).endswith("/console/login")
+        again = browser.post(f"/console/reset/{token}", data={"password": NEW_PASSWORD})
+        assert again.status_code == 401
+    officer.password = NEW_PASSWORD
+    with console(app) as browser:
+        sign_in(browser, officer)
+        assert browser.get("/console/desk").status_code == 200
