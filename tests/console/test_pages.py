@@ -143,3 +143,41 @@ def test_a_reset_link_sets_a_password_once_through_its_page(
     with console(app) as browser:
         sign_in(browser, officer)
         assert browser.get("/console/desk").status_code == 200
+
+
+def test_without_its_second_factor_a_receiver_opens_nothing_identifying(
+    app: FastAPI, client: TestClient, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    sent = client.post(
+        "/v1/reports",
+        json={"type": "victim-referral", "payload": REFERRAL},
+        headers=demo["dinsos-banten"],
+    )
+    report_id = sent.json()["id"]
+    settle(hub, DeliveryState.delivered, report_id=report_id)
+    officer = add_user(hub, "bp3mi-banten", "rina.bp3mi", Role.receiver)
+    with console(app) as browser:
+        form = browser.get("/console/login")
+        signed = browser.post(
+            "/console/login",
+            data={
+                "csrf": csrf_of(form.text),
+                "username": officer.username,
+                "password": officer.password,
+            },
+            follow_redirects=False,
+        )
+        cookie = signed.headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        step = browser.get("/console/password")
+        browser.post(
+            "/console/password", data={"csrf": csrf_of(step.text), "password": NEW_PASSWORD}
+        )
+        for path in (f"/console/reports/{report_id}", "/console/desk", "/console/desk/new"):
+            answer = browser.get(path, follow_redirects=False)
+            assert answer.status_code == 303, path
+            assert answer.headers["location"] == "/console/totp"
+    with hub.session() as session:
+        reads = session.exec(select(AuditEvent).where(AuditEvent.action == "report.read")).all()
+    assert reads == []
