@@ -365,9 +365,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         incident = uuid.uuid4().hex[:12]
         # The traceback goes to the log under the incident id; the caller gets the id only.
-        logger.error(
-            "unhandled error", exc_info=exc, extra={"incident": incident, "path": request.url.path}
-        )
+        # The route's template, not the path: a path may carry a secret (a reset link).
+        route = request.scope.get("route")
+        where = getattr(route, "path", None) or "(no route)"
+        logger.error("unhandled error", exc_info=exc, extra={"incident": incident, "path": where})
         return error_response(request, InternalError(t("request.internal", incident=incident)))
 
     app.add_exception_handler(ExchangeError, on_exchange_error)

@@ -33,6 +33,7 @@ class Hub:
     requests: KeyRateLimit
     lookups: KeyRateLimit
     agency_lookups: KeyRateLimit
+    console_logins: KeyRateLimit
     rejections: RejectionTally = field(
         default_factory=lambda: RejectionTally(window_s=SUMMARY_WINDOW_S)
     )
@@ -79,6 +80,9 @@ class Hub:
             requests=limit("exchange-requests", settings.requests_per_minute_per_key),
             lookups=limit("exchange-lookup", settings.lookups_per_minute_per_key),
             agency_lookups=limit("exchange-lookup-agency", settings.lookups_per_minute_per_agency),
+            console_logins=limit(
+                "exchange-console-login", settings.console_logins_per_minute_per_address
+            ),
         )
 
     @contextmanager

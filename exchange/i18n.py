@@ -538,6 +538,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "This report was purged: its data no longer exists.",
         "id": "Laporan ini telah dimusnahkan: datanya tidak ada lagi.",
     },
+    "console.error_rate_limited": {
+        "en": "Too many sign-in attempts from here; wait a minute.",
+        "id": "Terlalu banyak percobaan masuk dari sini; tunggu satu menit.",
+    },
     "console.error_other": {
         "en": "The console could not show this page.",
         "id": "Konsol tidak dapat menampilkan halaman ini.",

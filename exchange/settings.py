@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     console_absolute_timeout_s: Annotated[int, Field(gt=0)] = Field(
         default=43_200, description="A console session ends this many seconds after sign-in."
     )
+    console_logins_per_minute_per_address: Annotated[int, Field(gt=0)] = Field(
+        default=20,
+        description="Console sign-in attempts one network address may make in a minute.",
+    )
     lookups_per_minute_per_key: Annotated[int, Field(gt=0)] = Field(
         default=30,
         description="Person lookups (`POST /v1/persons:lookup`) one API key may make in a "

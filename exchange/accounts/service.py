@@ -162,17 +162,19 @@ def authenticate(session: Session, *, username: str, password: str, now: datetim
     :class:`LoginRefused`. The fifth failure in a row locks the account for
     :data:`LOCK_FOR`."""
     user = session.exec(select(User).where(User.username == username.strip().lower())).first()
+    # The hash is checked on every path, so that no refusal answers faster than another.
+    matches = _verify(user.password_hash if user else _UNKNOWN_USER_HASH, password)
     if user is None:
-        _verify(_UNKNOWN_USER_HASH, password)
         _refused(session, subject="user:unknown", reason="unknown_user")
         return None
-    if user.disabled_at is not None:
+    agency = session.get(Agency, user.agency_id)
+    if user.disabled_at is not None or agency is None or not agency.active:
         _refused(session, subject=f"user:{user.id}", reason="disabled")
         return None
     if user.locked_until is not None and user.locked_until > now:
         _refused(session, subject=f"user:{user.id}", reason="locked")
         return None
-    if not _verify(user.password_hash, password):
+    if not matches:
         user.failed_logins += 1
         reason = "password"
         if user.failed_logins >= LOCK_AFTER_FAILURES:
@@ -207,14 +209,27 @@ def _refused(session: Session, *, subject: str, reason: str) -> None:
     )
 
 
-def set_password(session: Session, *, user: User, password: str, actor: str) -> None:
+def set_password(
+    session: Session,
+    *,
+    user: User,
+    password: str,
+    actor: str,
+    now: datetime,
+    keep: ConsoleSession | None = None,
+) -> None:
+    """A new password: every session of the user but ``keep`` (the one that set it) ends,
+    and a lockout is lifted."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput.at(t("user.short_password", length=MIN_PASSWORD_LENGTH), "/password")
     user.password_hash = HASHER.hash(password)
     user.password_must_change = False
     user.reset_token_hash = None
     user.reset_expires_at = None
+    user.failed_logins = 0
+    user.locked_until = None
     session.add(user)
+    end_sessions(session, user_id=user.id, now=now, keep=keep)
     audit.record(
         session, action="user.password_set", subject=f"user:{user.id}", actor=actor, details={}
     )
@@ -244,7 +259,7 @@ def redeem_reset(session: Session, *, token: str, password: str, now: datetime) 
         or user.disabled_at is not None
     ):
         raise LoginRefused(t("user.reset_invalid"))
-    set_password(session, user=user, password=password, actor=f"user:{user.id}")
+    set_password(session, user=user, password=password, actor=f"user:{user.id}", now=now)
     return user
 
 
@@ -254,31 +269,52 @@ def redeem_reset(session: Session, *, token: str, password: str, now: datetime) 
 def enrol_totp(session: Session, *, user: User, sealer: Sealer) -> str:
     """A new TOTP secret for the user, as an ``otpauth://`` URI for an authenticator app;
     it counts once confirmed with a code."""
-    secret = pyotp.random_base32()
-    user.totp_sealed = sealer.seal(secret.encode(), purpose=_totp_purpose(user.id))
-    user.totp_confirmed_at = None
-    user.totp_last_step = None
-    session.add(user)
-    return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
+    if user.totp_sealed is None:  # a pending, unconfirmed secret is shown again, not replaced
+        user.totp_sealed = sealer.seal(
+            pyotp.random_base32().encode(), purpose=_totp_purpose(user.id)
+        )
+        user.totp_confirmed_at = None
+        user.totp_last_step = None
+        session.add(user)
+    return pyotp.TOTP(_totp_secret(user, sealer)).provisioning_uri(
+        name=user.username, issuer_name=TOTP_ISSUER
+    )
+
+
+def _totp_secret(user: User, sealer: Sealer) -> str:
+    assert user.totp_sealed is not None
+    return sealer.unseal(user.totp_sealed, purpose=_totp_purpose(user.id)).decode()
 
 
 def check_totp(session: Session, *, user: User, code: str, sealer: Sealer, now: datetime) -> bool:
     """Whether ``code`` is the user's current code (or the one either side, for clock
     drift), and not one already used: a code seen once is refused after."""
-    if user.totp_sealed is None:
+    if user.totp_sealed is None or (user.locked_until is not None and user.locked_until > now):
         return False
-    secret = sealer.unseal(user.totp_sealed, purpose=_totp_purpose(user.id)).decode()
-    totp = pyotp.TOTP(secret)
+    totp = pyotp.TOTP(_totp_secret(user, sealer))
     step = int(now.timestamp()) // totp.interval
+    typed = code.strip().encode()
     for candidate in (step, step - 1, step + 1):
-        if secrets.compare_digest(totp.at(candidate * totp.interval), code.strip()):
+        if secrets.compare_digest(totp.at(candidate * totp.interval).encode(), typed):
             if user.totp_last_step is not None and candidate <= user.totp_last_step:
-                return False
+                break  # a code already used: refused like a wrong one
             user.totp_last_step = candidate
+            user.failed_logins = 0
             if user.totp_confirmed_at is None:
                 user.totp_confirmed_at = now
             session.add(user)
             return True
+    # Wrong codes count with wrong passwords: five in a row lock the account and end its
+    # sessions, so a stolen password cannot grind through the million codes.
+    user.failed_logins += 1
+    reason = "totp"
+    if user.failed_logins >= LOCK_AFTER_FAILURES:
+        user.locked_until = now + LOCK_FOR
+        user.failed_logins = 0
+        end_sessions(session, user_id=user.id, now=now)
+        reason = "locked_now"
+    session.add(user)
+    _refused(session, subject=f"user:{user.id}", reason=reason)
     return False
 
 
@@ -326,22 +362,28 @@ def start_session(session: Session, *, user: User, now: datetime) -> tuple[str, 
 
 
 def current_session(
-    session: Session, *, token: str, now: datetime, timeouts: Timeouts
+    session: Session, *, token: str, now: datetime, timeouts: Timeouts, touch: bool = True
 ) -> tuple[ConsoleSession, User]:
-    """The live session a cookie names, and its user; touched, so the idle time restarts."""
+    """The live session a cookie names, and its user; with ``touch`` (a person acted, not a
+    page's script polling) the idle time restarts."""
     record = session.get(ConsoleSession, token_digest(token))
     user = session.get(User, record.user_id) if record is not None else None
+    agency = session.get(Agency, user.agency_id) if user is not None else None
     if (
         record is None
         or user is None
+        or agency is None
+        or not agency.active
         or record.ended_at is not None
         or user.disabled_at is not None
+        or (user.locked_until is not None and user.locked_until > now)
         or now - record.last_seen_at > timeouts.idle
         or now - record.created_at > timeouts.absolute
     ):
         raise SessionEnded(t("user.session_ended"))
-    record.last_seen_at = now
-    session.add(record)
+    if touch:
+        record.last_seen_at = now
+        session.add(record)
     return record, user
 
 
@@ -350,13 +392,16 @@ def end_session(session: Session, *, record: ConsoleSession, now: datetime) -> N
     session.add(record)
 
 
-def end_sessions(session: Session, *, user_id: str, now: datetime) -> int:
-    """End every live session of a user; returns how many."""
+def end_sessions(
+    session: Session, *, user_id: str, now: datetime, keep: ConsoleSession | None = None
+) -> int:
+    """End every live session of a user (but ``keep``); returns how many."""
     live = session.exec(
         select(ConsoleSession).where(
             ConsoleSession.user_id == user_id, col(ConsoleSession.ended_at).is_(None)
         )
     ).all()
-    for record in live:
+    ended = [record for record in live if keep is None or record.id_hash != keep.id_hash]
+    for record in ended:
         end_session(session, record=record, now=now)
-    return len(live)
+    return len(ended)

@@ -36,6 +36,7 @@ from exchange.hub import Hub
 from exchange.i18n import Locale, t
 from exchange.models import utcnow
 from exchange.protection import service as protection
+from exchange.ratelimit import RateLimited
 from exchange.regions.models import Region
 from exchange.registry.service import values_at
 from exchange.reports import service as reports
@@ -155,15 +156,18 @@ def _timeouts(hub: Hub) -> accounts.Timeouts:
     )
 
 
-def signed_in(request: Request, session: Session, hub: Hub, *, complete: bool) -> Visitor:
+def signed_in(
+    request: Request, session: Session, hub: Hub, *, complete: bool, touch: bool = True
+) -> Visitor:
     """The visitor whose session cookie this is; with ``complete``, only once it has set its
-    own password and passed the second factor its roles need."""
+    own password and passed the second factor its roles need. ``touch`` False for requests a
+    page's script makes on its own: they do not keep an unattended session alive."""
     token = request.cookies.get(COOKIE)
     if not token:
         raise ConsoleDenied(f"{PREFIX}/login")
     try:
         record, user = accounts.current_session(
-            session, token=token, now=utcnow(), timeouts=_timeouts(hub)
+            session, token=token, now=utcnow(), timeouts=_timeouts(hub), touch=touch
         )
     except accounts.SessionEnded:
         raise ConsoleDenied(f"{PREFIX}/login") from None
@@ -188,8 +192,13 @@ StepDep = Annotated[Visitor, Depends(visitor_dependency(False))]
 CsrfField = Annotated[str, Form(alias="csrf", max_length=100)]
 
 
+def same_token(expected: str, given: str) -> bool:
+    """Constant-time equality of two tokens, whatever characters a form sent."""
+    return bool(expected) and secrets.compare_digest(expected.encode(), given.encode())
+
+
 def check_csrf(visitor: Visitor, token: str) -> None:
-    if not secrets.compare_digest(visitor.record.csrf_token, token):
+    if not same_token(visitor.record.csrf_token, token):
         raise ConsoleForbidden()
 
 
@@ -227,9 +236,12 @@ def login(
     username: Annotated[str, Form(max_length=100)],
     password: Annotated[str, Form(max_length=200)],
 ) -> Response:
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not secrets.compare_digest(expected, csrf):
+    if not same_token(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf):
         return page(request, "error.html", status=403, reason="csrf")
+    try:  # per address: each attempt costs an argon2 hash, and spraying is slowed
+        hub.console_logins.admit(request.client.host if request.client else "unknown")
+    except RateLimited:
+        return page(request, "error.html", status=429, reason="rate_limited")
     now = utcnow()
     # Its own unit of work: a refusal (counted, audited) must be kept although it fails.
     with hub.session() as session:
@@ -266,9 +278,18 @@ def change_password(
     password: Annotated[str, Form(max_length=200)],
 ) -> Response:
     check_csrf(visitor, csrf)
+    if not visitor.user.password_must_change:
+        # Only the one-time password is replaced here, before the second factor; changing a
+        # password later is a reset (which ends every session).
+        raise ConsoleForbidden()
     try:
         accounts.set_password(
-            session, user=visitor.user, password=password, actor=visitor.principal.actor
+            session,
+            user=visitor.user,
+            password=password,
+            actor=visitor.principal.actor,
+            now=utcnow(),
+            keep=visitor.record,
         )
     except ExchangeError as refused:
         return page(request, "password.html", status=422, visitor=visitor, error=refused.message)
@@ -408,9 +429,10 @@ def desk(
 
 
 @router.get("/desk/new")
-def desk_new(session: SessionDep, visitor: VisitorDep) -> JSONResponse:
+def desk_new(request: Request, session: SessionDep, hub: HubDep) -> JSONResponse:
     """How many deliveries await acknowledgement, and the newest: the desk's script asks
-    every second and reloads the list when it changed."""
+    every second and reloads the list when it changed. Asking does not count as activity."""
+    visitor = signed_in(request, session, hub, complete=True, touch=False)
     require(visitor, Role.receiver)
     rows = _desk_rows(session, visitor, state="new", type_=None)
     newest = rows[0][0].id if rows else None
@@ -487,7 +509,8 @@ def report_page(
         earlier=seen.earlier_reports,
         thread=thread,
         deliveries=mine,
-        acknowledgeable=any(d.acknowledged_at is None and d.attempts > 0 for d in mine),
+        acknowledgeable=visitor.has(Role.receiver)
+        and any(d.acknowledged_at is None and d.attempts > 0 for d in mine),
     )
 
 
@@ -508,6 +531,7 @@ def acknowledge(
             Delivery.agency_id == visitor.agency.id,
             col(Delivery.acknowledged_at).is_(None),
             col(Delivery.state) != DeliveryState.dead,
+            col(Delivery.attempts) > 0,
         )
     ).all()
     for delivery in pending:

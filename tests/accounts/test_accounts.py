@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pyotp
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from exchange.accounts import service as accounts
 from exchange.accounts.models import Role, User
@@ -43,7 +43,7 @@ def new_user(hub: Hub, username: str = "siti.polda", roles: set[Role] | None = N
 
 def events(hub: Hub, action: str) -> list[dict]:  # type: ignore[type-arg]
     with hub.session() as session:
-        rows = session.exec(select(AuditEvent)).all()
+        rows = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))).all()
     found = [json.loads(e.canonical) for e in rows]
     return [e for e in found if e["action"] == action]
 

@@ -35,14 +35,17 @@ def test_user_commands_round_trip(runner: CliRunner) -> None:
     assert added["roles"] == ["receiver", "reporter"]
     assert len(added["one_time_password"]) >= 12
     listed = run(runner, "user", "list", "--agency", "polda-banten")
-    assert [u["username"] for u in listed] == ["siti.rahayu"]
+    # The demo's own user, and the one added.
+    assert [u["username"] for u in listed] == ["petugas.polda-banten", "siti.rahayu"]
     assert added["one_time_password"] not in json.dumps(listed)
-    assert not {"password_hash", "totp_sealed", "one_time_password"} & set(listed[0])
+    assert not {"password_hash", "totp_sealed", "one_time_password"} & set(listed[1])
     reset = run(runner, "user", "reset", "siti.rahayu")
     assert reset["reset_link"].startswith("/console/reset/")
     assert run(runner, "user", "totp", "siti.rahayu")["second_factor"] is False
     assert run(runner, "user", "disable", "siti.rahayu")["ended_sessions"] == 0
-    assert run(runner, "user", "list")[0]["disabled"] is True
+    by_name = {u["username"]: u for u in run(runner, "user", "list")}
+    assert by_name["siti.rahayu"]["disabled"] is True
+    assert by_name["petugas.polda-banten"]["disabled"] is False
     taken = run(
         runner,
         "user",

@@ -5,10 +5,11 @@ sign-out, another agency's report, a page the user's roles do not open."""
 from __future__ import annotations
 
 import json
+import re
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlmodel import select
+from sqlmodel import col, select
 
 from exchange.accounts.models import Role
 from exchange.audit.models import AuditEvent
@@ -60,7 +61,10 @@ def test_a_referral_is_read_and_acknowledged_on_the_desk_and_the_sender_sees_it(
         mine = browser.get("/console/sent")
         assert "bp3mi-banten: Sudah dikonfirmasi" in mine.text
     with hub.session() as session:
-        events = [json.loads(e.canonical) for e in session.exec(select(AuditEvent))]
+        events = [
+            json.loads(e.canonical)
+            for e in session.exec(select(AuditEvent).order_by(col(AuditEvent.seq)))
+        ]
     acks = [e for e in events if e["action"] == "delivery.acknowledged"]
     assert acks[-1]["actor"].startswith("agency:bp3mi-banten/user:")
     assert acks[-1]["details"]["note"] == "Pendampingan dijadwalkan"
@@ -181,3 +185,99 @@ def test_without_its_second_factor_a_receiver_opens_nothing_identifying(
     with hub.session() as session:
         reads = session.exec(select(AuditEvent).where(AuditEvent.action == "report.read")).all()
     assert reads == []
+
+
+def test_what_an_attacker_with_a_password_or_a_cookie_cannot_do(
+    app: FastAPI, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    from exchange.accounts.models import ConsoleSession
+    from exchange.agencies import service as agencies
+
+    officer = add_user(hub, "bp3mi-banten", "rina.bp3mi", Role.receiver)
+    with console(app) as browser:
+        sign_in(browser, officer)
+        desk = browser.get("/console/desk")
+        # Odd characters in a token are a refusal, not a crash.
+        assert browser.post("/console/logout", data={"csrf": "é"}).status_code == 403
+        # The password is changed here only while it is the one-time password.
+        late = browser.post(
+            "/console/password", data={"csrf": csrf_of(desk.text), "password": "x" * 20}
+        )
+        assert late.status_code == 403
+        # The desk's own polling does not keep an unattended session alive.
+        with hub.session() as session:
+            before = session.exec(select(ConsoleSession)).one().last_seen_at
+        assert browser.get("/console/desk/new").status_code == 200
+        with hub.session() as session:
+            assert session.exec(select(ConsoleSession)).one().last_seen_at == before
+        # An agency taken off the exchange is off the console at once.
+        with hub.session() as session:
+            agencies.update_agency(session, "bp3mi-banten", active=False, actor="test")
+        gone = browser.get("/console/desk", follow_redirects=False)
+        assert gone.headers["location"] == "/console/login"
+    with console(app) as browser:
+        form = browser.get("/console/login")
+        refused = browser.post(
+            "/console/login",
+            data={
+                "csrf": csrf_of(form.text),
+                "username": officer.username,
+                "password": officer.password,
+            },
+        )
+        assert refused.status_code == 401
+
+
+def test_five_wrong_codes_lock_the_account_and_end_its_sessions(
+    app: FastAPI, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    officer = add_user(hub, "bp3mi-banten", "rina.bp3mi", Role.receiver)
+    with console(app) as browser:
+        form = browser.get("/console/login")
+        browser.post(
+            "/console/login",
+            data={
+                "csrf": csrf_of(form.text),
+                "username": officer.username,
+                "password": officer.password,
+            },
+        )
+        step = browser.get("/console/password")
+        browser.post(
+            "/console/password", data={"csrf": csrf_of(step.text), "password": NEW_PASSWORD}
+        )
+        first, again = browser.get("/console/totp"), browser.get("/console/totp")
+        secret = re.compile(r'<code id="totp-uri">([^<]+)</code>')
+        # A reload shows the pending secret again: the one the user scanned stays good.
+        assert secret.findall(first.text) == secret.findall(again.text) != []
+        for _ in range(5):
+            page = browser.get("/console/totp", follow_redirects=False)
+            if page.status_code != 200:
+                break
+            browser.post("/console/totp", data={"csrf": csrf_of(page.text), "code": "000000"})
+        after = browser.get("/console/totp", follow_redirects=False)
+        assert after.headers["location"] == "/console/login"  # the session ended
+    with hub.session() as session:
+        events = [
+            json.loads(e.canonical)
+            for e in session.exec(select(AuditEvent).order_by(col(AuditEvent.seq)))
+        ]
+    reasons = [e["details"]["reason"] for e in events if e["action"] == "user.login_refused"]
+    assert reasons[-1] == "locked_now"
+    assert reasons.count("totp") == 4
+
+
+def test_sign_in_attempts_are_limited_per_address(app: FastAPI, hub: Hub) -> None:
+    limit = hub.settings.console_logins_per_minute_per_address
+    with console(app) as browser:
+        form = browser.get("/console/login")
+        token = csrf_of(form.text)
+        statuses = []
+        for _ in range(limit + 1):
+            answer = browser.post(
+                "/console/login", data={"csrf": token, "username": "nobody", "password": "x"}
+            )
+            statuses.append(answer.status_code)
+            if answer.status_code == 401:
+                token = csrf_of(answer.text)
+    assert statuses == [401] * limit + [429]
