@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -21,8 +23,12 @@ from tests.delivery.conftest import example, settle
 REFERRAL = example("victim-referral", "dinsos-to-bp3mi")
 
 
-def console(app: FastAPI) -> TestClient:
-    return TestClient(app, base_url="http://127.0.0.1")
+@contextmanager
+def console(app: FastAPI) -> Iterator[TestClient]:
+    """A browser-like client of the console's pages, with its own cookies. It does not run
+    the app's lifespan: the ``client`` fixture does, once (a second would start a second
+    worker that nobody stops)."""
+    yield TestClient(app, base_url="http://127.0.0.1")
 
 
 def test_a_referral_is_read_and_acknowledged_on_the_desk_and_the_sender_sees_it(
