@@ -65,17 +65,23 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-def sign_in(client: TestClient, officer: Officer) -> None:
-    """Through the pages: the one-time password, one's own, then the authenticator."""
+def post_password(client: TestClient, officer: Officer, **options: Any) -> Any:
+    """The sign-in form, filled with the officer's username and password, sent."""
     form = client.get("/console/login")
-    answer = client.post(
+    return client.post(
         "/console/login",
         data={
             "csrf": csrf_of(form.text),
             "username": officer.username,
             "password": officer.password,
         },
+        **options,
     )
+
+
+def sign_in(client: TestClient, officer: Officer) -> None:
+    """Through the pages: the one-time password, one's own, then the authenticator."""
+    answer = post_password(client, officer)
     assert answer.status_code == 200, answer.text  # followed the redirects
     if "/console/password" in str(answer.url):
         officer.password = NEW_PASSWORD

@@ -17,10 +17,21 @@ from exchange.accounts.models import Role
 from exchange.audit.models import AuditEvent
 from exchange.delivery.models import DeliveryState
 from exchange.hub import Hub
-from tests.console.conftest import NEW_PASSWORD, add_user, csrf_of, sign_in
+from tests.console.conftest import NEW_PASSWORD, add_user, csrf_of, post_password, sign_in
 from tests.delivery.conftest import example, settle
 
 REFERRAL = example("victim-referral", "dinsos-to-bp3mi")
+
+
+def refer(client: TestClient, demo: dict[str, dict[str, str]]) -> str:
+    """Dinsos refers a returnee to BP3MI through the API; the report's id."""
+    sent = client.post(
+        "/v1/reports",
+        json={"type": "victim-referral", "payload": REFERRAL},
+        headers=demo["dinsos-banten"],
+    )
+    assert sent.status_code == 202, sent.text
+    return str(sent.json()["id"])
 
 
 @contextmanager
@@ -34,13 +45,7 @@ def console(app: FastAPI) -> Iterator[TestClient]:
 def test_a_referral_is_read_and_acknowledged_on_the_desk_and_the_sender_sees_it(
     app: FastAPI, client: TestClient, hub: Hub, demo: dict[str, dict[str, str]]
 ) -> None:
-    sent = client.post(
-        "/v1/reports",
-        json={"type": "victim-referral", "payload": REFERRAL},
-        headers=demo["dinsos-banten"],
-    )
-    assert sent.status_code == 202, sent.text
-    report_id = sent.json()["id"]
+    report_id = refer(client, demo)
     settle(hub, DeliveryState.delivered, report_id=report_id)
 
     desk_officer = add_user(hub, "bp3mi-banten", "rina.bp3mi", Role.receiver)
@@ -81,12 +86,7 @@ def test_a_referral_is_read_and_acknowledged_on_the_desk_and_the_sender_sees_it(
 def test_the_refusals(
     app: FastAPI, client: TestClient, hub: Hub, demo: dict[str, dict[str, str]]
 ) -> None:
-    sent = client.post(
-        "/v1/reports",
-        json={"type": "victim-referral", "payload": REFERRAL},
-        headers=demo["dinsos-banten"],
-    )
-    report_id = sent.json()["id"]
+    report_id = refer(client, demo)
     outsider = add_user(hub, "polres-tangerang", "joko.polres", Role.receiver)
     with console(app) as browser:
         sign_in(browser, outsider)
@@ -158,25 +158,11 @@ def test_a_reset_link_sets_a_password_once_through_its_page(
 def test_without_its_second_factor_a_receiver_opens_nothing_identifying(
     app: FastAPI, client: TestClient, hub: Hub, demo: dict[str, dict[str, str]]
 ) -> None:
-    sent = client.post(
-        "/v1/reports",
-        json={"type": "victim-referral", "payload": REFERRAL},
-        headers=demo["dinsos-banten"],
-    )
-    report_id = sent.json()["id"]
+    report_id = refer(client, demo)
     settle(hub, DeliveryState.delivered, report_id=report_id)
     officer = add_user(hub, "bp3mi-banten", "rina.bp3mi", Role.receiver)
     with console(app) as browser:
-        form = browser.get("/console/login")
-        signed = browser.post(
-            "/console/login",
-            data={
-                "csrf": csrf_of(form.text),
-                "username": officer.username,
-                "password": officer.password,
-            },
-            follow_redirects=False,
-        )
+        signed = post_password(browser, officer, follow_redirects=False)
         cookie = signed.headers["set-cookie"].lower()
         assert "httponly" in cookie
         assert "samesite=strict" in cookie
@@ -222,15 +208,7 @@ def test_what_an_attacker_with_a_password_or_a_cookie_cannot_do(
         gone = browser.get("/console/desk", follow_redirects=False)
         assert gone.headers["location"] == "/console/login"
     with console(app) as browser:
-        form = browser.get("/console/login")
-        refused = browser.post(
-            "/console/login",
-            data={
-                "csrf": csrf_of(form.text),
-                "username": officer.username,
-                "password": officer.password,
-            },
-        )
+        refused = post_password(browser, officer)
         assert refused.status_code == 401
 
 
@@ -239,15 +217,7 @@ def test_five_wrong_codes_lock_the_account_and_end_its_sessions(
 ) -> None:
     officer = add_user(hub, "bp3mi-banten", "rina.bp3mi", Role.receiver)
     with console(app) as browser:
-        form = browser.get("/console/login")
-        browser.post(
-            "/console/login",
-            data={
-                "csrf": csrf_of(form.text),
-                "username": officer.username,
-                "password": officer.password,
-            },
-        )
+        post_password(browser, officer)
         step = browser.get("/console/password")
         browser.post(
             "/console/password", data={"csrf": csrf_of(step.text), "password": NEW_PASSWORD}
