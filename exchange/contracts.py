@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import binascii
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
-from exchange.errors import pointer_token
+from exchange.crypto import b64url, b64url_decode
+from exchange.errors import InvalidInput, pointer_token
+from exchange.i18n import Text
 
 # The largest integer I-JSON (RFC 7493) carries exactly: what JSON bodies may hold.
 IJSON_INTEGER_LIMIT = 2**53 - 1
@@ -28,6 +32,27 @@ def _in_utc(value: datetime) -> datetime:
 # A moment with its zone, stored and compared in UTC; one that falls outside what UTC can
 # hold (9999-12-31T23:59-23:59) is refused, not left to fail in the database.
 Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
+_ROW_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def keyset_cursor(moment: datetime, row_id: str) -> str:
+    """An opaque cursor for pages ordered by (time, id): where the last page ended."""
+    return b64url(f"{moment.isoformat()}|{row_id}".encode())
+
+
+def read_keyset_cursor(token: str, *, message: Text) -> tuple[datetime, str]:
+    """The (time in UTC, id) a :func:`keyset_cursor` holds; anything else, a moment without
+    its zone or outside UTC's range included, is 422 at the query's ``after``."""
+    try:
+        moment, _, row_id = b64url_decode(token).decode().partition("|")
+        parsed = datetime.fromisoformat(moment)
+        if parsed.tzinfo is not None and _ROW_ID.fullmatch(row_id):
+            return parsed.astimezone(UTC), row_id
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
+        pass
+    raise InvalidInput.at(message, "/after", location="query")
 
 
 def links(status: int, **targets: tuple[str, str, dict[str, str]]) -> dict[int | str, Any]:

@@ -4,11 +4,8 @@ session first and never commit."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
@@ -16,9 +13,9 @@ from connectors.base import Envelope
 from connectors.inbox import InboxConfig
 from exchange.agencies.models import Agency
 from exchange.audit import service as audit
+from exchange.contracts import keyset_cursor, read_keyset_cursor
 from exchange.delivery.envelope import build_envelope
 from exchange.delivery.models import Delivery, DeliveryState
-from exchange.errors import InvalidInput
 from exchange.i18n import t
 from exchange.models import utcnow
 from exchange.protection import service as protection
@@ -36,25 +33,7 @@ class InboxItem:
 
 
 def encode_cursor(delivery: Delivery) -> str:
-    text = f"{delivery.created_at.isoformat()}|{delivery.id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-DELIVERY_ID = re.compile(r"[0-9a-f]{32}")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, delivery_id = text.partition("|")
-        parsed = datetime.fromisoformat(moment)
-        if parsed.tzinfo is None:
-            raise ValueError("a cursor's moment carries its zone")
-        if not DELIVERY_ID.fullmatch(delivery_id):
-            raise ValueError("a cursor names a delivery id")
-        return parsed.astimezone(UTC), delivery_id
-    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-        raise InvalidInput.at(t("delivery.bad_cursor"), "/after", location="query") from None
+    return keyset_cursor(delivery.created_at, delivery.id)
 
 
 def read_inbox(
@@ -84,7 +63,7 @@ def read_inbox(
         .where((col(Delivery.due_at).is_(None)) | (col(Delivery.due_at) <= now))
     )
     if after:
-        moment, last_id = decode_cursor(after)
+        moment, last_id = read_keyset_cursor(after, message=t("delivery.bad_cursor"))
         query = query.where(
             (col(Delivery.created_at) > moment)
             | ((col(Delivery.created_at) == moment) & (col(Delivery.id) > last_id))

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from exchange.agencies.models import Agency, Scope
 from exchange.agencies.service import Principal, get_agency
 from exchange.audit import service as audit
-from exchange.contracts import Instant, links
+from exchange.contracts import Instant, keyset_cursor, links, read_keyset_cursor
 from exchange.dependencies import AdminDep, HubDep, PrincipalDep, SessionDep, get_hub, requires
 from exchange.errors import (
     ExchangeError,
@@ -365,14 +365,14 @@ def search_reports(
             until=until,
             purged=status == "purged",
         ),
-        after=service.Cursor.decode(after) if after else None,
+        after=read_keyset_cursor(after, message=t("report.bad_cursor")) if after else None,
         limit=limit,
     )
     agency = get_agency(session, reader.agency_id)
     last = reports[-1] if len(reports) == limit else None
     return ReportPage(
         items=[_view(session, hub, agency, report) for report in reports],
-        next_cursor=service.Cursor(last.received_at, last.id).encode() if last else None,
+        next_cursor=keyset_cursor(last.received_at, last.id) if last else None,
     )
 
 

@@ -8,11 +8,10 @@ import binascii
 import contextlib
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import rfc8785
@@ -24,7 +23,7 @@ from exchange.agencies.models import Agency, AgencyKind
 from exchange.agencies.service import Principal
 from exchange.audit import service as audit
 from exchange.audit.failures import RejectionTally
-from exchange.crypto import b64url, b64url_decode
+from exchange.crypto import b64url_decode
 from exchange.delivery.models import Delivery, end_due_deliveries
 from exchange.errors import (
     AuthenticationFailed,
@@ -53,7 +52,6 @@ IDEMPOTENCY_WINDOW = timedelta(hours=24)
 # How far ahead of the hub's clock an observation time may be: officers' phones drift.
 CLOCK_SKEW = timedelta(minutes=10)
 EARLIEST_ZONE = timezone(timedelta(hours=14))  # where a calendar day begins first
-_REPORT_ID = re.compile("[0-9a-f]{32}")
 BROADCAST = frozenset({"CLEAR", "GREEN"})  # markings that reach every subscriber
 PAYLOAD_POINTER = "/payload"
 
@@ -815,35 +813,13 @@ class Search:
     purged: bool = False  # live reports, or only the purged ones
 
 
-@dataclass(frozen=True)
-class Cursor:
-    """Where a page ended: the last report's time and id (the order is newest first)."""
-
-    received_at: datetime
-    report_id: str
-
-    def encode(self) -> str:
-        raw = f"{self.received_at.isoformat()}|{self.report_id}".encode()
-        return b64url(raw)
-
-    @classmethod
-    def decode(cls, token: str) -> Cursor:
-        try:
-            moment, _, report_id = b64url_decode(token).decode().partition("|")
-            parsed = datetime.fromisoformat(moment)
-            received_at = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
-        except (ValueError, UnicodeDecodeError, binascii.Error, OverflowError):
-            received_at = None
-        if received_at is None or not _REPORT_ID.fullmatch(report_id):
-            raise InvalidInput(
-                t("report.bad_cursor"),
-                details=[ErrorDetail(t("report.bad_cursor"), pointer="/after", location="query")],
-            )
-        return cls(received_at, report_id)
-
-
 def search(
-    session: Session, *, principal: Principal, query: Search, after: Cursor | None, limit: int
+    session: Session,
+    *,
+    principal: Principal,
+    query: Search,
+    after: tuple[datetime, str] | None,
+    limit: int,
 ) -> list[Report]:
     """The reports the reader may see (it sent them, or they were routed to it) that match
     every filter, newest first, ``limit`` from ``after``. Each is recorded in the audit log
@@ -882,9 +858,10 @@ def search(
     if query.until is not None:
         statement = statement.where(col(Report.received_at) < query.until)
     if after is not None:
+        moment, last_id = after
         statement = statement.where(
-            (col(Report.received_at) < after.received_at)
-            | ((col(Report.received_at) == after.received_at) & (col(Report.id) < after.report_id))
+            (col(Report.received_at) < moment)
+            | ((col(Report.received_at) == moment) & (col(Report.id) < last_id))
         )
     reports = list(
         session.exec(
