@@ -53,6 +53,13 @@ def test_a_referral_is_read_and_acknowledged_on_the_desk_and_the_sender_sees_it(
         sign_in(browser, desk_officer)
         assert desk_officer.totp is not None  # BP3MI reads identifying data: TOTP required
         desk = browser.get("/console/desk")
+        # The desk's script reloads when the poll's newest differs from the page's: a
+        # filtered page must name the same newest, or it would reload every second.
+        polled = browser.get("/console/desk/new").json()
+        assert polled == {"new": 1, "newest": polled["newest"]}
+        filtered = browser.get("/console/desk", params={"type": "case-update"})
+        for page in (desk, filtered):
+            assert f'data-newest="{polled["newest"]}"' in page.text
         assert desk.status_code == 200
         assert desk.headers["content-security-policy"].startswith("default-src 'none'")
         assert f"/console/reports/{report_id}" in desk.text
