@@ -302,6 +302,13 @@ def check_totp(session: Session, *, user: User, code: str, sealer: Sealer, now: 
             user.failed_logins = 0
             if user.totp_confirmed_at is None:
                 user.totp_confirmed_at = now
+                audit.record(
+                    session,
+                    action="user.totp_enrolled",
+                    subject=f"user:{user.id}",
+                    actor=f"agency:{user.agency_id}/user:{user.id}",
+                    details={},
+                )
             session.add(user)
             return True
     # Wrong codes count with wrong passwords: five in a row lock the account and end its
@@ -385,6 +392,14 @@ def current_session(
         record.last_seen_at = now
         session.add(record)
     return record, user
+
+
+def sign_out(session: Session, *, record: ConsoleSession, actor: str, now: datetime) -> None:
+    """The user ends its session."""
+    end_session(session, record=record, now=now)
+    audit.record(
+        session, action="user.logged_out", subject=f"user:{record.user_id}", actor=actor, details={}
+    )
 
 
 def end_session(session: Session, *, record: ConsoleSession, now: datetime) -> None:

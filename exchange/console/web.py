@@ -357,7 +357,7 @@ def totp(
 @router.post("/logout")
 def logout(request: Request, session: SessionDep, visitor: StepDep, csrf: CsrfField) -> Response:
     check_csrf(visitor, csrf)
-    accounts.end_session(session, record=visitor.record, now=utcnow())
+    accounts.sign_out(session, record=visitor.record, actor=visitor.principal.actor, now=utcnow())
     response = redirect(f"{PREFIX}/login")
     response.delete_cookie(COOKIE, path=PREFIX)
     return response

@@ -83,6 +83,7 @@ def test_a_referral_is_read_and_acknowledged_on_the_desk_and_the_sender_sees_it(
             json.loads(e.canonical)
             for e in session.exec(select(AuditEvent).order_by(col(AuditEvent.seq)))
         ]
+    assert "user.totp_enrolled" in [e["action"] for e in events]
     acks = [e for e in events if e["action"] == "delivery.acknowledged"]
     assert acks[-1]["actor"].startswith("agency:bp3mi-banten/user:")
     assert acks[-1]["details"]["note"] == "Pendampingan dijadwalkan"
@@ -116,6 +117,9 @@ def test_the_refusals(
         old = browser.cookies.get("exchange_session")
         desk = browser.get("/console/desk")
         browser.post("/console/logout", data={"csrf": csrf_of(desk.text)})
+    with hub.session() as session:
+        out = session.exec(select(AuditEvent).where(AuditEvent.action == "user.logged_out")).one()
+    assert json.loads(out.canonical)["actor"].startswith("agency:polres-tangerang/user:")
     with console(app) as replay:
         replay.cookies.set("exchange_session", old or "", path="/console")
         again = replay.get("/console/desk", follow_redirects=False)
