@@ -255,16 +255,21 @@ def test_five_wrong_codes_lock_the_account_and_end_its_sessions(
 
 
 def test_sign_in_attempts_are_limited_per_address(app: FastAPI, hub: Hub) -> None:
+    """The first `limit` attempts of a minute are answered; then 429. (The limit is a
+    sliding window estimated from two fixed ones: across a window's edge one or two more may
+    pass, so the refusal is looked for within a few more attempts, not at exactly one.)"""
     limit = hub.settings.console_logins_per_minute_per_address
     with console(app) as browser:
         form = browser.get("/console/login")
         token = csrf_of(form.text)
         statuses = []
-        for _ in range(limit + 1):
+        for _ in range(limit + 5):
             answer = browser.post(
                 "/console/login", data={"csrf": token, "username": "nobody", "password": "x"}
             )
             statuses.append(answer.status_code)
-            if answer.status_code == 401:
-                token = csrf_of(answer.text)
-    assert statuses == [401] * limit + [429]
+            if answer.status_code == 429:
+                break
+            token = csrf_of(answer.text)
+    assert statuses[:limit] == [401] * limit
+    assert statuses[-1] == 429
