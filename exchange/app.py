@@ -15,7 +15,7 @@ from exchange.agencies.router import router as agencies_router
 from exchange.audit.failures import SUMMARY_WINDOW_S, AuthFailureTally, WindowedTally
 from exchange.audit.router import router as audit_router
 from exchange.audit.service import SYSTEM_ACTOR
-from exchange.console import web as console
+from exchange.console import site as console
 from exchange.delivery.router import router as deliveries_router
 from exchange.errors import ERROR_RESPONSES, install_error_handlers
 from exchange.hub import Hub
@@ -116,6 +116,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
         BodySizeLimit,
         max_bytes=settings.max_request_bytes,
         max_bulk_bytes=settings.max_bulk_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
     )
     public = {"/healthz", "/readyz", "/.well-known/exchange/keys"}
     if development:

@@ -36,6 +36,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 BULK_ROUTE = ("POST", "/v1/reports:bulk")
+# The console's region-directory upload: Kemendagri's full code list is over 2 MB.
+REGION_UPLOAD_ROUTE = ("POST", "/console/admin/hub/regions")
 
 
 class BodySizeLimit:
@@ -44,10 +46,13 @@ class BodySizeLimit:
     with a key that may submit, has the larger bulk limit; it streams its body line by line,
     so the limit bounds the work, not the memory."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, max_bulk_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, max_bulk_bytes: int, max_upload_bytes: int
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_bulk_bytes = max_bulk_bytes
+        self.max_upload_bytes = max_upload_bytes
 
     def _limit(self, scope: Scope) -> int:
         principal = scope.get("state", {}).get("principal")
@@ -57,6 +62,8 @@ class BodySizeLimit:
             and KeyScope.submit in principal.scopes
         ):
             return self.max_bulk_bytes
+        if (scope.get("method"), scope.get("path")) == REGION_UPLOAD_ROUTE:
+            return self.max_upload_bytes  # a hub admin's upload, checked once signed in
         return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -98,7 +105,7 @@ class Authenticate:
         self.app = app
         self.public_paths = public_paths
         # The console signs people in with a session cookie: its routes authenticate it
-        # themselves (exchange/console/web.py), and take no API key.
+        # themselves (exchange/console/common.py), and take no API key.
         self.cookie_prefix = cookie_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

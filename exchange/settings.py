@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     max_request_bytes: Annotated[int, Field(gt=0)] = Field(
         default=1_048_576, description="Largest request body accepted, in bytes."
     )
+    max_upload_bytes: Annotated[int, Field(gt=0)] = Field(
+        default=8 * 1_048_576,
+        description="Largest file a hub admin uploads through the console (the region directory).",
+    )
     max_bulk_bytes: Annotated[int, Field(gt=0)] = Field(
         default=256 * 1_048_576,
         description="Largest body of a bulk (NDJSON) submission; each line is held to the "

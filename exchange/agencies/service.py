@@ -264,7 +264,11 @@ def create_api_key(
             # stolen admin key cannot make itself the "second admin" that approves its own
             # signing key, nor an admin successor that outlives its revocation.
             raise PermissionDenied(t("auth.admin_from_hub_only"))
-        if granted_by.agency_id == agency_id or not granted_by.is_hub_admin:
+        # A key cannot pass on what it lacks (a stolen key gains nothing by minting); a
+        # named administrator, signed in with a second factor, grants its agency's systems
+        # any scope but admin, which is the point of administering them.
+        by_key = granted_by.user_id is None
+        if by_key and (granted_by.agency_id == agency_id or not granted_by.is_hub_admin):
             for scope in wanted:
                 if scope not in granted_by.scopes:
                     raise PermissionDenied(t("auth.scope_not_grantable", scope=scope.value))
@@ -282,7 +286,9 @@ def create_api_key(
         expires_at=expires_at,
         created_by=(
             granted_by.key_id
-            if granted_by is not None and granted_by.agency_id == agency_id
+            if granted_by is not None
+            and granted_by.user_id is None
+            and granted_by.agency_id == agency_id
             else None
         ),
     )

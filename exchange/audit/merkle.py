@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -93,30 +94,52 @@ def consistency_proof(source: SubtreeSource, old_size: int, new_size: int) -> li
     return proof
 
 
-def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
-    """RFC 9162 2.1.3.2: the root that ``proof`` implies for ``leaf`` at ``index``."""
+@dataclass(frozen=True)
+class Step:
+    """One hash on a proof's way up: the proof's ``sibling`` joined on its ``side`` of the
+    running hash gives ``result`` (for a consistency proof, ``old_result`` is the old
+    tree's running hash where the step touches it, else None)."""
+
+    sibling: bytes
+    side: str  # "left" or "right": where the sibling sits
+    result: bytes
+    old_result: bytes | None = None
+
+
+def inclusion_path(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> list[Step]:
+    """RFC 9162 2.1.3.2, hash by hash: the steps from ``leaf`` at ``index`` to the root
+    ``proof`` implies (the last step's result; the leaf itself in a tree of one)."""
     if not 0 <= index < size:
         raise ProofError(f"leaf index {index} is outside a tree of size {size}")
     if len(leaf) != HASH_SIZE:
         raise ProofError(f"leaf hash has {len(leaf)} bytes, not {HASH_SIZE}")
     fn, sn = index, size - 1
     result = leaf
+    steps: list[Step] = []
     for sibling in proof:
         if sn == 0:
             raise ProofError("proof is longer than the tree is deep")
         if fn & 1 or fn == sn:
             result = node_hash(sibling, result)
+            steps.append(Step(sibling, "left", result))
             if not fn & 1:
                 while fn and not fn & 1:
                     fn >>= 1
                     sn >>= 1
         else:
             result = node_hash(result, sibling)
+            steps.append(Step(sibling, "right", result))
         fn >>= 1
         sn >>= 1
     if sn != 0:
         raise ProofError("proof is shorter than the tree is deep")
-    return result
+    return steps
+
+
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    """RFC 9162 2.1.3.2: the root that ``proof`` implies for ``leaf`` at ``index``."""
+    steps = inclusion_path(index, size, leaf, proof)
+    return steps[-1].result if steps else leaf
 
 
 def verify_inclusion(
@@ -126,20 +149,16 @@ def verify_inclusion(
         raise ProofError(f"leaf {index} is not in the tree of size {size} with that root")
 
 
-def verify_consistency(
-    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
-) -> None:
-    """RFC 9162 2.1.4.2. A proof from the empty tree proves nothing and is refused."""
+def consistency_path(
+    old_size: int, new_size: int, old_root: bytes, proof: Sequence[bytes]
+) -> tuple[bytes, list[Step]]:
+    """RFC 9162 2.1.4.2, hash by hash, for ``old_size < new_size``: the hash the path starts
+    from and its steps; the last ``old_result`` must be the old root, the last ``result``
+    the new one."""
     if old_size > new_size:
         raise ProofError(f"the tree shrank from {old_size} to {new_size}")
     if old_size == 0:
         raise ProofError("a consistency proof from the empty tree proves nothing")
-    if old_size == new_size:
-        if proof:
-            raise ProofError("equal sizes need an empty proof")
-        if old_root != new_root:
-            raise ProofError(f"two different roots for size {old_size}")
-        return
     if not proof:
         raise ProofError("empty consistency proof")
     path = list(proof)
@@ -150,25 +169,48 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     fr = sr = path[0]
+    steps: list[Step] = []
     for c in path[1:]:
         if sn == 0:
             raise ProofError("consistency proof is too long")
         if fn & 1 or fn == sn:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
+            steps.append(Step(c, "left", sr, old_result=fr))
             if not fn & 1:
                 while fn and not fn & 1:
                     fn >>= 1
                     sn >>= 1
         else:
             sr = node_hash(sr, c)
+            steps.append(Step(c, "right", sr))
         fn >>= 1
         sn >>= 1
     if sn != 0:
         raise ProofError("consistency proof is too short")
-    if fr != old_root:
+    return path[0], steps
+
+
+def reached_roots(start: bytes, steps: Sequence[Step]) -> tuple[bytes, bytes]:
+    """The old and the new root a consistency path leads to."""
+    old = next((s.old_result for s in reversed(steps) if s.old_result is not None), start)
+    return old, steps[-1].result if steps else start
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """RFC 9162 2.1.4.2. A proof from the empty tree proves nothing and is refused."""
+    if old_size == new_size and old_size > 0:
+        if proof:
+            raise ProofError("equal sizes need an empty proof")
+        if old_root != new_root:
+            raise ProofError(f"two different roots for size {old_size}")
+        return
+    old_reached, new_reached = reached_roots(*consistency_path(old_size, new_size, old_root, proof))
+    if old_reached != old_root:
         raise ProofError(f"the proof does not lead to the old root of size {old_size}")
-    if sr != new_root:
+    if new_reached != new_root:
         raise ProofError(f"the proof does not lead to the new root of size {new_size}")
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -91,12 +89,7 @@ def export(request: Request, session: SessionDep, _auditor: AuditorDep) -> Strea
     hub = get_hub(request)
     service.current_checkpoint(session)  # a 404 now rather than a broken stream later
 
-    def lines() -> Iterator[bytes]:
-        with hub.session() as session:
-            for record in service.export_lines(session):
-                yield json.dumps(record, separators=(",", ":")).encode() + b"\n"
-
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    return StreamingResponse(service.export_ndjson(hub.session), media_type="application/x-ndjson")
 
 
 @router.post("/cosignatures", status_code=status.HTTP_201_CREATED)

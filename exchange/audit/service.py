@@ -7,7 +7,8 @@ import base64
 import getpass
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import rfc8785
@@ -187,6 +188,13 @@ def current_checkpoint(session: Session) -> SignedCheckpoint:
     return checkpoint
 
 
+def signed_checkpoint(session: Session, size: int) -> SignedCheckpoint:
+    checkpoint = session.get(SignedCheckpoint, size)
+    if checkpoint is None:
+        raise NotFound(t("audit.checkpoint_not_found", size=size))
+    return checkpoint
+
+
 def checkpoint_with_cosignatures(session: Session, checkpoint: SignedCheckpoint) -> str:
     note = Note.parse(checkpoint.note)
     cosignatures = session.exec(
@@ -348,6 +356,14 @@ def export_lines(session: Session, *, chunk: int = 5000) -> Iterator[dict[str, A
 # --- witnesses -----------------------------------------------------------------------------
 
 
+def export_ndjson(open_session: Callable[[], AbstractContextManager[Session]]) -> Iterator[bytes]:
+    """:func:`export_lines` as NDJSON bytes, read in a session of its own: a streamed answer
+    outlives the request that asked for it."""
+    with open_session() as session:
+        for record in export_lines(session):
+            yield json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
 def add_cosignature(
     session: Session, *, agency_id: str, size: int, signature_line: str
 ) -> Cosignature:
@@ -356,9 +372,7 @@ def add_cosignature(
     that cosigned under it: another key (of any agency) cosigning under that name is
     refused, so no one can replace a witness's cosignatures (docs/security.md says what
     remains: claiming a name no one has used yet)."""
-    checkpoint = session.get(SignedCheckpoint, size)
-    if checkpoint is None:
-        raise NotFound(t("audit.checkpoint_not_found", size=size))
+    checkpoint = signed_checkpoint(session, size)
     try:
         line = SignatureLine.parse(signature_line.rstrip("\n"))
     except NoteError as exc:

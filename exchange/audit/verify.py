@@ -284,24 +284,67 @@ def verify_export(
     )
 
 
-def verify_evidence(bundle: dict[str, Any], *, log_key: Verifier) -> list[dict[str, Any]]:
-    """Check an evidence bundle with nothing but the log's public key; return its events."""
+@dataclass(frozen=True)
+class EventCheck:
+    """One event of an evidence bundle, checked: its leaf hash and each hash up to the root
+    its proof implies, and whether that root is the signed checkpoint's."""
+
+    index: int
+    event: dict[str, Any]
+    leaf_hash: bytes
+    steps: list[merkle.Step]
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class EvidenceCheck:
+    """An evidence bundle checked step by step, every step kept so that a page can show how
+    the verdict was reached; ``problems`` is empty when everything verified."""
+
+    checkpoint: Checkpoint | None
+    checkpoint_problem: str | None
+    events: list[EventCheck]
+
+    @property
+    def problems(self) -> list[tuple[int | None, str]]:
+        found: list[tuple[int | None, str]] = []
+        if self.checkpoint_problem:
+            found.append((None, self.checkpoint_problem))
+        found += [(e.index, e.problem) for e in self.events if e.problem]
+        return found
+
+
+def check_evidence(bundle: dict[str, Any], *, log_key: Verifier) -> EvidenceCheck:
+    """Check an evidence bundle with nothing but the log's public key, keeping each step:
+    the checkpoint's signature, then for each event its leaf hash and the path to the root."""
     try:
         checkpoint, _ = open_checkpoint(str(bundle.get("checkpoint", "")), log_key)
     except NoteError as exc:
-        raise VerificationFailed(f"the bundle's checkpoint does not verify: {exc}") from None
-    events: list[dict[str, Any]] = []
+        return EvidenceCheck(None, f"the bundle's checkpoint does not verify: {exc}", [])
+    checked: list[EventCheck] = []
     for entry in bundle.get("events", []):
         index = entry.get("index")
         if not isinstance(index, int):
             raise VerificationFailed("an evidence entry has no leaf index")
         canonical = _decode(entry.get("event"), "event bytes", index)
         proof = [_decode(p, "proof hash", index) for p in entry.get("proof", [])]
+        leaf = merkle.leaf_hash(canonical)
+        steps: list[merkle.Step] = []
+        problem = None
         try:
-            merkle.verify_inclusion(
-                index, checkpoint.size, merkle.leaf_hash(canonical), proof, checkpoint.root_hash
-            )
+            steps = merkle.inclusion_path(index, checkpoint.size, leaf, proof)
+            reached = steps[-1].result if steps else leaf
+            if reached != checkpoint.root_hash:
+                problem = f"not in the signed log: the proof leads to {reached.hex()}, not the root"
         except merkle.ProofError as exc:
-            raise VerificationFailed(f"not in the signed log: {exc}", index=index) from None
-        events.append(json.loads(canonical))
-    return events
+            problem = f"not in the signed log: {exc}"
+        checked.append(EventCheck(index, json.loads(canonical), leaf, steps, problem))
+    return EvidenceCheck(checkpoint, None, checked)
+
+
+def verify_evidence(bundle: dict[str, Any], *, log_key: Verifier) -> list[dict[str, Any]]:
+    """Check an evidence bundle with nothing but the log's public key; return its events."""
+    check = check_evidence(bundle, log_key=log_key)
+    for index, problem in check.problems:
+        raise VerificationFailed(problem, index=index)
+    return [entry.event for entry in check.events]

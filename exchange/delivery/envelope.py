@@ -12,11 +12,13 @@ from cloudevents.core.v1.event import CloudEvent
 
 from connectors.base import Envelope
 from exchange.delivery.models import Delivery
+from exchange.models import utcnow
 from exchange.protection.service import ReportView
 from exchange.registry.service import SchemaRegistry
 from exchange.reports.models import Report
 
 EVENT_TYPE_PREFIX = "exchange.report."
+TEST_EVENT_TYPE = "exchange.test.v1"
 
 
 def event_type(report: Report) -> str:
@@ -56,3 +58,22 @@ def build_envelope(
         attributes["earlierreports"] = seen.earlier_reports
     message = to_structured_event(CloudEvent(attributes, data))
     return Envelope(id=delivery.id, attributes=attributes, body=message.body)
+
+
+def build_test_envelope(subscription_id: str, agency_id: str, *, envelope_id: str) -> Envelope:
+    """A test envelope for a subscription: the same shape, signature and headers as a
+    report's, carrying no report, so that an agency can check its endpoint end to end."""
+    data = {"test": True, "subscription": subscription_id}
+    attributes: dict[str, Any] = {
+        "id": envelope_id,
+        "source": "/hub",
+        "type": TEST_EVENT_TYPE,
+        "time": utcnow(),
+        "subject": subscription_id,
+        "datacontenttype": "application/json",
+        "tlp": "CLEAR",
+        "recipient": agency_id,
+        "datahash": data_hash(data),
+    }
+    message = to_structured_event(CloudEvent(attributes, data))
+    return Envelope(id=envelope_id, attributes=attributes, body=message.body)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
@@ -35,7 +36,7 @@ from connectors.base import (
 from connectors.registry import factory
 from exchange.agencies.models import Agency
 from exchange.audit import service as audit
-from exchange.delivery.envelope import build_envelope
+from exchange.delivery.envelope import build_envelope, build_test_envelope
 from exchange.delivery.models import (
     DUE_STATES,
     ERROR_LENGTH,
@@ -251,6 +252,31 @@ def _slots_taken(
     return bool(
         of_agency >= policy.max_in_flight_per_agency
         or of_subscription >= policy.max_in_flight_per_subscription
+    )
+
+
+def test_claim(
+    session: Session, *, subscription: Subscription, sealer: Sealer, actor: str
+) -> Claim:
+    """A claim on no delivery: a test envelope for ``subscription``, for :func:`attempt` to
+    send like any other (no session open meanwhile). Audited here, so the test is on the
+    record even when the recipient never answers."""
+    envelope_id = f"test-{uuid.uuid4().hex}"
+    audit.record(
+        session,
+        action="subscription.tested",
+        subject=f"subscription:{subscription.id}",
+        actor=actor,
+        details={"envelope": envelope_id},
+    )
+    return Claim(
+        delivery_id=envelope_id,
+        recipient=subscription.agency_id,
+        connector=subscription.connector,
+        config=routing.open_config(subscription, sealer),
+        envelope=build_test_envelope(
+            subscription.id, subscription.agency_id, envelope_id=envelope_id
+        ),
     )
 
 

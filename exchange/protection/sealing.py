@@ -80,6 +80,12 @@ class Sealer:
         self._reload()
         return self.active_id.hex()
 
+    @property
+    def key_ids(self) -> list[str]:
+        """Every sealing key still held (older ones open what they sealed), oldest first."""
+        self._reload()
+        return [key.hex() for key in self.keys]
+
     def seal(self, plaintext: bytes, *, purpose: str) -> bytes:
         self._reload()  # one stat(): adopts a key that a rotation just added
         active = self.active_id

@@ -1,0 +1,246 @@
+"""The alert desk (what was routed to the agency), one report, acknowledging it, and the
+sender's view of what the agency sent."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session, col, func, select
+
+from exchange.accounts.models import Role
+from exchange.audit import service as audit
+from exchange.console.common import (
+    DESK_PAGE,
+    PREFIX,
+    SECURITY_HEADERS,
+    SHOWN_ERRORS,
+    CsrfField,
+    Visitor,
+    VisitorDep,
+    check_csrf,
+    language,
+    page,
+    redirect,
+    require,
+    say,
+    signed_in,
+)
+from exchange.delivery import receipts
+from exchange.delivery.models import Delivery, DeliveryState
+from exchange.dependencies import HubDep, SessionDep
+from exchange.errors import ExchangeError
+from exchange.hub import Hub
+from exchange.i18n import Locale
+from exchange.protection import service as protection
+from exchange.regions.models import Region
+from exchange.registry.service import values_at
+from exchange.reports import service as reports
+from exchange.reports.models import Report
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+
+# --- the alert desk -------------------------------------------------------------------------
+
+
+def _desk_rows(
+    session: Session, visitor: Visitor, *, state: str | None, type_: str | None
+) -> list[tuple[Delivery, Report]]:
+    query = (
+        select(Delivery, Report)
+        .join(Report, col(Report.id) == col(Delivery.report_id))
+        .where(Delivery.agency_id == visitor.agency.id)
+        .order_by(col(Delivery.created_at).desc())
+        .limit(DESK_PAGE)
+    )
+    if state == "new":
+        query = query.where(col(Delivery.acknowledged_at).is_(None))
+    elif state == "acknowledged":
+        query = query.where(col(Delivery.acknowledged_at).is_not(None))
+    if type_:
+        query = query.where(Report.type == type_)
+    return [(delivery, report) for delivery, report in session.exec(query).all()]
+
+
+def _awaiting(session: Session, agency_id: str) -> tuple[int, str | None]:
+    """How many deliveries to the agency await acknowledgement, and the newest's id: two
+    index lookups, cheap enough for every open desk to ask each second."""
+    waiting = (Delivery.agency_id == agency_id, col(Delivery.acknowledged_at).is_(None))
+    count = session.exec(select(func.count()).select_from(Delivery).where(*waiting)).one()
+    newest = session.exec(
+        select(Delivery.id).where(*waiting).order_by(col(Delivery.created_at).desc()).limit(1)
+    ).first()
+    return int(count), newest
+
+
+def _region_names(session: Session, codes: set[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    rows = session.exec(select(Region.code, Region.name).where(col(Region.code).in_(codes)))
+    return dict(rows.all())
+
+
+@router.get("/desk")
+def desk(
+    request: Request,
+    session: SessionDep,
+    hub: HubDep,
+    visitor: VisitorDep,
+    state: str | None = None,
+    type: str | None = None,
+) -> Response:
+    require(visitor, Role.receiver)
+    rows = _desk_rows(session, visitor, state=state, type_=type)
+    names = _region_names(session, {r.region for _, r in rows if r.region})
+    new, newest = _awaiting(session, visitor.agency.id)
+    return page(
+        request,
+        "desk.html",
+        visitor=visitor,
+        rows=rows,
+        names=names,
+        new=new,
+        newest=newest or "",
+        state=state or "",
+        type=type or "",
+        types=hub.registry.names(),
+    )
+
+
+@router.get("/desk/new")
+def desk_new(request: Request, session: SessionDep, hub: HubDep) -> JSONResponse:
+    """How many deliveries await acknowledgement, and the newest: the desk's script asks
+    every second and reloads the list when it changed. Asking does not count as activity."""
+    visitor = signed_in(request, session, hub, complete=True, touch=False)
+    require(visitor, Role.receiver)
+    count, newest = _awaiting(session, visitor.agency.id)
+    return JSONResponse({"new": count, "newest": newest}, headers=SECURITY_HEADERS)
+
+
+# --- a report -------------------------------------------------------------------------------
+
+
+def _fields(
+    hub: Hub, report: Report, data: dict[str, Any], locale: Locale
+) -> list[tuple[str, str]]:
+    """(label, value) for each leaf of the payload, labelled from its schema."""
+    report_type = hub.registry.get(report.type, report.version)
+    index = hub.registry.field_index(report_type)
+    found: list[tuple[str, str]] = []
+    for pattern, node in index.items():
+        if node.get("type") in {"object", "array"}:
+            continue
+        for pointer, value in values_at(data, pattern):
+            label = node.get("x-description-id" if locale == "id" else "description", pointer)
+            labels = node.get("x-labels", {})
+            if isinstance(value, bool):
+                shown = say(locale, "yes" if value else "no")
+            elif isinstance(value, str) and value in labels:
+                shown = labels[value][locale]
+            else:
+                shown = str(value)
+            found.append((f"{label} ({pointer})", shown))
+    return found
+
+
+@router.get("/reports/{report_id}")
+def report_page(
+    request: Request, report_id: str, session: SessionDep, hub: HubDep, visitor: VisitorDep
+) -> Response:
+    try:
+        report = reports.read(session, principal=visitor.principal, report_id=report_id)
+        seen = protection.view(
+            session,
+            report=report,
+            reader=visitor.agency,
+            registry=hub.registry,
+            sealer=hub.keyring.sealer,
+        )
+        thread, _ = reports.thread(session, principal=visitor.principal, report_id=report_id)
+    except ExchangeError as refused:
+        # A named person asked for a report its agency may not see (or none): the answer
+        # is "not found" either way, and the asking is on the record.
+        audit.record(
+            session,
+            action="report.read_refused",
+            subject=f"report:{report_id}",
+            actor=visitor.principal.actor,
+            details={"code": refused.code},
+        )
+        reason = refused.code if refused.code in SHOWN_ERRORS else "other"
+        return page(request, "error.html", status=refused.status, reason=reason)
+    mine = [
+        d
+        for d in session.exec(
+            select(Delivery).where(
+                Delivery.report_id == report.id, Delivery.agency_id == visitor.agency.id
+            )
+        )
+    ]
+    return page(
+        request,
+        "report.html",
+        visitor=visitor,
+        report=report,
+        fields=_fields(hub, report, seen.data, language(request)),
+        withheld=seen.withheld,
+        earlier=seen.earlier_reports,
+        thread=thread,
+        deliveries=mine,
+        acknowledgeable=visitor.has(Role.receiver)
+        and any(d.acknowledged_at is None and d.attempts > 0 for d in mine),
+    )
+
+
+@router.post("/reports/{report_id}/ack")
+def acknowledge(
+    request: Request,
+    report_id: str,
+    session: SessionDep,
+    visitor: VisitorDep,
+    csrf: CsrfField,
+    note: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    check_csrf(visitor, csrf)
+    require(visitor, Role.receiver)
+    pending = session.exec(
+        select(Delivery).where(
+            Delivery.report_id == report_id,
+            Delivery.agency_id == visitor.agency.id,
+            col(Delivery.acknowledged_at).is_(None),
+            col(Delivery.state) != DeliveryState.dead,
+            col(Delivery.attempts) > 0,
+        )
+    ).all()
+    for delivery in pending:
+        receipts.acknowledge(
+            session,
+            agency_id=visitor.agency.id,
+            delivery_id=delivery.id,
+            actor=visitor.principal.actor,
+            note=note.strip() or None,
+        )
+    return redirect(f"{PREFIX}/reports/{report_id}")
+
+
+# --- what the agency sent -------------------------------------------------------------------
+
+
+@router.get("/sent")
+def sent(request: Request, session: SessionDep, visitor: VisitorDep) -> Response:
+    require(visitor, Role.reporter)
+    sent_reports = session.exec(
+        select(Report)
+        .where(Report.sender == visitor.agency.id)
+        .order_by(col(Report.received_at).desc())
+        .limit(DESK_PAGE)
+    ).all()
+    ids = [report.id for report in sent_reports]
+    deliveries: dict[str, list[Delivery]] = {report_id: [] for report_id in ids}
+    for delivery in session.exec(
+        select(Delivery).where(col(Delivery.report_id).in_(ids)).order_by(col(Delivery.agency_id))
+    ):
+        deliveries[delivery.report_id].append(delivery)
+    return page(request, "sent.html", visitor=visitor, reports=sent_reports, deliveries=deliveries)
