@@ -451,7 +451,7 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "The file is not UTF-8 text.",
         "id": "Berkas bukan teks UTF-8.",
     },
-    "admin.invalid_field": {
+    "form.invalid_field": {
         "en": "{field}: {reason}",
         "id": "{field}: {reason}",
     },

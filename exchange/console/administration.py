@@ -432,7 +432,7 @@ def _create_subscription(
 def _invalid_form(invalid: ValidationError) -> InvalidInput:
     first = invalid.errors()[0]
     pointer = "/" + "/".join(str(p) for p in first["loc"])
-    return InvalidInput.at(t("admin.invalid_field", field=pointer, reason=first["msg"]), pointer)
+    return InvalidInput.at(t("form.invalid_field", field=pointer, reason=first["msg"]), pointer)
 
 
 def _subscription_of(session: Session, visitor: Visitor, subscription_id: str) -> Subscription:

@@ -3,10 +3,12 @@ sender's view of what the agency sent."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session, col, func, select
 
 from exchange.accounts.models import Role
@@ -23,6 +25,7 @@ from exchange.console.common import (
     language,
     page,
     redirect,
+    refusal,
     require,
     say,
     signed_in,
@@ -30,28 +33,37 @@ from exchange.console.common import (
 from exchange.delivery import receipts
 from exchange.delivery.models import Delivery, DeliveryState
 from exchange.dependencies import HubDep, SessionDep
-from exchange.errors import ExchangeError
+from exchange.errors import ExchangeError, InvalidInput
 from exchange.hub import Hub
-from exchange.i18n import Locale
+from exchange.i18n import Locale, t
 from exchange.protection import service as protection
 from exchange.regions.models import Region
 from exchange.registry.service import values_at
 from exchange.reports import service as reports
 from exchange.reports.models import Report
+from exchange.routing.contracts import (
+    SEVERITY_ORDER,
+    Indicator,
+    RegionPrefix,
+    Severity,
+    TypeName,
+)
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
+DESK_REGIONS = 400  # a province's regencies and districts (Banten: 8 and 155)
 
 
 # --- the alert desk -------------------------------------------------------------------------
 
 
 def _desk_rows(
-    session: Session, visitor: Visitor, *, state: str | None, type_: str | None
+    session: Session, visitor: Visitor, *, state: str, search: reports.Search
 ) -> list[tuple[Delivery, Report]]:
+    """What was routed to the agency, newest first, through the search API's filters."""
     query = (
         select(Delivery, Report)
         .join(Report, col(Report.id) == col(Delivery.report_id))
-        .where(Delivery.agency_id == visitor.agency.id)
+        .where(Delivery.agency_id == visitor.agency.id, *reports.matching(search))
         .order_by(col(Delivery.created_at).desc())
         .limit(DESK_PAGE)
     )
@@ -59,9 +71,28 @@ def _desk_rows(
         query = query.where(col(Delivery.acknowledged_at).is_(None))
     elif state == "acknowledged":
         query = query.where(col(Delivery.acknowledged_at).is_not(None))
-    if type_:
-        query = query.where(Report.type == type_)
     return [(delivery, report) for delivery, report in session.exec(query).all()]
+
+
+def _filter(name: str, value: str, shape: TypeAdapter[Any]) -> str | None:
+    """A desk filter as the form sent it: empty is no filter; anything else must have the
+    shape the search API accepts, or the page says which parameter is wrong."""
+    if not value:
+        return None
+    try:
+        return str(shape.validate_python(value))
+    except ValidationError as invalid:
+        reason = invalid.errors()[0]["msg"]
+        raise InvalidInput.at(
+            t("form.invalid_field", field=name, reason=reason), f"/{name}", location="query"
+        ) from None
+
+
+REGION = TypeAdapter(RegionPrefix)
+REGION_CODE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")  # a dotted Kemendagri code
+SEVERITY = TypeAdapter(Severity)
+INDICATOR = TypeAdapter(Indicator)
+TYPE = TypeAdapter(TypeName)
 
 
 def _awaiting(session: Session, agency_id: str) -> tuple[int, str | None]:
@@ -82,30 +113,65 @@ def _region_names(session: Session, codes: set[str]) -> dict[str, str]:
     return dict(rows.all())
 
 
+def _desk_regions(session: Session, jurisdiction: str) -> dict[str, str]:
+    """The regencies and districts of the agency's jurisdiction, to pick a region by name."""
+    rows = session.exec(
+        select(Region.code, Region.name)
+        .where(col(Region.code).startswith(jurisdiction), func.length(Region.code) <= 8)
+        .order_by(col(Region.code))
+        .limit(DESK_REGIONS)
+    )
+    return dict(rows.all())
+
+
+Filter = Annotated[str, Query(max_length=64)]
+
+
 @router.get("/desk")
 def desk(
     request: Request,
     session: SessionDep,
     hub: HubDep,
     visitor: VisitorDep,
-    state: str | None = None,
-    type: str | None = None,
+    state: Filter = "",
+    type: Filter = "",
+    region: Filter = "",
+    severity: Filter = "",
+    indicator: Filter = "",
 ) -> Response:
     require(visitor, Role.receiver)
-    rows = _desk_rows(session, visitor, state=state, type_=type)
-    names = _region_names(session, {r.region for _, r in rows if r.region})
+    try:
+        search = reports.Search(
+            types=tuple(filter(None, [_filter("type", type, TYPE)])),
+            region=_filter("region", region, REGION),
+            min_severity=_filter("severity", severity, SEVERITY),
+            indicator=_filter("indicator", indicator, INDICATOR),
+        )
+    except ExchangeError as refused:
+        return refusal(request, refused, visitor)
+    rows = _desk_rows(session, visitor, state=state, search=search)
+    regions = _desk_regions(session, visitor.agency.jurisdiction)
+    names = _region_names(session, {r.region for _, r in rows if r.region} - set(regions))
     new, newest = _awaiting(session, visitor.agency.id)
     return page(
         request,
         "desk.html",
         visitor=visitor,
         rows=rows,
-        names=names,
+        names={**regions, **names},
+        regions=regions,
         new=new,
         newest=newest or "",
-        state=state or "",
-        type=type or "",
+        filters={
+            "state": state,
+            "type": type,
+            "region": region,
+            "severity": severity,
+            "indicator": indicator,
+        },
         types=hub.registry.names(),
+        severities=list(SEVERITY_ORDER),
+        indicators=hub.registry.indicator_labels(),
     )
 
 
@@ -179,13 +245,18 @@ def report_page(
             )
         )
     ]
+    fields = _fields(hub, report, seen.data, language(request))
+    codes = {value for _, value in fields if REGION_CODE.match(value)}
+    names = _region_names(session, codes | ({report.region} if report.region else set()))
     return page(
         request,
         "report.html",
         visitor=visitor,
         report=report,
-        fields=_fields(hub, report, seen.data, language(request)),
+        fields=[(label, f"{v} · {names[v]}" if v in names else v) for label, v in fields],
+        region_name=names.get(report.region or "", ""),
         withheld=seen.withheld,
+        because=seen.withheld_because,
         earlier=seen.earlier_reports,
         thread=thread,
         deliveries=mine,

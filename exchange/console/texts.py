@@ -202,11 +202,19 @@ TEXTS: dict[str, dict[Locale, str]] = {
         "en": "Withheld",
         "id": "Ditahan",
     },
-    "withheld_why": {
-        "en": "not shown: your agency's clearance does not cover it, or the person did not consent",
-        "id": "tidak ditampilkan: di luar kewenangan instansi Anda, atau orang tersebut tidak "
-        "memberi persetujuan",
+    "withheld_clearance": {
+        "en": "not shown: your agency's clearance does not cover this field",
+        "id": "tidak ditampilkan: di luar kewenangan instansi Anda",
     },
+    "withheld_consent": {
+        "en": "not shown: the person did not consent to sharing identifying data",
+        "id": "tidak ditampilkan: orang tersebut tidak menyetujui data identitasnya dibagikan",
+    },
+    "indicator": {"en": "Indicator", "id": "Indikator"},
+    "severity_low": {"en": "low", "id": "rendah"},
+    "severity_medium": {"en": "medium", "id": "sedang"},
+    "severity_high": {"en": "high", "id": "tinggi"},
+    "severity_critical": {"en": "critical", "id": "kritis"},
     "thread": {
         "en": "Case thread",
         "id": "Rangkaian kasus",

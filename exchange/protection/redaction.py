@@ -81,3 +81,24 @@ def redact(
         return payload, []
     redacted: dict[str, Any] = without(payload, set(pointers))
     return redacted, pointers
+
+
+def reasons(
+    payload: dict[str, Any],
+    *,
+    report_type: ReportType,
+    registry: SchemaRegistry,
+    clearance: Collection[str],
+    withheld: Collection[str],
+) -> dict[str, str]:
+    """Why each withheld pointer was: ``clearance`` when the reader's clearance does not
+    cover the field, ``consent`` when only the person's refusal to share kept it back."""
+    beyond = withheld_pointers(
+        payload, report_type=report_type, registry=registry, clearance=clearance
+    )
+    return {
+        pointer: "clearance"
+        if any(pointer == b or pointer.startswith(b + "/") for b in beyond)
+        else "consent"
+        for pointer in withheld
+    }

@@ -5,7 +5,7 @@ take the session first and never commit."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import Session, select
@@ -16,7 +16,7 @@ from exchange.errors import PermissionDenied
 from exchange.i18n import t
 from exchange.protection import linking, vault
 from exchange.protection.models import ReportKey
-from exchange.protection.redaction import redact
+from exchange.protection.redaction import reasons, redact
 from exchange.protection.sealing import Sealer, sealed_key_id
 from exchange.registry.service import SchemaRegistry
 from exchange.reports.models import Report
@@ -32,6 +32,8 @@ class ReportView:
     data: dict[str, Any]
     withheld: list[str]  # JSON pointers removed for the reader's clearance
     earlier_reports: int  # earlier reports the reader may see that name the same person
+    # Why each pointer was withheld: "clearance" or "consent" (the person's refusal).
+    withheld_because: dict[str, str] = field(default_factory=dict)
 
 
 def view(
@@ -47,18 +49,27 @@ def view(
         vault.unlock(session, report_id=report.id, ciphertext=report.payload, sealer=sealer)
     )
     withheld: list[str] = []
+    because: dict[str, str] = {}
     if reader.id == report.sender:
         data = payload
     else:
+        report_type = registry.get(report.type, report.version)
+        clearance = reader.clearance_set
         data, withheld = redact(
-            payload,
-            report_type=registry.get(report.type, report.version),
-            registry=registry,
-            clearance=reader.clearance_set,
+            payload, report_type=report_type, registry=registry, clearance=clearance
         )
+        if withheld:
+            because = reasons(
+                payload,
+                report_type=report_type,
+                registry=registry,
+                clearance=clearance,
+                withheld=withheld,
+            )
     return ReportView(
         data=data,
         withheld=withheld,
+        withheld_because=because,
         earlier_reports=linking.earlier_reports_seen(session, report=report, reader=reader.id),
     )
 

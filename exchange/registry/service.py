@@ -279,6 +279,17 @@ class SchemaRegistry:
             ]
         return self._link_paths[key]
 
+    def indicator_labels(self) -> dict[str, dict[str, str]]:
+        """Every indicator the current types can raise (the items of their ``x-routing``
+        indicator fields), with its English and Indonesian label."""
+        found: dict[str, dict[str, str]] = {}
+        for report_type in self.latest():
+            index = self.field_index(report_type)
+            for pointer in report_type.routing.get("indicators", ()):
+                labels = index.get(f"{pointer}/*", {}).get("x-labels", {})
+                found.update({value: dict(label) for value, label in labels.items()})
+        return dict(sorted(found.items()))
+
     def field_index(self, report_type: ReportType) -> dict[str, dict[str, Any]]:
         """Each field pattern of a type and its schema, ``$ref``s resolved; worked out once."""
         key = (report_type.name, report_type.version)

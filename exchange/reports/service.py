@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import rfc8785
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, exists, select
 
@@ -813,6 +814,42 @@ class Search:
     purged: bool = False  # live reports, or only the purged ones
 
 
+def matching(query: Search) -> list[ColumnElement[bool]]:
+    """The conditions on ``Report`` that a search's filters make: the search API's, and the
+    console desk's over what was routed to the agency."""
+    conditions: list[ColumnElement[bool]] = []
+    if query.types:
+        conditions.append(col(Report.type).in_(query.types))
+    if query.min_severity is not None:
+        allowed = [
+            s for s, rank in SEVERITY_ORDER.items() if rank >= SEVERITY_ORDER[query.min_severity]
+        ]
+        conditions.append(col(Report.severity).in_(allowed))
+    if query.region is not None:
+        value = col(ReportFacet.value)
+        conditions.append(
+            exists().where(
+                col(ReportFacet.report_id) == col(Report.id),
+                col(ReportFacet.facet) == "place",
+                (value == query.region)
+                | ((value > query.region + ".") & (value < query.region + "/")),
+            )
+        )
+    if query.indicator is not None:
+        conditions.append(
+            exists().where(
+                col(ReportFacet.report_id) == col(Report.id),
+                col(ReportFacet.facet) == "indicator",
+                col(ReportFacet.value) == query.indicator,
+            )
+        )
+    if query.since is not None:
+        conditions.append(col(Report.received_at) >= query.since)
+    if query.until is not None:
+        conditions.append(col(Report.received_at) < query.until)
+    return conditions
+
+
 def search(
     session: Session,
     *,
@@ -828,35 +865,7 @@ def search(
     statement = statement.where(
         col(Report.purged_at).is_not(None) if query.purged else col(Report.purged_at).is_(None)
     )
-    if query.types:
-        statement = statement.where(col(Report.type).in_(query.types))
-    if query.min_severity is not None:
-        allowed = [
-            s for s, rank in SEVERITY_ORDER.items() if rank >= SEVERITY_ORDER[query.min_severity]
-        ]
-        statement = statement.where(col(Report.severity).in_(allowed))
-    if query.region is not None:
-        value = col(ReportFacet.value)
-        statement = statement.where(
-            exists().where(
-                col(ReportFacet.report_id) == col(Report.id),
-                col(ReportFacet.facet) == "place",
-                (value == query.region)
-                | ((value > query.region + ".") & (value < query.region + "/")),
-            )
-        )
-    if query.indicator is not None:
-        statement = statement.where(
-            exists().where(
-                col(ReportFacet.report_id) == col(Report.id),
-                col(ReportFacet.facet) == "indicator",
-                col(ReportFacet.value) == query.indicator,
-            )
-        )
-    if query.since is not None:
-        statement = statement.where(col(Report.received_at) >= query.since)
-    if query.until is not None:
-        statement = statement.where(col(Report.received_at) < query.until)
+    statement = statement.where(*matching(query))
     if after is not None:
         moment, last_id = after
         statement = statement.where(

@@ -17,10 +17,18 @@ from exchange.accounts.models import Role
 from exchange.audit.models import AuditEvent
 from exchange.delivery.models import DeliveryState
 from exchange.hub import Hub
+from exchange.regions import service as regions
 from tests.console.conftest import NEW_PASSWORD, add_user, csrf_of, post_password, sign_in
 from tests.delivery.conftest import example, settle
 
 REFERRAL = example("victim-referral", "dinsos-to-bp3mi")
+DIRECTORY = """code,name
+36,BANTEN
+36.03,KAB. TANGERANG
+36.03.11,RAJEG
+36.03.11.2009,TANJAKAN MEKAR
+36.04,KAB. SERANG
+"""
 
 
 def refer(client: TestClient, demo: dict[str, dict[str, str]]) -> str:
@@ -273,3 +281,62 @@ def test_sign_in_attempts_are_limited_per_address(app: FastAPI, hub: Hub) -> Non
             token = csrf_of(answer.text)
     assert statuses[:limit] == [401] * limit
     assert statuses[-1] == 429
+
+
+def test_the_desk_filters_by_region_severity_and_indicator_and_says_why_fields_are_withheld(
+    app: FastAPI, client: TestClient, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    with hub.session() as session:
+        regions.import_directory(session, lines=DIRECTORY.splitlines(), actor="test")
+    warning = example("village-early-warning", "calo-group-departure")
+    milder = {**warning, "severity": "medium", "indicators": ["calo_recruiting"]}
+    ids = []
+    for payload in (warning, milder):
+        sent = client.post(
+            "/v1/reports",
+            json={"type": "village-early-warning", "payload": payload},
+            headers=demo["pimpasa-tanjakan-mekar"],
+        )
+        assert sent.status_code == 202, sent.text
+        assert "polres-tangerang" in sent.json()["routed_to"]
+        ids.append(sent.json()["id"])
+    first, second = ids
+    liaison = add_user(hub, "polres-tangerang", "dewi.polres", Role.receiver)
+    with console(app) as browser:
+        sign_in(browser, liaison)
+
+        def listed(**filters: str) -> set[str]:
+            answer = browser.get("/console/desk", params=filters)
+            assert answer.status_code == 200, answer.text
+            return {i for i in ids if f"/console/reports/{i}" in answer.text}
+
+        assert listed() == {first, second}
+        assert listed(indicator="minor_involved") == {first}
+        assert listed(severity="high") == {first}
+        assert listed(region="36.03") == {first, second}
+        assert listed(region="36.04") == set()
+        desk = browser.get("/console/desk")
+        assert "36.03.11 · RAJEG" in desk.text  # regions picked by name
+        label = hub.registry.indicator_labels()["minor_involved"]["id"]
+        assert f'<option value="minor_involved" >{label}</option>' in desk.text
+        wrong = browser.get("/console/desk", params={"region": "36.3"})
+        assert wrong.status_code == 422
+        assert "<code>/region</code> (query)" in wrong.text
+
+    # A referral whose person did not consent: BP3MI is cleared for identifying fields, so
+    # the page says consent, not clearance, kept them back.
+    unconsented = {**REFERRAL, "consent": {"given": False, "recorded_on": "2026-11-24"}}
+    sent = client.post(
+        "/v1/reports",
+        json={"type": "victim-referral", "payload": unconsented},
+        headers=demo["dinsos-banten"],
+    )
+    assert sent.status_code == 202, sent.text
+    settle(hub, DeliveryState.delivered, report_id=sent.json()["id"])
+    case_worker = add_user(hub, "bp3mi-banten", "rina.bp3mi", Role.receiver)
+    with console(app) as browser:
+        sign_in(browser, case_worker)
+        detail = browser.get(f"/console/reports/{sent.json()['id']}")
+        assert "Rina Marlina" not in detail.text
+        assert "tidak menyetujui data identitasnya dibagikan" in detail.text
+        assert "36.03.11.2009 · TANJAKAN MEKAR" in detail.text  # names beside codes

@@ -173,3 +173,50 @@ def test_the_clearance_is_set_by_an_admin_and_audited(
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "agency.updated"))
         changes = [orjson.loads(e.canonical)["details"]["changed"] for e in events]
     assert {"clearance": ["operational", "public", "special"]} in changes
+
+
+def test_each_withheld_field_says_why_clearance_or_the_persons_consent() -> None:
+    """Without consent nobody gets identifying fields: for a reader cleared for them, that
+    is the reason given; for one that is not, its clearance is (it would not get them with
+    consent either)."""
+    from exchange.protection.redaction import reasons, redact, withheld_pointers
+    from exchange.registry.service import SchemaRegistry
+
+    registry = SchemaRegistry(default_schemas_dir())
+    report_type = registry.get("victim-referral", 2)
+    payload = json.loads(
+        (default_schemas_dir() / "victim-referral/examples/valid/dinsos-to-bp3mi.json").read_text()
+    )
+    payload["consent"]["given"] = False
+    identifying = set(
+        withheld_pointers(
+            payload,
+            report_type=report_type,
+            registry=registry,
+            clearance={"public", "operational", "special"},
+        )
+    ) - set(
+        withheld_pointers(
+            payload,
+            report_type=report_type,
+            registry=registry,
+            clearance={"public", "operational", "special", "identifying"},
+        )
+    )
+    assert "/victim" in identifying
+    for clearance, expected in (
+        ({"public", "operational", "identifying", "special"}, "consent"),
+        ({"public", "operational", "special"}, "clearance"),
+    ):
+        _, withheld = redact(
+            payload, report_type=report_type, registry=registry, clearance=clearance
+        )
+        why = reasons(
+            payload,
+            report_type=report_type,
+            registry=registry,
+            clearance=clearance,
+            withheld=withheld,
+        )
+        assert set(why) == set(withheld)
+        assert {why[p] for p in identifying} == {expected}
