@@ -11,16 +11,21 @@ from typing import Any
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import func, select
 
 from exchange.accounts import service as accounts
 from exchange.accounts.models import Role
 from exchange.agencies import service as agencies
+from exchange.audit.models import AuditEvent
+from exchange.audit.service import integrate, latest_checkpoint
 from exchange.cli import _register
+from exchange.delivery.models import Delivery, DeliveryState
 from exchange.demo import BANTEN, OPERATOR
 from exchange.hub import Hub
 from exchange.settings import Settings
 from tests.conftest import bearer
 from tests.delivery.conftest import fast_settings
+from tests.servers import wait_until
 
 NEW_PASSWORD = "a long passphrase of my own"
 
@@ -99,3 +104,28 @@ def sign_in(client: TestClient, officer: Officer) -> None:
         )
     assert answer.status_code == 200, answer.text
     assert "/console/login" not in str(answer.url)
+
+
+def state_of(hub: Hub, delivery_id: str) -> DeliveryState:
+    with hub.session() as session:
+        found = session.get(Delivery, delivery_id)
+    assert found is not None
+    return found.state
+
+
+def integrated(hub: Hub) -> int:
+    """Integrate until every recorded event is under a signed checkpoint (the in-process
+    worker integrates too); that checkpoint's size."""
+    sizes: list[int] = []
+
+    def caught_up() -> bool:
+        with hub.session() as session:
+            integrate(session, keyring=hub.keyring)
+        with hub.session() as session:
+            total = session.exec(select(func.count()).select_from(AuditEvent)).one()
+            latest = latest_checkpoint(session)
+        sizes.append(latest.size if latest else 0)
+        return sizes[-1] == total
+
+    wait_until(caught_up, what="the log integrated", deadline_s=30)
+    return sizes[-1]

@@ -13,17 +13,16 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlmodel import col, func, select, update
+from sqlmodel import col, select, update
 
 from exchange.accounts.models import Role, User
 from exchange.audit.models import AuditEvent
 from exchange.audit.notes import Verifier
-from exchange.audit.service import integrate, latest_checkpoint
 from exchange.audit.verify import verify_export
 from exchange.delivery.models import Delivery, DeliveryState
 from exchange.hub import Hub
 from exchange.routing.models import Subscription
-from tests.console.conftest import add_user, csrf_of, sign_in
+from tests.console.conftest import add_user, csrf_of, integrated, sign_in, state_of
 from tests.console.test_pages import console, refer
 from tests.delivery.receiver import Receiver, running_receiver
 from tests.servers import wait_until
@@ -33,31 +32,6 @@ from tests.servers import wait_until
 def receiver() -> Iterator[Receiver]:
     with running_receiver(Receiver()) as running:
         yield running
-
-
-def state_of(hub: Hub, delivery_id: str) -> DeliveryState:
-    with hub.session() as session:
-        found = session.get(Delivery, delivery_id)
-    assert found is not None
-    return found.state
-
-
-def integrated(hub: Hub) -> int:
-    """Integrate until every recorded event is under a signed checkpoint (the in-process
-    worker integrates too); that checkpoint's size."""
-    sizes: list[int] = []
-
-    def caught_up() -> bool:
-        with hub.session() as session:
-            integrate(session, keyring=hub.keyring)
-        with hub.session() as session:
-            total = session.exec(select(func.count()).select_from(AuditEvent)).one()
-            latest = latest_checkpoint(session)
-        sizes.append(latest.size if latest else 0)
-        return sizes[-1] == total
-
-    wait_until(caught_up, what="the log integrated", deadline_s=30)
-    return sizes[-1]
 
 
 def test_the_auditor_verifies_a_reports_evidence_and_the_logs_growth_on_the_page(

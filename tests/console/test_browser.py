@@ -11,6 +11,7 @@ The hub runs once per test, on a real socket; reports are submitted to it over H
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import time
@@ -23,12 +24,15 @@ import httpx
 import pyotp
 import pytest
 from fastapi import FastAPI
+from sqlmodel import select
 
 from exchange.accounts.models import Role
+from exchange.audit.models import AuditEvent
+from exchange.delivery.models import Delivery, DeliveryState
 from exchange.hub import Hub
-from tests.console.conftest import NEW_PASSWORD, Officer, add_user
+from tests.console.conftest import NEW_PASSWORD, Officer, add_user, integrated, state_of
 from tests.delivery.conftest import example
-from tests.servers import serving, unavailable
+from tests.servers import serving, unavailable, wait_until
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -68,6 +72,19 @@ def submit(base: str, headers: dict[str, str]) -> str:
     )
     assert answer.status_code == 202, answer.text
     return str(answer.json()["id"])
+
+
+def delivered_to(hub: Hub, report_id: str, agency_id: str) -> list[str]:
+    with hub.session() as session:
+        return list(
+            session.exec(
+                select(Delivery.id).where(
+                    Delivery.report_id == report_id,
+                    Delivery.agency_id == agency_id,
+                    Delivery.state == DeliveryState.delivered,
+                )
+            )
+        )
 
 
 class Visit:
@@ -207,3 +224,130 @@ def test_the_desk_by_keyboard_alone(
         await visit.close(hub_url)
 
     in_browser(hub_url, journey)
+
+
+def test_the_auditor_verifies_a_reports_evidence_in_a_browser(
+    hub_url: str, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    """From the log, filtered to one report, to its evidence: every leaf hash and every step
+    up to the signed root recomputed on the page, and the verdict."""
+    report_id = submit(hub_url, demo["pimpasa-tanjakan-mekar"])
+    integrated(hub)
+    auditor = add_user(hub, "hub", "sari.itjen", Role.auditor)
+
+    async def journey(browser: Any) -> None:
+        visit = await Visit.open(browser, hub_url)
+        await visit.sign_in(auditor)
+        page = visit.page
+        await page.wait_for_url("**/console/audit")
+        await visit.shot("audit")
+        await page.get_by_label("Subjek").fill(f"report:{report_id}")
+        await page.get_by_role("button", name="Saring").click()
+        await page.wait_for_load_state()
+        await page.locator("#events tbody a").first.click()
+        await page.wait_for_url("**/console/audit/evidence?*")
+        verdict = page.locator("#verdict")
+        assert await verdict.get_attribute("class") == "ok"
+        assert (await verdict.inner_text()).startswith("Terverifikasi")
+        assert await page.locator("section.event.ok").count() >= 1
+        assert await page.locator("section.event.error").count() == 0
+        await visit.shot("evidence")
+        await page.get_by_role("link", name="Checkpoint", exact=True).click()
+        await page.wait_for_url("**/console/audit/checkpoints")
+        await visit.shot("checkpoints")
+        await visit.close(hub_url)
+
+    in_browser(hub_url, journey)
+
+
+def test_the_admin_replays_a_dead_delivery_in_a_browser(
+    hub_url: str, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    """A delivery that died is on the agency's page; one click sends it again, and it
+    arrives."""
+    report_id = submit(hub_url, demo["pimpasa-tanjakan-mekar"])
+    wait_until(
+        lambda: bool(delivered_to(hub, report_id, "polres-tangerang")),
+        what="delivered",
+        deadline_s=30,
+    )
+    dead = delivered_to(hub, report_id, "polres-tangerang")[0]
+    with hub.session() as session:
+        row = session.get(Delivery, dead)
+        assert row is not None
+        row.state = DeliveryState.dead
+        session.add(row)
+    admin = add_user(hub, "hub", "adi.operator", Role.hub_admin)
+
+    async def journey(browser: Any) -> None:
+        visit = await Visit.open(browser, hub_url)
+        await visit.sign_in(admin)
+        page = visit.page
+        await page.wait_for_url("**/console/admin")
+        await visit.shot("admin")
+        await page.get_by_role("link", name="Kepolisian Resor Kota Tangerang").click()
+        await page.wait_for_url("**/console/admin/agencies/polres-tangerang")
+        row = page.locator(f"#dead-{dead}")
+        assert await row.count() == 1
+        await visit.shot("agency")
+        await row.get_by_role("button", name="Kirim ulang").click()
+        await page.wait_for_load_state()
+        await visit.close(hub_url)
+
+    in_browser(hub_url, journey)
+    wait_until(
+        lambda: state_of(hub, dead) == DeliveryState.delivered, what="replayed", deadline_s=30
+    )
+
+
+def test_the_refusals_in_a_browser(hub_url: str, hub: Hub, demo: dict[str, dict[str, str]]) -> None:
+    """Another agency's report is 'not found'; a form without its CSRF token does nothing;
+    a session id is dead after sign-out; a receiver without its second factor opens nothing."""
+    report_id = submit(hub_url, demo["pimpasa-tanjakan-mekar"])
+    outsider = add_user(hub, "kanim-serang", "eko.kanim", Role.receiver)
+    halfway = add_user(hub, "polres-tangerang", "tono.polres", Role.receiver)
+
+    async def journey(browser: Any) -> None:
+        visit = await Visit.open(browser, hub_url)
+        await visit.sign_in(outsider)
+        page = visit.page
+        answer = await page.goto(f"/console/reports/{report_id}")
+        assert answer is not None
+        assert answer.status == 404
+        forged = await page.request.post(
+            f"/console/reports/{report_id}/ack", form={"note": "no token"}
+        )
+        assert forged.status in {403, 422}
+        cookies = await visit.context.cookies()
+        await page.goto("/console/desk")
+        await page.get_by_role("button", name="Keluar").click()
+        await page.wait_for_url("**/console/login")
+        await visit.close(hub_url)
+
+        thief = await Visit.open(browser, hub_url)
+        await thief.context.add_cookies(cookies)  # the old session id, replayed
+        await thief.page.goto("/console/desk")
+        assert thief.page.url.endswith("/console/login")
+        await thief.close(hub_url)
+
+        started = await Visit.open(browser, hub_url)
+        page = started.page
+        await page.goto("/console/login")
+        await page.get_by_label("Nama pengguna").fill(halfway.username)
+        await page.get_by_label("Kata sandi").fill(halfway.password)
+        await page.get_by_role("button", name="Masuk").click()
+        await page.wait_for_url("**/console/password")
+        await page.get_by_label("Kata sandi").fill(NEW_PASSWORD)
+        await page.get_by_role("button", name="Simpan").click()
+        await page.wait_for_url("**/console/totp")
+        await page.goto(f"/console/reports/{report_id}")  # no code typed
+        assert page.url.endswith("/console/totp")
+        assert "Siti Aminah" not in await page.content()
+        await started.close(hub_url)
+
+    in_browser(hub_url, journey)
+    with hub.session() as session:
+        refused = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "report.read_refused")
+        ).all()
+    assert [json.loads(e.canonical)["subject"] for e in refused] == [f"report:{report_id}"]
