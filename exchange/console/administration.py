@@ -576,12 +576,19 @@ def hub_page(request: Request, session: SessionDep, hub: HubDep, visitor: Visito
 
 @router.post("/admin/hub/regions")
 async def import_regions(request: Request, hub: HubDep) -> Response:
-    """Replace the region directory with an uploaded Kemendagri code list (CSV code,name)."""
+    """Replace the region directory with an uploaded Kemendagri code list (CSV code,name).
+    The route may carry a large body: it is read only once the session is a hub admin's."""
+    await run_in_threadpool(_hub_admin_signed_in, request, hub)
     form = await request.form()
     upload = form.get("directory")
     content = await upload.read() if isinstance(upload, UploadFile) else None
     csrf = str(form.get("csrf", ""))
     return await run_in_threadpool(_import_regions, request, hub, csrf, content)
+
+
+def _hub_admin_signed_in(request: Request, hub: Hub) -> None:
+    with hub.session() as session:
+        hub_admin(signed_in(request, session, hub, complete=True, touch=False))
 
 
 def _import_regions(request: Request, hub: Hub, csrf: str, content: bytes | None) -> Response:

@@ -89,9 +89,11 @@ def page(request: Request, template: str, *, status: int = 200, **context: Any) 
     def text(key: str, **params: Any) -> str:
         return say(locale, key, **params)
 
-    def when(moment: datetime | None) -> str:
+    def when(moment: datetime | str | None) -> str:
         if moment is None:
             return "-"
+        if isinstance(moment, str):  # an ISO 8601 instant, as the audit log writes them
+            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
         shown = format_datetime(moment, "d MMM y HH.mm.ss", tzinfo=JAKARTA, locale=locale)
         return f"{shown} WIB (UTC+07.00)"
 

@@ -272,3 +272,14 @@ def test_the_hub_admin_imports_the_region_directory_and_an_unreadable_file_is_re
         assert broken.status_code == 422
         assert "code and name" in broken.text
         assert "2 wilayah" in browser.get("/console/admin/hub").text  # nothing half-written
+    # The large body this route may carry is read only for a signed-in hub admin.
+    with console(app) as stranger:
+        big = io.BytesIO(b"code,name\n" + b"36,BANTEN\n" * 200_000)
+        anonymous = stranger.post(
+            "/console/admin/hub/regions",
+            data={"csrf": "x"},
+            files={"directory": ("w.csv", big, "text/csv")},
+            follow_redirects=False,
+        )
+        assert anonymous.status_code == 303
+        assert anonymous.headers["location"] == "/console/login"

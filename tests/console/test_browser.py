@@ -102,10 +102,11 @@ class Visit:
         context = await browser.new_context(base_url=base, locale="id-ID")
         return cls(context, await context.new_page())
 
-    async def shot(self, name: str) -> None:
+    async def shot(self, name: str, *, full_page: bool = True) -> None:
         if os.environ.get("EXCHANGE_SCREENSHOTS"):
             SCREENSHOTS.mkdir(exist_ok=True)
-            await self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+            path = str(SCREENSHOTS / f"{name}.png")
+            await self.page.screenshot(path=path, full_page=full_page)
 
     async def sign_in(self, officer: Officer) -> None:
         page = self.page
@@ -240,7 +241,7 @@ def test_the_auditor_verifies_a_reports_evidence_in_a_browser(
         await visit.sign_in(auditor)
         page = visit.page
         await page.wait_for_url("**/console/audit")
-        await visit.shot("audit")
+        await visit.shot("audit", full_page=False)
         await page.get_by_label("Subjek").fill(f"report:{report_id}")
         await page.get_by_role("button", name="Saring").click()
         await page.wait_for_load_state()
@@ -251,7 +252,7 @@ def test_the_auditor_verifies_a_reports_evidence_in_a_browser(
         assert (await verdict.inner_text()).startswith("Terverifikasi")
         assert await page.locator("section.event.ok").count() >= 1
         assert await page.locator("section.event.error").count() == 0
-        await visit.shot("evidence")
+        await visit.shot("evidence", full_page=False)
         await page.get_by_role("link", name="Checkpoint", exact=True).click()
         await page.wait_for_url("**/console/audit/checkpoints")
         await visit.shot("checkpoints")
@@ -292,6 +293,8 @@ def test_the_admin_replays_a_dead_delivery_in_a_browser(
         await visit.shot("agency")
         await row.get_by_role("button", name="Kirim ulang").click()
         await page.wait_for_load_state()
+        await page.goto("/console/admin/hub")
+        await visit.shot("hub")
         await visit.close(hub_url)
 
     in_browser(hub_url, journey)
