@@ -100,8 +100,12 @@ def page(request: Request, template: str, *, status: int = 200, **context: Any) 
     def number(value: int) -> str:
         return format_decimal(value, locale=locale)
 
+    # Where the language switch comes back to: this page, when a GET can show it again.
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        here = PREFIX
     html = templates.get_template(template).render(
-        _=text, when=when, number=number, locale=locale, prefix=PREFIX, **context
+        _=text, when=when, number=number, locale=locale, prefix=PREFIX, here=here, **context
     )
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 

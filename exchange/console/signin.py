@@ -187,8 +187,14 @@ def logout(request: Request, session: SessionDep, visitor: StepDep, csrf: CsrfFi
 
 @router.post("/language")
 def switch_language(
-    request: Request, hub: HubDep, lang: Annotated[str, Form(max_length=2)]
+    request: Request,
+    hub: HubDep,
+    lang: Annotated[str, Form(max_length=2)],
+    back: Annotated[str, Form(alias="next", max_length=2000)] = PREFIX,
 ) -> Response:
-    response = redirect(f"{PREFIX}/login")
+    """Switch between Bahasa Indonesia and English and come back to the same page (only
+    ever a console page: never a redirect to another site)."""
+    inside = back.startswith(f"{PREFIX}/") and "//" not in back and "\\" not in back
+    response = redirect(back if inside else PREFIX)
     set_cookie(response, request, hub, LANGUAGE_COOKIE, "en" if lang == "en" else "id")
     return response

@@ -340,3 +340,23 @@ def test_the_desk_filters_by_region_severity_and_indicator_and_says_why_fields_a
         assert "Rina Marlina" not in detail.text
         assert "tidak menyetujui data identitasnya dibagikan" in detail.text
         assert "36.03.11.2009 · TANJAKAN MEKAR" in detail.text  # names beside codes
+
+
+def test_the_language_switch_comes_back_to_the_same_page_and_never_leaves_the_console(
+    app: FastAPI, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    officer = add_user(hub, "dinsos-banten", "ayu.dinsos", Role.reporter)
+    with console(app) as browser:
+        sign_in(browser, officer)
+        mine = browser.get("/console/sent")
+        assert "Dikirim ke" in mine.text
+        switched = browser.post("/console/language", data={"lang": "en", "next": "/console/sent"})
+        assert str(switched.url).endswith("/console/sent")
+        assert "Went to" in switched.text
+        for elsewhere in ("https://evil.example/", "//evil.example/console/", "/console/\\\\evil"):
+            away = browser.post(
+                "/console/language",
+                data={"lang": "id", "next": elsewhere},
+                follow_redirects=False,
+            )
+            assert away.headers["location"] == "/console"
