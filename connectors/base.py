@@ -117,6 +117,77 @@ class ConnectorFactory(Protocol):
     def __call__(self, context: ConnectorContext) -> Connector: ...
 
 
+# --- intakes: the other direction -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message an outside channel received (a text message, a chat message), as the
+    intake read it from the channel's request. ``message_id`` is the channel's own id: the
+    hub submits at most one report per message id, however often the channel retries."""
+
+    message_id: str
+    sender: str  # the sender's address on the channel: a phone number for SMS or WhatsApp
+    text: str
+
+
+@dataclass(frozen=True)
+class IntakeReply:
+    """What the hub made of one message, for the channel to send back to its sender."""
+
+    message_id: str
+    recipient: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ChannelAnswer:
+    """The HTTP answer an intake gives the channel's request."""
+
+    status_code: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+class IntakeRefused(Exception):
+    """Raised by ``open`` when a request is not the channel's (bad or missing signature,
+    too old, malformed): the hub answers ``status_code`` and reads nothing from it."""
+
+    def __init__(self, message: str, *, status_code: int = 401) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+@runtime_checkable
+class Intake(Protocol):
+    """Receives messages from an outside channel. The hub calls ``open`` on each request the
+    channel sends to the intake's endpoint, turns each message into a submission (or a
+    draft) on behalf of the registered user it comes from, and hands ``answer`` a reply per
+    message, to send back through the channel."""
+
+    name: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+
+    def open(
+        self, headers: Mapping[str, str], body: bytes, config: Any
+    ) -> list[InboundMessage]: ...
+
+    def answer(self, replies: list[IntakeReply], config: Any) -> ChannelAnswer: ...
+
+    def signed_request(
+        self, messages: list[InboundMessage], config: Any
+    ) -> tuple[dict[str, str], bytes]:
+        """A request as the channel would send it, for the contract kit and the docs."""
+        ...
+
+
+class IntakeFactory(Protocol):
+    name: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+
+    def __call__(self) -> Intake: ...
+
+
 class RotatingSecretConfig(BaseModel):
     """A config holding a shared secret that can rotate: the previous one stays valid for
     24 hours so receivers can switch over without losing deliveries. A subclass gives

@@ -8,11 +8,12 @@
         def received_ids(self, tmp_path, config): ...   # what the destination got
         def broken_config(self, tmp_path): ...          # a destination that fails
 
-and running pytest (the kit itself does not need pytest: it ships in the hub's wheel). The
-kit checks what the hub relies on: the protocol's shape, the entry
-point, config validation, delivery of a real CloudEvents envelope, that delivering the same
-envelope twice is harmless (delivery is at-least-once), that failures are the two typed
-exceptions and nothing else, and that instances built from different configs share nothing.
+and running pytest (the kit itself does not need pytest: it ships in the hub's wheel); an
+intake subclasses :class:`IntakeContract` the same way. The connector kit checks what the
+hub relies on: the protocol's shape, the entry point, config validation, delivery of a real
+CloudEvents envelope, that delivering the same envelope twice is harmless (delivery is
+at-least-once), that failures are the two typed exceptions and nothing else, and that
+instances built from different configs share nothing.
 """
 
 from __future__ import annotations
@@ -28,14 +29,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ValidationError
 
 from connectors.base import (
+    ChannelAnswer,
     Connector,
     ConnectorContext,
     Delivered,
     Envelope,
+    InboundMessage,
+    Intake,
+    IntakeRefused,
+    IntakeReply,
     PermanentFailure,
     RetryableFailure,
 )
-from connectors.registry import installed
+from connectors.registry import installed, intakes, plugins
 
 CONTRACT_RECIPIENT = "polda-banten"  # the agency the sample envelopes are for
 
@@ -105,7 +111,7 @@ class ConnectorContract:
         assert issubclass(self.connector_class.config_model, BaseModel)
 
     def test_is_found_through_its_entry_point(self) -> None:
-        installed.cache_clear()
+        plugins.cache_clear()
         assert installed().get(self.connector_class.name) is self.connector_class
 
     def test_refuses_invalid_configs(self) -> None:
@@ -149,3 +155,77 @@ class ConnectorContract:
         self.build(second).deliver(two, self.config(raw_second))
         assert self.received_ids(first, raw_first) == [one.id]
         assert self.received_ids(second, raw_second) == [two.id]
+
+
+# --- intakes ----------------------------------------------------------------------------------
+
+
+def sample_messages() -> list[InboundMessage]:
+    """Messages as a channel brings them: a report, an unreadable one, an odd sender."""
+    return [
+        InboundMessage(uuid.uuid4().hex, "+6281234567890", "TPPO 36.03.11.2009 TINGGI calo 5 MY"),
+        InboundMessage(uuid.uuid4().hex, "081234567891", "halo, apa kabar?"),
+    ]
+
+
+class IntakeContract:
+    """The contract of an intake. A subclass names ``intake_class``; override
+    :meth:`valid_config` when the config model needs values. The kit checks: the protocol's
+    shape and the entry point; that the intake reads back, message for message, a request
+    it signed itself; that it refuses a changed body, another config's signature and a
+    request without its credentials, raising nothing but :class:`IntakeRefused`; and that
+    its answer to the channel is a 2xx with a body."""
+
+    intake_class: ClassVar[Any]
+
+    def valid_config(self) -> BaseModel:
+        config: BaseModel = self.intake_class.config_model()
+        return config
+
+    def build(self) -> Intake:
+        intake: Intake = self.intake_class()
+        return intake
+
+    def test_has_the_protocols_shape(self) -> None:
+        assert isinstance(self.build(), Intake)
+        assert isinstance(self.intake_class.name, str)
+        assert issubclass(self.intake_class.config_model, BaseModel)
+
+    def test_is_found_through_its_entry_point(self) -> None:
+        plugins.cache_clear()
+        assert intakes().get(self.intake_class.name) is self.intake_class
+
+    def test_reads_back_its_own_signed_request(self) -> None:
+        config, messages = self.valid_config(), sample_messages()
+        headers, body = self.build().signed_request(messages, config)
+        assert self.build().open(headers, body, config) == messages
+
+    def test_refuses_a_changed_body(self) -> None:
+        config = self.valid_config()
+        headers, body = self.build().signed_request(sample_messages(), config)
+        self._refused(headers, body.replace(b"TINGGI", b"RENDAH"), config)
+
+    def test_refuses_another_configs_signature(self) -> None:
+        headers, body = self.build().signed_request(sample_messages(), self.valid_config())
+        self._refused(headers, body, self.valid_config())
+
+    def test_refuses_a_request_without_its_credentials(self) -> None:
+        config = self.valid_config()
+        _, body = self.build().signed_request(sample_messages(), config)
+        self._refused({"content-type": "application/json"}, body, config)
+
+    def test_answers_the_channel(self) -> None:
+        replies = [IntakeReply(m.message_id, m.sender, "diterima") for m in sample_messages()]
+        answer = self.build().answer(replies, self.valid_config())
+        assert isinstance(answer, ChannelAnswer)
+        assert 200 <= answer.status_code < 300
+        assert answer.body
+
+    def _refused(self, headers: dict[str, str], body: bytes, config: BaseModel) -> None:
+        try:
+            self.build().open(headers, body, config)
+        except IntakeRefused as refused:
+            status = refused.status_code
+        else:
+            raise AssertionError("the intake read a request it should have refused")
+        assert 400 <= status < 500

@@ -19,6 +19,7 @@ from exchange.console import site as console
 from exchange.delivery.router import router as deliveries_router
 from exchange.errors import ERROR_RESPONSES, install_error_handlers
 from exchange.hub import Hub
+from exchange.intake.router import router as intake_router
 from exchange.logs import configure_logging
 from exchange.metrics import HttpMetrics
 from exchange.middleware import Authenticate, BodySizeLimit, RequestTelemetry
@@ -109,6 +110,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.include_router(reports_router)
     app.include_router(subscriptions_router)
     app.include_router(deliveries_router)
+    app.include_router(intake_router)
     console.install(app)
     # Added last = outermost: telemetry sees every answer; requests are authenticated before
     # the body limit (which depends on the key) or anything else reads their body.

@@ -28,6 +28,7 @@ from exchange.demo import BANTEN, OPERATOR, DemoAgency
 from exchange.errors import ExchangeError
 from exchange.hub import Hub
 from exchange.i18n import t
+from exchange.intake.cli import intake_app
 from exchange.keyring import Keyring
 from exchange.protection.cli import keys_app
 from exchange.regions import service as regions
@@ -54,6 +55,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(witness_app, name="witness")
 app.add_typer(agency_app, name="agency")
 app.add_typer(user_app, name="user")
+app.add_typer(intake_app, name="intake")
 app.add_typer(subscription_app, name="subscription")
 app.add_typer(keys_app, name="keys")
 app.command("purge")(purge)

@@ -402,6 +402,30 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "id": "Kecamatan {district} pada NIK tidak ada dalam daftar wilayah.",
     },
     # Console users
+    "user.bad_phone": {
+        "en": "This is not a telephone number (e.g. 0812 3456 7890 or +62 812 3456 7890).",
+        "id": "Ini bukan nomor telepon (mis. 0812 3456 7890 atau +62 812 3456 7890).",
+    },
+    "user.phone_taken": {
+        "en": "Another user already has this telephone number.",
+        "id": "Nomor telepon ini sudah dipakai pengguna lain.",
+    },
+    "intake.unknown_plugin": {
+        "en": "No intake named '{name}' is installed.",
+        "id": "Tidak ada intake bernama '{name}' yang terpasang.",
+    },
+    "intake.not_found": {
+        "en": "No intake with id '{id}'.",
+        "id": "Tidak ada intake dengan id '{id}'.",
+    },
+    "intake.draft_not_found": {
+        "en": "No open draft with id '{id}'.",
+        "id": "Tidak ada draf terbuka dengan id '{id}'.",
+    },
+    "intake.refused": {
+        "en": "The channel's request was refused: {reason}.",
+        "id": "Permintaan kanal ditolak: {reason}.",
+    },
     "user.bad_username": {
         "en": "A username is 3 to 64 lower-case letters, digits, dots, hyphens or underscores, "
         "starting with a letter.",

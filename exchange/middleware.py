@@ -100,21 +100,28 @@ class Authenticate:
     the routes' dependencies and the body limit find it."""
 
     def __init__(
-        self, app: ASGIApp, *, public_paths: frozenset[str], cookie_prefix: str = "/console"
+        self,
+        app: ASGIApp,
+        *,
+        public_paths: frozenset[str],
+        own_authentication: tuple[str, ...] = ("/console", "/v1/intakes/"),
     ) -> None:
         self.app = app
         self.public_paths = public_paths
-        # The console signs people in with a session cookie: its routes authenticate it
-        # themselves (exchange/console/common.py), and take no API key.
-        self.cookie_prefix = cookie_prefix
+        # Paths that authenticate their callers themselves and take no API key: the console
+        # signs people in with a session cookie (exchange/console/common.py), an intake
+        # checks its channel's signature (exchange/intake/router.py).
+        self.own_authentication = own_authentication
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if (
             scope["type"] != "http"
             or path in self.public_paths
-            or path == self.cookie_prefix
-            or path.startswith(self.cookie_prefix + "/")
+            or any(
+                path == prefix or path.startswith(prefix.rstrip("/") + "/")
+                for prefix in self.own_authentication
+            )
         ):
             await self.app(scope, receive, send)
             return

@@ -24,6 +24,10 @@ def user_add(
     username: Annotated[str, typer.Argument(help="Sign-in name, e.g. siti.rahayu.")],
     name: Annotated[str, typer.Option(help="Full name, shown in the console and the log.")],
     role: Annotated[list[Role], typer.Option(help="A role; repeat for several.")],
+    phone: Annotated[
+        str | None,
+        typer.Option(help="The user's phone, for reporting by text message (0812..., +62...)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Add a user and print its one-time password, once: it must choose its own at first
@@ -36,6 +40,7 @@ def user_add(
             display_name=name,
             roles=frozenset(role),
             actor=operator_actor(),
+            phone=phone,
         )
         out = {**dump(UserOut.of(user)), "one_time_password": password}
     emit(

@@ -20,6 +20,7 @@ class UserOut(RowOut):
     username: str
     display_name: str
     roles: list[str]
+    phone: str | None = Field(description="For reporting by text message (E.164).")
     second_factor: bool = Field(description="A TOTP authenticator is enrolled and confirmed.")
     disabled: bool
     locked_until: datetime | None
@@ -32,6 +33,7 @@ class UserOut(RowOut):
             id=row.id,
             agency_id=row.agency_id,
             username=row.username,
+            phone=row.phone,
             display_name=row.display_name,
             roles=row.roles.split(),
             second_factor=row.totp_confirmed_at is not None,

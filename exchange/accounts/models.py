@@ -42,6 +42,10 @@ class User(SQLModel, table=True):
     )
     username: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     display_name: str = Field(max_length=200)
+    # E.164; the number a text-message intake knows the user by (unique: one user a number).
+    phone: str | None = Field(
+        default=None, sa_column=Column(String(20), nullable=True, unique=True)
+    )
     roles: str = Field(max_length=200)  # space-separated Role values
     password_hash: str = Field(max_length=200)  # argon2id, PHC string
     password_must_change: bool = Field(default=True)  # a one-time password was issued

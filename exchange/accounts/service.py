@@ -21,12 +21,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
-from exchange.accounts.models import ConsoleSession, Role, User
+from exchange.accounts.models import ROLE_SCOPES, ConsoleSession, Role, User
 from exchange.agencies.models import Agency, AgencyKind, Sensitivity
+from exchange.agencies.service import Principal
 from exchange.audit import service as audit
 from exchange.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from exchange.i18n import t
 from exchange.protection.sealing import Sealer
+from exchange.registry.formats import e164
 
 HASHER = PasswordHasher()
 # Verified when the username is unknown, so that a refusal takes as long either way.
@@ -86,9 +88,12 @@ def create_user(
     display_name: str,
     roles: frozenset[Role],
     actor: str,
+    phone: str | None = None,
 ) -> tuple[User, str]:
-    """A new user of ``agency`` and the one-time password to hand it (shown only now)."""
+    """A new user of ``agency`` and the one-time password to hand it (shown only now).
+    ``phone`` is the number a text-message intake knows the user by."""
     username = username.strip().lower()
+    number = checked_phone(phone)
     if not USERNAME.match(username):
         raise InvalidInput.at(t("user.bad_username"), "/username")
     if not roles:
@@ -97,6 +102,8 @@ def create_user(
         raise InvalidInput.at(t("user.hub_admin_only_operator"), "/roles")
     if session.exec(select(User.id).where(User.username == username)).first() is not None:
         raise UsernameTaken(t("user.taken", username=username))
+    if number and session.exec(select(User.id).where(User.phone == number)).first() is not None:
+        raise UsernameTaken(t("user.phone_taken"))
     password = one_time_password()
     user = User(
         id=uuid.uuid4().hex,
@@ -105,6 +112,7 @@ def create_user(
         display_name=display_name,
         roles=" ".join(sorted(roles)),
         password_hash=HASHER.hash(password),
+        phone=number,
     )
     session.add(user)
     audit.record(
@@ -115,6 +123,36 @@ def create_user(
         details={"agency": agency.id, "username": username, "roles": sorted(roles)},
     )
     return user, password
+
+
+def principal_of(user: User, agency: Agency) -> Principal:
+    """The principal a user acts as: its agency, its roles' scopes, its own id (the audit
+    log names the person)."""
+    return Principal(
+        agency_id=agency.id,
+        key_id=f"user-{user.id}",
+        scopes=frozenset(ROLE_SCOPES[role] for role in user.role_set),
+        operator=agency.kind == AgencyKind.operator,
+        user_id=user.id,
+    )
+
+
+def checked_phone(phone: str | None) -> str | None:
+    """A user's phone number in E.164 form, or None; one that cannot be a number is refused."""
+    if not phone or not phone.strip():
+        return None
+    number = e164(phone)
+    if number is None:
+        raise InvalidInput.at(t("user.bad_phone"), "/phone")
+    return number
+
+
+def user_by_phone(session: Session, phone: str) -> User | None:
+    """The user a text message comes from: by its number, however the channel wrote it."""
+    number = e164(phone)
+    if number is None:
+        return None
+    return session.exec(select(User).where(User.phone == number)).first()
 
 
 def get_user(session: Session, username: str) -> User:

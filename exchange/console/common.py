@@ -24,9 +24,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from exchange.accounts import service as accounts
-from exchange.accounts.models import ROLE_SCOPES, ConsoleSession, Role, User
-from exchange.agencies.models import Agency, AgencyKind
-from exchange.agencies.service import Principal, get_agency
+from exchange.accounts.models import ConsoleSession, Role, User
+from exchange.agencies.models import Agency
+from exchange.agencies.service import get_agency
 from exchange.console.texts import TEXTS
 from exchange.dependencies import HubDep, SessionDep
 from exchange.errors import ExchangeError
@@ -165,14 +165,7 @@ class Visitor:
         self.record = record
         self.user = user
         self.agency = agency
-        scopes = frozenset(ROLE_SCOPES[role] for role in user.role_set)
-        self.principal = Principal(
-            agency_id=agency.id,
-            key_id=f"user-{user.id}",
-            scopes=scopes,
-            operator=agency.kind == AgencyKind.operator,
-            user_id=user.id,
-        )
+        self.principal = accounts.principal_of(user, agency)
 
     def has(self, role: Role) -> bool:
         return role in self.user.role_set

@@ -138,6 +138,13 @@ class ReportType:
         ``receiving_agency``): the hub adds each to the report's ``recipients``."""
         return tuple(self.schema.get("x-recipients", []))
 
+    @property
+    def sms(self) -> dict[str, Any]:
+        """How a text message files this type (``x-sms``): its ``keywords``, the ``fields``
+        its words fill in order, the ``text`` field the rest of the message goes to, the
+        fields set to when the hub ``received`` it and to the ``sender`` agency."""
+        return dict(self.schema.get("x-sms", {}))
+
     def examples(self) -> Iterator[tuple[Path, bool]]:
         for kind, valid in (("valid", True), ("invalid", False)):
             folder = self.path.parent / "examples" / kind
@@ -433,9 +440,19 @@ class SchemaRegistry:
             *report_type.not_future_paths,
             *(path for paths in report_type.routing.values() for path in paths),
         ]
+        sms = report_type.sms
+        paths += [
+            *sms.get("fields", []),
+            *sms.get("received", []),
+            *sms.get("sender", []),
+            *([sms["text"]] if "text" in sms else []),
+        ]
         for path in paths:
             if not self._path_exists(report_type, path):
                 found.append(f"{label}: {path} names no field of the schema")
+        keywords = sms.get("keywords", [])
+        if sms and (not keywords or any(not str(k).isupper() for k in keywords)):
+            found.append(f"{label}: x-sms needs keywords in capitals")
         return found
 
     def _path_exists(self, report_type: ReportType, pattern: str) -> bool:
@@ -453,17 +470,29 @@ class SchemaRegistry:
         return True
 
 
+SHORT_WORD = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
 def _label_problems(node: dict[str, Any]) -> list[str]:
     """An enum needs an English and an Indonesian label for each value (``x-labels``):
     forms, messages and docs show them to people who do not read the codes."""
     if "enum" not in node:
         return []
     labels = node.get("x-labels", {})
-    return [
+    found = [
         f"lacks x-labels en and id for {value!r}"
         for value in node["enum"]
         if not {"en", "id"} <= set(labels.get(value, {}))
     ]
+    # x-short: a word per value a text message may use, lower-case, one per value.
+    short = node.get("x-short", {})
+    if short and (
+        set(short) != set(node["enum"])
+        or len(set(short.values())) != len(short)
+        or not all(SHORT_WORD.match(word) for word in short.values())
+    ):
+        found.append("has x-short words that are not one distinct [a-z0-9_] word per value")
+    return found
 
 
 @functools.cache

@@ -536,16 +536,24 @@ def tally_rejection(
 # --- idempotency ---------------------------------------------------------------------------
 
 
-def replayed(
-    session: Session, *, agency_id: str, key: str, request_hash: str
-) -> dict[str, Any] | None:
-    """The stored answer for this key, if any; a conflict if the body differs."""
+def answered(session: Session, *, agency_id: str, key: str) -> IdempotencyRecord | None:
+    """The first answer given under this key, while it is kept (24 hours)."""
     record = session.get(IdempotencyRecord, (agency_id, key))
     if record is None:
         return None
     if record.created_at < utcnow() - IDEMPOTENCY_WINDOW:
         session.delete(record)
         session.flush()
+        return None
+    return record
+
+
+def replayed(
+    session: Session, *, agency_id: str, key: str, request_hash: str
+) -> dict[str, Any] | None:
+    """The stored answer for this key, if any; a conflict if the body differs."""
+    record = answered(session, agency_id=agency_id, key=key)
+    if record is None:
         return None
     if record.request_hash != request_hash:
         raise IdempotencyConflict(t("report.idempotency_conflict", key=key))

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from connectors.registry import installed
+from connectors.registry import installed, plugins
 from exchange.agencies.models import AgencyKind, Scope
 from exchange.app import create_app
 from exchange.hub import Hub
@@ -56,9 +56,9 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def with_plugin(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.syspath_prepend(str(plugin_site))
-    installed.cache_clear()
+    plugins.cache_clear()
     yield
-    installed.cache_clear()
+    plugins.cache_clear()
 
 
 def test_the_plugin_passes_the_contract_kit(plugin_site: Path) -> None:

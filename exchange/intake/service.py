@@ -1,0 +1,342 @@
+"""Intakes and drafts: registering a channel for an agency, turning the messages it brings
+into submissions on behalf of the users who sent them (or into drafts to complete in the
+console), and the drafts themselves. Functions take the session first and never commit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from connectors.base import InboundMessage, IntakeReply, revealed
+from connectors.base import Intake as IntakePlugin
+from connectors.registry import UnknownConnector, intake_factory
+from exchange.accounts import service as accounts
+from exchange.accounts.models import Role, User
+from exchange.agencies.models import Agency
+from exchange.agencies.service import get_agency
+from exchange.audit import service as audit
+from exchange.audit.failures import RejectionTally
+from exchange.errors import InvalidInput, NotFound
+from exchange.i18n import t
+from exchange.intake.models import FieldDraft, Intake
+from exchange.intake.reading import Problem, Reading, read_message
+from exchange.keyring import Keyring
+from exchange.protection.sealing import Sealer
+from exchange.ratelimit import KeyRateLimit
+from exchange.regions.models import Region
+from exchange.registry.service import SchemaRegistry
+from exchange.reports import service as reports
+from exchange.reports.contracts import ReportSubmission
+
+DRAFTS_SHOWN = 100
+
+
+class IntakeNotFound(NotFound):
+    code = "intake_not_found"
+
+
+class DraftNotFound(NotFound):
+    code = "draft_not_found"
+
+
+def _config_purpose(intake_id: str) -> str:
+    return f"intake-config:{intake_id}"
+
+
+def register(
+    session: Session, *, agency_id: str, plugin: str, label: str, sealer: Sealer, actor: str
+) -> tuple[Intake, dict[str, str]]:
+    """A new intake for the agency and the secrets of its config, shown only now."""
+    get_agency(session, agency_id)
+    try:
+        made = intake_factory(plugin)
+    except UnknownConnector:
+        raise InvalidInput.at(t("intake.unknown_plugin", name=plugin), "/plugin") from None
+    config = made.config_model()
+    intake_id = uuid.uuid4().hex
+    document = revealed(config)
+    sealed = sealer.seal(json.dumps(document).encode(), purpose=_config_purpose(intake_id))
+    intake = Intake(
+        id=intake_id, agency_id=agency_id, plugin=plugin, label=label, config_sealed=sealed
+    )
+    session.add(intake)
+    audit.record(
+        session,
+        action="intake.registered",
+        subject=f"intake:{intake.id}",
+        actor=actor,
+        details={"agency": agency_id, "plugin": plugin},
+    )
+    secrets = {k: str(v) for k, v in document.items() if k in _secret_fields(config)}
+    return intake, secrets
+
+
+def _secret_fields(config: BaseModel) -> set[str]:
+    schema = type(config).model_json_schema()
+    return {name for name, spec in schema.get("properties", {}).items() if spec.get("writeOnly")}
+
+
+def get_intake(session: Session, intake_id: str) -> Intake:
+    intake = session.get(Intake, intake_id)
+    if intake is None or not intake.active:
+        raise IntakeNotFound(t("intake.not_found", id=intake_id))
+    return intake
+
+
+def list_intakes(session: Session, *, agency_id: str | None) -> list[Intake]:
+    query = select(Intake).where(col(Intake.active).is_(True)).order_by(col(Intake.created_at))
+    if agency_id is not None:
+        query = query.where(Intake.agency_id == agency_id)
+    return list(session.exec(query))
+
+
+def remove(session: Session, *, intake: Intake, actor: str, now: datetime) -> None:
+    intake.active = False
+    intake.removed_at = now
+    session.add(intake)
+    audit.record(session, action="intake.removed", subject=f"intake:{intake.id}", actor=actor)
+
+
+def channel(intake: Intake) -> IntakePlugin:
+    """A fresh instance of the intake's plugin: built per request, sharing nothing."""
+    return intake_factory(intake.plugin)()
+
+
+def open_config(intake: Intake, sealer: Sealer) -> BaseModel:
+    document = json.loads(sealer.unseal(intake.config_sealed, purpose=_config_purpose(intake.id)))
+    return intake_factory(intake.plugin).config_model.model_validate(document)
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submitting:
+    """What a submission on a user's behalf needs of the hub."""
+
+    registry: SchemaRegistry
+    keyring: Keyring
+    submissions: KeyRateLimit
+    rejections: RejectionTally
+
+
+def _villages(session: Session) -> Any:
+    def named(name: str, within: str) -> list[str]:
+        """Village codes (13 characters) named ``name`` under the region ``within``."""
+        rows = session.exec(
+            select(Region.code).where(
+                func.lower(Region.name) == name.lower(),
+                func.length(Region.code) == 13,
+                col(Region.code).startswith(within[:8]),  # the sender's district at most
+            )
+        )
+        return list(rows.all())
+
+    return named
+
+
+def receive(
+    session: Session,
+    *,
+    intake: Intake,
+    messages: list[InboundMessage],
+    hub: Submitting,
+    now: datetime,
+) -> list[IntakeReply]:
+    """A reply for each message: the report it became, or why not (then it is a draft in
+    its sender's console). A message id seen before gets the same answer and makes nothing
+    new: channels retry."""
+    agency = get_agency(session, intake.agency_id)
+    replies = []
+    for message in messages:
+        user = accounts.user_by_phone(session, message.sender)
+        outcome: dict[str, Any] = {"message": message.message_id}
+        if (
+            user is None
+            or user.disabled_at is not None
+            or user.agency_id != agency.id
+            or Role.reporter not in user.role_set
+            or not agency.active
+        ):
+            text = "Nomor ini tidak terdaftar sebagai pelapor di hub. Hubungi admin instansi Anda."
+            outcome["outcome"] = "unknown_sender"
+        else:
+            text = _submit_or_draft(session, intake, agency, user, message, hub, now, outcome)
+        audit.record(
+            session,
+            action="intake.received",
+            subject=f"intake:{intake.id}",
+            actor=f"intake:{intake.id}",
+            details=outcome,
+        )
+        replies.append(IntakeReply(message.message_id, message.sender, text))
+    return replies
+
+
+def _submit_or_draft(
+    session: Session,
+    intake: Intake,
+    agency: Agency,
+    user: User,
+    message: InboundMessage,
+    hub: Submitting,
+    now: datetime,
+    outcome: dict[str, Any],
+) -> str:
+    existing = session.exec(
+        select(FieldDraft).where(
+            FieldDraft.intake_id == intake.id, FieldDraft.message_id == message.message_id
+        )
+    ).first()
+    if existing is not None:  # the channel retried a message that became a draft
+        outcome |= {"outcome": "draft", "draft": existing.id}
+        return _draft_reply(_draft_content(existing, hub.keyring.sealer)["problems"])
+    key = f"intake:{intake.id}:{message.message_id}"
+    first = reports.answered(session, agency_id=agency.id, key=key)
+    if first is not None:  # the channel retried a message that became a report
+        return _submitted(json.loads(first.response), outcome)
+    reading = read_message(
+        message.text,
+        registry=hub.registry,
+        sender_agency=agency.id,
+        area=agency.jurisdiction,
+        villages=_villages(session),
+        received_at=now,
+    )
+    if not reading.problems and reading.report_type is not None:
+        principal = accounts.principal_of(user, agency)
+        submission = ReportSubmission(
+            type=reading.report_type.name,
+            version=reading.report_type.version,
+            payload=reading.payload,
+        )
+        result = reports.accept(
+            session,
+            sender=agency,
+            principal=principal,
+            registry=hub.registry,
+            keyring=hub.keyring,
+            submission=submission,
+            idempotency_key=key,
+            signature_header=None,
+            submissions=hub.submissions,
+            rejections=hub.rejections,
+            locale="id",
+        )
+        if result.status == 202:
+            document = result.document
+            outcome |= {"outcome": "submitted", "report": document["id"]}
+            went = ", ".join(document.get("routed_to", [])) or "belum ada penerima"
+            return (
+                f"Laporan diterima, nomor {document['id'][:8]}. Dikirim ke: {went}. Terima kasih."
+            )
+        error = result.document["error"]  # the API's refusal, in Indonesian
+        reading.problems += [
+            Problem(str(d.get("pointer", "")).removeprefix("/payload"), str(d["message"]))
+            for d in error.get("details", [])
+        ] or [Problem("", str(error["message"]))]
+    draft = _draft(session, intake, user, message, reading, hub.keyring.sealer)
+    outcome |= {"outcome": "draft", "draft": draft.id}
+    return _draft_reply([{"pointer": p.pointer, "message": p.message} for p in reading.problems])
+
+
+def _submitted(document: dict[str, Any], outcome: dict[str, Any]) -> str:
+    outcome |= {"outcome": "submitted", "report": document["id"]}
+    went = ", ".join(document.get("routed_to", [])) or "belum ada penerima"
+    return f"Laporan diterima, nomor {document['id'][:8]}. Dikirim ke: {went}. Terima kasih."
+
+
+def _draft_reply(problems: list[dict[str, str]]) -> str:
+    listed = " ".join(p["message"] for p in problems[:3])
+    more = f" (dan {len(problems) - 3} lagi)" if len(problems) > 3 else ""
+    return (
+        f"Laporan belum terkirim. {listed}{more} Pesan disimpan sebagai draf: lengkapi di "
+        "konsol (Lapor > Draf), atau kirim ulang SMS yang sudah dibetulkan."
+    )
+
+
+def _draft(
+    session: Session,
+    intake: Intake,
+    user: User,
+    message: InboundMessage,
+    reading: Reading,
+    sealer: Sealer,
+) -> FieldDraft:
+    draft_id = uuid.uuid4().hex
+    content = {
+        "text": message.text,
+        "payload": reading.payload,
+        "problems": [{"pointer": p.pointer, "message": p.message} for p in reading.problems],
+    }
+    draft = FieldDraft(
+        id=draft_id,
+        user_id=user.id,
+        agency_id=user.agency_id,
+        intake_id=intake.id,
+        message_id=message.message_id,
+        report_type=reading.report_type.name if reading.report_type else None,
+        content_sealed=sealer.seal(json.dumps(content).encode(), purpose=_draft_purpose(draft_id)),
+    )
+    session.add(draft)
+    return draft
+
+
+def _draft_purpose(draft_id: str) -> str:
+    return f"field-draft:{draft_id}"
+
+
+def _draft_content(draft: FieldDraft, sealer: Sealer) -> dict[str, Any]:
+    content: dict[str, Any] = json.loads(
+        sealer.unseal(draft.content_sealed, purpose=_draft_purpose(draft.id))
+    )
+    return content
+
+
+# --- drafts in the console --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Draft:
+    record: FieldDraft
+    text: str
+    payload: dict[str, Any]
+    problems: list[dict[str, str]]
+
+
+def open_drafts(session: Session, *, user_id: str, sealer: Sealer) -> list[Draft]:
+    rows = session.exec(
+        select(FieldDraft)
+        .where(FieldDraft.user_id == user_id, col(FieldDraft.closed_at).is_(None))
+        .order_by(col(FieldDraft.created_at).desc())
+        .limit(DRAFTS_SHOWN)
+    )
+    return [_opened(row, sealer) for row in rows]
+
+
+def get_draft(session: Session, *, user_id: str, draft_id: str, sealer: Sealer) -> Draft:
+    row = session.get(FieldDraft, draft_id)
+    if row is None or row.user_id != user_id or row.closed_at is not None:
+        raise DraftNotFound(t("intake.draft_not_found", id=draft_id))
+    return _opened(row, sealer)
+
+
+def _opened(row: FieldDraft, sealer: Sealer) -> Draft:
+    content = _draft_content(row, sealer)
+    return Draft(row, content["text"], content["payload"], content["problems"])
+
+
+def close_draft(
+    session: Session, *, draft: FieldDraft, report_id: str | None, now: datetime
+) -> None:
+    """The draft was sent (``report_id``) or discarded; either way it leaves the list."""
+    draft.closed_at = now
+    draft.report_id = report_id
+    session.add(draft)
