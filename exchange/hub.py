@@ -21,6 +21,10 @@ from exchange.registry.service import SchemaRegistry, checked_registry, default_
 from exchange.settings import Environment, Settings
 from workers.broker import build_broker
 
+# Test sends a console user may make a minute: each holds a thread for up to the connector's
+# timeout, and may send mail.
+TEST_SENDS_PER_MINUTE = 10
+
 
 @dataclass
 class Hub:
@@ -34,6 +38,7 @@ class Hub:
     lookups: KeyRateLimit
     agency_lookups: KeyRateLimit
     console_logins: KeyRateLimit
+    console_test_sends: KeyRateLimit
     rejections: RejectionTally = field(
         default_factory=lambda: RejectionTally(window_s=SUMMARY_WINDOW_S)
     )
@@ -83,6 +88,7 @@ class Hub:
             console_logins=limit(
                 "exchange-console-login", settings.console_logins_per_minute_per_address
             ),
+            console_test_sends=limit("exchange-console-test-send", TEST_SENDS_PER_MINUTE),
         )
 
     @contextmanager

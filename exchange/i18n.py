@@ -104,6 +104,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "id": "Harus di masa depan.",
     },
     "validation.value_error": {"en": "{reason}", "id": "{reason}"},
+    "validation.instant_range": {
+        "en": "This moment is outside the range the hub keeps.",
+        "id": "Waktu ini di luar rentang yang disimpan hub.",
+    },
     "validation.scope_unknown": {
         "en": "Unknown scope '{scope}'; scopes are {known}.",
         "id": "Cakupan '{scope}' tidak dikenal; cakupan yang ada: {known}.",
@@ -111,6 +115,11 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
     "validation.expiry_past": {
         "en": "The expiry must be in the future.",
         "id": "Waktu kedaluwarsa harus di masa depan.",
+    },
+    "validation.expiry_person": {
+        "en": "A key issued by a person expires within a year: choose a date up to {limit}.",
+        "id": "Kunci yang diterbitkan seseorang berlaku paling lama setahun: pilih tanggal "
+        "sampai {limit}.",
     },
     "validation.expiry_beyond_granter": {
         "en": "A key may not outlive the key that creates it; expire at {limit} or earlier.",
@@ -402,6 +411,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "id": "Kecamatan {district} pada NIK tidak ada dalam daftar wilayah.",
     },
     # Console users
+    "user.confirm_needed": {
+        "en": "Confirm with your authenticator: type its 6-digit code in the form.",
+        "id": "Konfirmasi dengan autentikator Anda: ketik kode 6 digitnya di formulir.",
+    },
     "user.bad_phone": {
         "en": "This is not a telephone number (e.g. 0812 3456 7890 or +62 812 3456 7890).",
         "id": "Ini bukan nomor telepon (mis. 0812 3456 7890 atau +62 812 3456 7890).",

@@ -91,23 +91,34 @@ class StrictJsonRequest(Request):
         return self._json
 
 
+# Forms are checked here; a multipart upload is read by its route only once the caller
+# is known (the region directory: exchange/regions/service.py refuses U+0000 in it).
+FORM = "application/x-www-form-urlencoded"
+
+
 class HubRoute(APIRoute):
     """The route class of every router: its requests read JSON with :func:`parse_json`, and
-    a path or query parameter holding U+0000 is refused before anything looks it up."""
+    a path, query or form parameter holding U+0000 (which PostgreSQL cannot store) is
+    refused before anything looks it up."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:
-            for location, values in (
+            # One request object throughout: it keeps the form it parsed for the handler.
+            strict_request = StrictJsonRequest(request.scope, request.receive)
+            places: list[tuple[str, Any]] = [
                 ("path", request.path_params.items()),
                 ("query", request.query_params.multi_items()),
-            ):
+            ]
+            if request.headers.get("content-type", "").startswith(FORM):
+                places.append(("body", (await strict_request.form()).multi_items()))
+            for location, values in places:
                 for name, value in values:
-                    if "\0" in str(value):
+                    if isinstance(value, str | int) and "\0" in str(value):
                         raise MalformedRequest.at(
                             t("request.nul_in_parameter", name=name), f"/{name}", location=location
                         )
-            return await handler(StrictJsonRequest(request.scope, request.receive))
+            return await handler(strict_request)
 
         return strict

@@ -78,6 +78,9 @@ class ConsoleSession(SQLModel, table=True):
     )
     csrf_token: str = Field(max_length=64)
     second_factor: bool = Field(default=False)  # TOTP checked in this session
+    # Until when the session may do what needs a fresh second factor (issue a key, reset a
+    # password...): a few minutes after each code typed, then a code again.
+    confirmed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

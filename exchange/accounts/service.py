@@ -127,12 +127,13 @@ def create_user(
 
 def principal_of(user: User, agency: Agency) -> Principal:
     """The principal a user acts as: its agency, its roles' scopes, its own id (the audit
-    log names the person)."""
+    log names the person). Only the hub-admin role acts for the operator over every agency:
+    an agency admin of the operator agency administers that agency alone."""
     return Principal(
         agency_id=agency.id,
         key_id=f"user-{user.id}",
         scopes=frozenset(ROLE_SCOPES[role] for role in user.role_set),
-        operator=agency.kind == AgencyKind.operator,
+        operator=agency.kind == AgencyKind.operator and Role.hub_admin in user.role_set,
         user_id=user.id,
     )
 
@@ -360,6 +361,36 @@ def check_totp(session: Session, *, user: User, code: str, sealer: Sealer, now: 
         reason = "locked_now"
     session.add(user)
     _refused(session, subject=f"user:{user.id}", reason=reason)
+    return False
+
+
+CONFIRMATION = timedelta(minutes=5)
+
+
+def confirm(session: Session, *, record: ConsoleSession, now: datetime) -> None:
+    """A code was just typed in this session: what needs a fresh second factor may be done
+    for the next few minutes."""
+    record.confirmed_until = now + CONFIRMATION
+    session.add(record)
+
+
+def confirmed(
+    session: Session,
+    *,
+    record: ConsoleSession,
+    user: User,
+    code: str,
+    sealer: Sealer,
+    now: datetime,
+) -> bool:
+    """Whether the session may do something that needs a fresh second factor (issue a key,
+    reset a password, subscribe a new destination): within a few minutes of the last code
+    typed in it, or with ``code`` now. A stolen session cookie alone does not reach them."""
+    if record.confirmed_until is not None and record.confirmed_until > now:
+        return True
+    if code and check_totp(session, user=user, code=code, sealer=sealer, now=now):
+        confirm(session, record=record, now=now)
+        return True
     return False
 
 

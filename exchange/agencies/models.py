@@ -84,6 +84,8 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The key of the same agency that made this one, if one did: it ends with its maker.
     created_by: str | None = Field(default=None, max_length=32)
+    # The console user who issued it, if a person did (the audit log has the same).
+    created_by_user: str | None = Field(default=None, max_length=32)
 
     @property
     def scope_set(self) -> frozenset[Scope]:

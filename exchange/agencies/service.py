@@ -9,7 +9,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -239,6 +239,10 @@ def public_key_id(token: str) -> str | None:
     return parsed[0][:32] if parsed else None
 
 
+PERSON_GRANTABLE = frozenset({Scope.submit, Scope.receive})
+PERSON_KEY_LIFETIME = timedelta(days=366)
+
+
 def create_api_key(
     session: Session,
     *,
@@ -264,11 +268,19 @@ def create_api_key(
             # stolen admin key cannot make itself the "second admin" that approves its own
             # signing key, nor an admin successor that outlives its revocation.
             raise PermissionDenied(t("auth.admin_from_hub_only"))
-        # A key cannot pass on what it lacks (a stolen key gains nothing by minting); a
-        # named administrator, signed in with a second factor, grants its agency's systems
-        # any scope but admin, which is the point of administering them.
-        by_key = granted_by.user_id is None
-        if by_key and (granted_by.agency_id == agency_id or not granted_by.is_hub_admin):
+        # A key cannot pass on what it lacks (a stolen key gains nothing by minting). A
+        # named administrator (a console user, with a fresh second factor) grants its
+        # agency's systems what they exchange with, submit and receive, for at most a year;
+        # the hub-wide scopes (audit, metrics) come from the hub admin.
+        if granted_by.user_id is not None:
+            if not granted_by.is_hub_admin:
+                for scope in wanted:
+                    if scope not in PERSON_GRANTABLE:
+                        raise PermissionDenied(t("auth.scope_not_grantable", scope=scope.value))
+            latest = now + PERSON_KEY_LIFETIME
+            if expires_at is None or expires_at > latest:
+                raise _invalid_expiry(t("validation.expiry_person", limit=latest.date()))
+        elif granted_by.agency_id == agency_id or not granted_by.is_hub_admin:
             for scope in wanted:
                 if scope not in granted_by.scopes:
                     raise PermissionDenied(t("auth.scope_not_grantable", scope=scope.value))
@@ -291,6 +303,7 @@ def create_api_key(
             and granted_by.agency_id == agency_id
             else None
         ),
+        created_by_user=granted_by.user_id if granted_by is not None else None,
     )
     session.add(key)
     session.flush()

@@ -322,6 +322,7 @@ def check_evidence(bundle: dict[str, Any], *, log_key: Verifier) -> EvidenceChec
     except NoteError as exc:
         return EvidenceCheck(None, f"the bundle's checkpoint does not verify: {exc}", [])
     checked: list[EventCheck] = []
+    subject = bundle.get("subject")
     for entry in bundle.get("events", []):
         index = entry.get("index")
         if not isinstance(index, int):
@@ -338,7 +339,17 @@ def check_evidence(bundle: dict[str, Any], *, log_key: Verifier) -> EvidenceChec
                 problem = f"not in the signed log: the proof leads to {reached.hex()}, not the root"
         except merkle.ProofError as exc:
             problem = f"not in the signed log: {exc}"
-        checked.append(EventCheck(index, json.loads(canonical), leaf, steps, problem))
+        try:
+            event = json.loads(canonical)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            event, problem = {}, problem or "the event's bytes are not a JSON object"
+        elif event.get("subject") != subject:
+            # The proof holds for the bytes, but they are about something else: an event
+            # moved under this subject is not evidence about it.
+            problem = problem or f"the event is about {event.get('subject')!r}, not {subject!r}"
+        checked.append(EventCheck(index, event, leaf, steps, problem))
     return EvidenceCheck(checkpoint, None, checked)
 
 

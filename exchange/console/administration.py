@@ -10,7 +10,8 @@ and never again: the hub keeps only its hash or its sealed form."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -24,18 +25,19 @@ from connectors.registry import factory, installed
 from exchange.accounts import service as accounts
 from exchange.accounts.models import Role, User
 from exchange.agencies import service as agencies
-from exchange.agencies.models import Agency, AgencyKind, Scope, SigningKey
+from exchange.agencies.models import Agency, AgencyKind, ApiKey, Scope, SigningKey
 from exchange.console.common import (
     JAKARTA,
     PREFIX,
+    ConsoleForbidden,
     CsrfField,
     Visitor,
     VisitorDep,
     check_csrf,
+    confirmation,
     page,
     redirect,
     refusal,
-    require,
     signed_in,
 )
 from exchange.delivery import service as deliveries
@@ -44,6 +46,7 @@ from exchange.dependencies import HubDep, SessionDep
 from exchange.errors import ExchangeError, InvalidInput
 from exchange.hub import Hub
 from exchange.i18n import t
+from exchange.jsonbody import HubRoute
 from exchange.models import utcnow
 from exchange.regions import service as regions
 from exchange.regions.models import Region
@@ -51,26 +54,29 @@ from exchange.routing import service as routing
 from exchange.routing.contracts import SubscriptionCreate, SubscriptionOut
 from exchange.routing.models import Subscription
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=HubRoute)
 DEAD_PAGE = 100
 ADMIN = f"{PREFIX}/admin"
-# The roles an agency admin may give; hub-admin is the operator's alone (the service checks).
-GRANTABLE = tuple(Role)
+DEFAULT_KEY_LIFETIME = timedelta(days=90)  # what the form proposes; a year at most
 Checked = Annotated[list[str], Form()]
+
+
+def is_hub_admin(visitor: Visitor) -> bool:
+    return visitor.has(Role.hub_admin) and visitor.agency.kind == AgencyKind.operator
 
 
 def administered(visitor: Visitor, agency_id: str) -> None:
     """An agency admin administers its own agency; a hub admin every agency."""
-    if visitor.has(Role.hub_admin) and visitor.agency.kind == AgencyKind.operator:
+    if is_hub_admin(visitor):
         return
     if visitor.has(Role.agency_admin) and visitor.agency.id == agency_id:
         return
-    require(visitor, Role.hub_admin)  # refused: the 403 page
+    raise ConsoleForbidden()
 
 
 def hub_admin(visitor: Visitor) -> None:
-    if not (visitor.has(Role.hub_admin) and visitor.agency.kind == AgencyKind.operator):
-        require(visitor, Role.hub_admin)
+    if not is_hub_admin(visitor):
+        raise ConsoleForbidden()
 
 
 def _agency_page(agency_id: str) -> str:
@@ -113,22 +119,34 @@ def agency_page(
 ) -> Response:
     administered(visitor, agency_id)
     agency = agencies.get_agency(session, agency_id)
+    keys = agencies.list_api_keys(session, agency_id=agency_id)
     return page(
         request,
         "agency.html",
         visitor=visitor,
         agency=agency,
         users=accounts.list_users(session, agency_id=agency_id),
-        keys=agencies.list_api_keys(session, agency_id=agency_id),
+        keys=keys,
         subscriptions=[
             SubscriptionOut.of(s) for s in routing.list_subscriptions(session, agency_id=agency_id)
         ],
         signing_keys=agencies.list_signing_keys(session, agency_id=agency_id),
         dead=_dead(session, agency_id),
-        roles=[r for r in GRANTABLE if r != Role.hub_admin or agency.kind == AgencyKind.operator],
-        scopes=list(Scope),
+        roles=[r for r in Role if r != Role.hub_admin or is_hub_admin(visitor)],
+        scopes=list(Scope) if is_hub_admin(visitor) else sorted(agencies.PERSON_GRANTABLE),
+        makers=_makers(session, keys),
+        default_expiry=(utcnow() + DEFAULT_KEY_LIFETIME).astimezone(JAKARTA).date(),
         connectors=sorted(installed()),
     )
+
+
+def _makers(session: Session, keys: list[ApiKey]) -> dict[str, str]:
+    """The usernames of the people who issued ``keys``."""
+    ids = {k.created_by_user for k in keys if k.created_by_user}
+    if not ids:
+        return {}
+    rows = session.exec(select(User.id, User.username).where(col(User.id).in_(ids)))
+    return dict(rows.all())
 
 
 def _shown_once(request: Request, visitor: Visitor, agency: Agency, **shown: Any) -> Response:
@@ -139,28 +157,44 @@ def _shown_once(request: Request, visitor: Visitor, agency: Agency, **shown: Any
 # --- users ------------------------------------------------------------------------------------
 
 
+Code = Annotated[str, Form(max_length=8)]
+
+
 @router.post("/admin/agencies/{agency_id}/users")
 def add_user(
     request: Request,
     agency_id: str,
     session: SessionDep,
+    hub: HubDep,
     visitor: VisitorDep,
     csrf: CsrfField,
     username: Annotated[str, Form(max_length=64)],
     display_name: Annotated[str, Form(max_length=200)],
+    phone: Annotated[str, Form(max_length=32)] = "",
     roles: Checked = [],  # noqa: B006 - FastAPI copies form defaults
+    code: Code = "",
 ) -> Response:
     check_csrf(visitor, csrf)
     administered(visitor, agency_id)
     agency = agencies.get_agency(session, agency_id)
+    wanted = frozenset(Role(r) for r in roles if r in Role._value2member_map_)
+    if Role.hub_admin in wanted and not is_hub_admin(visitor):
+        raise ConsoleForbidden()  # only a hub admin makes another
+    fields = [("username", username), ("display_name", display_name), ("phone", phone)]
+    asked = confirmation(
+        session, hub, request, visitor, code, fields + [("roles", r) for r in roles]
+    )
+    if asked is not None:
+        return asked
     try:
         user, password = accounts.create_user(
             session,
             agency=agency,
             username=username,
             display_name=display_name.strip() or username,
-            roles=frozenset(Role(r) for r in roles if r in Role._value2member_map_),
+            roles=wanted,
             actor=visitor.principal.actor,
+            phone=phone,
         )
     except ExchangeError as refused:
         return refusal(request, refused, visitor)
@@ -170,11 +204,14 @@ def add_user(
 
 
 def _user_of(session: Session, visitor: Visitor, user_id: str) -> User:
-    """A user the visitor administers; any other is 'not found', as if it did not exist."""
+    """A user the visitor administers: of its agency (any, for a hub admin), and holding no
+    role the visitor lacks, so that no one resets the way into more than it has."""
     user = session.get(User, user_id)
     if user is None:
         raise accounts.UserNotFound(t("user.not_found", username=user_id))
     administered(visitor, user.agency_id)
+    if not user.role_set <= visitor.user.role_set:
+        raise ConsoleForbidden()
     return user
 
 
@@ -193,13 +230,22 @@ def disable_user(
 
 @router.post("/admin/users/{user_id}/reset")
 def reset_user(
-    request: Request, user_id: str, session: SessionDep, visitor: VisitorDep, csrf: CsrfField
+    request: Request,
+    user_id: str,
+    session: SessionDep,
+    hub: HubDep,
+    visitor: VisitorDep,
+    csrf: CsrfField,
+    code: Code = "",
 ) -> Response:
     check_csrf(visitor, csrf)
     try:
         user = _user_of(session, visitor, user_id)
     except ExchangeError as refused:
         return refusal(request, refused, visitor)
+    asked = confirmation(session, hub, request, visitor, code, [])
+    if asked is not None:
+        return asked
     token = accounts.issue_reset(session, user=user, actor=visitor.principal.actor, now=utcnow())
     link = str(request.url_for("reset_form", token=token))
     agency = agencies.get_agency(session, user.agency_id)
@@ -208,13 +254,22 @@ def reset_user(
 
 @router.post("/admin/users/{user_id}/totp")
 def forget_authenticator(
-    request: Request, user_id: str, session: SessionDep, visitor: VisitorDep, csrf: CsrfField
+    request: Request,
+    user_id: str,
+    session: SessionDep,
+    hub: HubDep,
+    visitor: VisitorDep,
+    csrf: CsrfField,
+    code: Code = "",
 ) -> Response:
     check_csrf(visitor, csrf)
     try:
         user = _user_of(session, visitor, user_id)
     except ExchangeError as refused:
         return refusal(request, refused, visitor)
+    asked = confirmation(session, hub, request, visitor, code, [])
+    if asked is not None:
+        return asked
     accounts.reset_totp(session, user=user, actor=visitor.principal.actor, now=utcnow())
     return redirect(_agency_page(user.agency_id))
 
@@ -227,23 +282,34 @@ def issue_key(
     request: Request,
     agency_id: str,
     session: SessionDep,
+    hub: HubDep,
     visitor: VisitorDep,
     csrf: CsrfField,
+    expires: Annotated[date, Form()],
     label: Annotated[str, Form(max_length=200)] = "",
     scopes: Checked = [],  # noqa: B006 - FastAPI copies form defaults
+    code: Code = "",
 ) -> Response:
+    """A key for one of the agency's systems, valid until the end of ``expires`` (WIB)."""
     check_csrf(visitor, csrf)
     administered(visitor, agency_id)
     agency = agencies.get_agency(session, agency_id)
     wanted = [Scope(s) for s in scopes if s in Scope._value2member_map_]
     if not wanted:
         return refusal(request, InvalidInput.at(t("admin.no_scope"), "/scopes"), visitor)
+    fields = [("label", label), ("expires", expires.isoformat())]
+    asked = confirmation(
+        session, hub, request, visitor, code, fields + [("scopes", s) for s in scopes]
+    )
+    if asked is not None:
+        return asked
     try:
         issued = agencies.create_api_key(
             session,
             agency_id=agency_id,
             scopes=wanted,
             label=label.strip(),
+            expires_at=datetime.combine(expires, time.max, tzinfo=JAKARTA),
             granted_by=visitor.principal,
             actor=visitor.principal.actor,
         )
@@ -280,12 +346,17 @@ def approve_signing_key(
     agency_id: str,
     key_id: str,
     session: SessionDep,
+    hub: HubDep,
     visitor: VisitorDep,
     csrf: CsrfField,
+    code: Code = "",
 ) -> Response:
     """The second admin's approval of a signing key (someone else than who added it)."""
     check_csrf(visitor, csrf)
     administered(visitor, agency_id)
+    asked = confirmation(session, hub, request, visitor, code, [])
+    if asked is not None:
+        return asked
     try:
         agencies.approve_signing_key(
             session, agency_id=agency_id, key_id=key_id, approver=visitor.principal
@@ -386,18 +457,39 @@ async def create_subscription(request: Request, agency_id: str, hub: HubDep) -> 
     }
     if form.get("min_severity"):
         body["min_severity"] = str(form.get("min_severity"))
-    csrf = str(form.get("csrf", ""))
-    return await run_in_threadpool(_create_subscription, request, hub, agency_id, csrf, body)
+    sent = Sent(
+        csrf=str(form.get("csrf", "")),
+        code=str(form.get("code", "")),
+        fields=[
+            (k, v)
+            for k, v in form.multi_items()
+            if k not in {"csrf", "code"} and isinstance(v, str)
+        ],
+    )
+    return await run_in_threadpool(_create_subscription, request, hub, agency_id, sent, body)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A form read by an async route, for the work it hands to a thread."""
+
+    csrf: str
+    code: str
+    fields: list[tuple[str, str]]
 
 
 def _create_subscription(
-    request: Request, hub: Hub, agency_id: str, csrf: str, body: dict[str, Any]
+    request: Request, hub: Hub, agency_id: str, sent: Sent, body: dict[str, Any]
 ) -> Response:
     with hub.session() as session:
         visitor = signed_in(request, session, hub, complete=True)
-        check_csrf(visitor, csrf)
+        check_csrf(visitor, sent.csrf)
         administered(visitor, agency_id)
         agency = agencies.get_agency(session, agency_id)
+        # A new destination for the agency's reports: a stolen cookie must not add one.
+        asked = confirmation(session, hub, request, visitor, sent.code, sent.fields)
+        if asked is not None:
+            return asked
         try:
             wanted = SubscriptionCreate.model_validate(body)
             subscription, secrets = routing.create_subscription(
@@ -452,6 +544,8 @@ def test_send(request: Request, subscription_id: str, hub: HubDep, csrf: CsrfFie
         check_csrf(visitor, csrf)
         try:
             subscription = _subscription_of(session, visitor, subscription_id)
+            # Each holds a thread for up to the connector's timeout, and may send mail.
+            hub.console_test_sends.admit(visitor.principal.key_id)
         except ExchangeError as refused:
             return refusal(request, refused, visitor)
         claim = deliveries.test_claim(
@@ -531,19 +625,28 @@ def recover(
     """Replay every dead delivery of the agency routed in [since, until)."""
     check_csrf(visitor, csrf)
     administered(visitor, agency_id)
+    try:
+        period = _aware(since, "since"), _aware(until, "until") if until else utcnow()
+    except InvalidInput as refused:
+        return refusal(request, refused, visitor)
     deliveries.recover(
         session,
         agency_id=agency_id,
-        since=_aware(since),
-        until=_aware(until) if until else utcnow(),
+        since=period[0],
+        until=period[1],
         actor=visitor.principal.actor,
     )
     return redirect(_agency_page(agency_id))
 
 
-def _aware(moment: datetime) -> datetime:
-    """A browser's datetime-local has no offset: the console means WIB."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=JAKARTA)
+def _aware(moment: datetime, name: str) -> datetime:
+    """A browser's datetime-local has no offset: the console means WIB. A moment that
+    cannot be one in UTC (year 1 in WIB) is refused."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=JAKARTA)
+    try:
+        return aware.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput.at(t("validation.instant_range"), f"/{name}") from None
 
 
 # --- the hub: regions and keys ----------------------------------------------------------------
@@ -582,8 +685,8 @@ async def import_regions(request: Request, hub: HubDep) -> Response:
     form = await request.form()
     upload = form.get("directory")
     content = await upload.read() if isinstance(upload, UploadFile) else None
-    csrf = str(form.get("csrf", ""))
-    return await run_in_threadpool(_import_regions, request, hub, csrf, content)
+    sent = Sent(csrf=str(form.get("csrf", "")), code=str(form.get("code", "")), fields=[])
+    return await run_in_threadpool(_import_regions, request, hub, sent, content)
 
 
 def _hub_admin_signed_in(request: Request, hub: Hub) -> None:
@@ -591,11 +694,21 @@ def _hub_admin_signed_in(request: Request, hub: Hub) -> None:
         hub_admin(signed_in(request, session, hub, complete=True, touch=False))
 
 
-def _import_regions(request: Request, hub: Hub, csrf: str, content: bytes | None) -> Response:
+def _import_regions(request: Request, hub: Hub, sent: Sent, content: bytes | None) -> Response:
     with hub.session() as session:
         visitor = signed_in(request, session, hub, complete=True)
-        check_csrf(visitor, csrf)
+        check_csrf(visitor, sent.csrf)
         hub_admin(visitor)
+        if not accounts.confirmed(
+            session,
+            record=visitor.record,
+            user=visitor.user,
+            code=sent.code,
+            sealer=hub.keyring.sealer,
+            now=utcnow(),
+        ):  # the file cannot travel through the confirmation page: the code is on the form
+            needed = InvalidInput.at(t("user.confirm_needed"), "/code")
+            return refusal(request, needed, visitor)
         try:
             if not content:
                 raise InvalidInput.at(t("admin.no_file"), "/directory")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -34,8 +34,9 @@ from exchange.console.common import (
 from exchange.contracts import MAX_INT64
 from exchange.dependencies import HubDep, SessionDep
 from exchange.errors import ExchangeError
+from exchange.jsonbody import HubRoute
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=HubRoute)
 LOG_PAGE = 50
 Subject = Annotated[str, Query(min_length=1, max_length=200)]
 
@@ -77,7 +78,7 @@ def log(
     events = list(session.exec(query))
     more = len(events) > LOG_PAGE
     events = events[:LOG_PAGE]
-    rows = [(event, json.loads(event.canonical)) for event in events]
+    rows = [(event, _decoded(event)) for event in events]
     latest = audit.latest_checkpoint(session)
     return page(
         request,
@@ -94,10 +95,21 @@ def log(
     )
 
 
+def _decoded(event: AuditEvent) -> dict[str, Any]:
+    """The event as recorded; bytes that are no JSON object (a tampered row) show as such,
+    and the evidence page says where."""
+    try:
+        document = json.loads(event.canonical)
+    except ValueError:
+        document = None
+    return document if isinstance(document, dict) else {"actor": "?", "details": "unreadable"}
+
+
 @router.get("/audit/checkpoints")
 def checkpoints(
     request: Request,
     session: SessionDep,
+    hub: HubDep,
     visitor: VisitorDep,
     before: Annotated[int | None, Query(ge=1, le=MAX_INT64)] = None,
 ) -> Response:
@@ -115,23 +127,28 @@ def checkpoints(
         ).all()
     )
     latest = audit.latest_checkpoint(session)
+    key = _log_key(hub)
     return page(
         request,
         "checkpoints.html",
         visitor=visitor,
-        checkpoints=signed,
+        checkpoints=[(c, *signed_root(c, key)) for c in signed],
         counts=counts,
         latest=latest,
         next_before=signed[-1].size if len(signed) == LOG_PAGE else None,
     )
 
 
-def _signature_problem(checkpoint: SignedCheckpoint, key: Verifier) -> str | None:
+def signed_root(checkpoint: SignedCheckpoint, key: Verifier) -> tuple[bytes | None, str | None]:
+    """The root the checkpoint's signed note states (what is trusted: the table's columns
+    are only a copy), and what is wrong with the note, if anything."""
     try:
-        open_checkpoint(checkpoint.note, key)
+        stated, _ = open_checkpoint(checkpoint.note, key)
     except NoteError as problem:
-        return str(problem)
-    return None
+        return None, str(problem)
+    if stated.size != checkpoint.size or stated.root_hash != checkpoint.root_hash:
+        return stated.root_hash, "the stored size or root differs from the signed note"
+    return stated.root_hash, None
 
 
 @router.get("/audit/consistency")
@@ -153,13 +170,17 @@ def consistency(
     except ExchangeError as refused:
         return refusal(request, refused, visitor)
     key = _log_key(hub)
-    signatures = {c.size: _signature_problem(c, key) for c in (old, new)}
+    (old_root, old_problem), (new_root, new_problem) = signed_root(old, key), signed_root(new, key)
+    signatures = {old.size: old_problem, new.size: new_problem}
     hashes = [base64.b64decode(h) for h in proof["proof"]]
-    start, problem = old.root_hash, None
+    # Everything below is checked against the roots the signed notes state.
+    old_signed = old_root or b""
+    new_signed = new_root or b""
+    start, problem = old_signed, None
     steps: list[merkle.Step] = []
     if old.size != new.size:
         try:
-            start, steps = merkle.consistency_path(old.size, new.size, old.root_hash, hashes)
+            start, steps = merkle.consistency_path(old.size, new.size, old_signed, hashes)
         except merkle.ProofError as refused_proof:
             problem = str(refused_proof)
     old_reached, new_reached = merkle.reached_roots(start, steps)
@@ -173,8 +194,10 @@ def consistency(
         start=start,
         steps=steps,
         problem=problem,
-        old_ok=old_reached == old.root_hash,
-        new_ok=new_reached == new.root_hash,
+        old_ok=bool(old_root) and old_reached == old_signed,
+        new_ok=bool(new_root) and new_reached == new_signed,
+        old_root=old_signed,
+        new_root=new_signed,
         log_key=hub.keyring.log_verifier_key(),
     )
 
@@ -209,7 +232,7 @@ def evidence_download(session: SessionDep, visitor: VisitorDep, subject: Subject
     """The same bundle as ``GET /v1/audit/evidence``, to verify offline."""
     require(visitor, Role.auditor)
     bundle = audit.evidence(session, subject=subject.strip())
-    name = "".join(c if c.isalnum() else "-" for c in subject.strip())[:80]
+    name = "".join(c if c.isascii() and c.isalnum() else "-" for c in subject.strip())[:80]
     return Response(
         json.dumps(bundle, indent=2),
         media_type="application/json",

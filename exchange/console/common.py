@@ -93,7 +93,10 @@ def page(request: Request, template: str, *, status: int = 200, **context: Any) 
         if moment is None:
             return "-"
         if isinstance(moment, str):  # an ISO 8601 instant, as the audit log writes them
-            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+            try:
+                moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+            except ValueError:
+                return str(moment)
         shown = format_datetime(moment, "d MMM y HH.mm.ss", tzinfo=JAKARTA, locale=locale)
         return f"{shown} WIB (UTC+07.00)"
 
@@ -121,6 +124,36 @@ def refusal(request: Request, refused: ExchangeError, visitor: Visitor | None) -
         reason="refused",
         problem=refused.message,
         details=refused.details,
+    )
+
+
+def confirmation(
+    session: Session,
+    hub: Hub,
+    request: Request,
+    visitor: Visitor,
+    code: str,
+    fields: list[tuple[str, str]],
+) -> HTMLResponse | None:
+    """None when the session may go ahead with an action that needs a fresh second factor;
+    otherwise the page that asks for a code and posts the same form again with it."""
+    if accounts.confirmed(
+        session,
+        record=visitor.record,
+        user=visitor.user,
+        code=code,
+        sealer=hub.keyring.sealer,
+        now=utcnow(),
+    ):
+        return None
+    return page(
+        request,
+        "confirm.html",
+        status=401,
+        visitor=visitor,
+        action=request.url.path,
+        fields=fields,
+        wrong=bool(code),
     )
 
 

@@ -36,6 +36,7 @@ from exchange.dependencies import HubDep, SessionDep
 from exchange.errors import ExchangeError, InvalidInput
 from exchange.hub import Hub
 from exchange.i18n import Locale, t
+from exchange.jsonbody import HubRoute
 from exchange.protection import service as protection
 from exchange.regions.models import Region
 from exchange.registry.service import values_at
@@ -49,7 +50,7 @@ from exchange.routing.contracts import (
     TypeName,
 )
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=HubRoute)
 DESK_REGIONS = 400  # a province's regencies and districts (Banten: 8 and 155)
 
 

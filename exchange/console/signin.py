@@ -29,10 +29,11 @@ from exchange.console.common import (
 from exchange.dependencies import HubDep, SessionDep
 from exchange.errors import ExchangeError
 from exchange.i18n import t
+from exchange.jsonbody import HubRoute
 from exchange.models import utcnow
 from exchange.ratelimit import RateLimited
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=HubRoute)
 
 
 @router.get("")
@@ -172,7 +173,7 @@ def totp(
             error=t("user.login_refused"),
         )
     visitor.record.second_factor = True
-    session.add(visitor.record)
+    accounts.confirm(session, record=visitor.record, now=utcnow())
     return redirect(PREFIX)
 
 

@@ -718,4 +718,38 @@ TEXTS: dict[str, dict[Locale, str]] = {
         "en": "Use",
         "id": "Kegunaan",
     },
+    "phone": {
+        "en": "Mobile phone",
+        "id": "Nomor HP",
+    },
+    "phone_help": {
+        "en": "For reporting by text message, e.g. 0812 3456 7890; optional.",
+        "id": "Untuk melapor lewat SMS, mis. 0812 3456 7890; boleh kosong.",
+    },
+    "valid_until": {
+        "en": "Valid until",
+        "id": "Berlaku sampai",
+    },
+    "confirm_title": {
+        "en": "Confirm it is you",
+        "id": "Konfirmasi bahwa ini Anda",
+    },
+    "confirm_why": {
+        "en": "This action needs a fresh code from your authenticator (it was more than five "
+        "minutes since the last).",
+        "id": "Tindakan ini memerlukan kode baru dari autentikator Anda (sudah lebih dari lima "
+        "menit sejak yang terakhir).",
+    },
+    "confirm_wrong": {
+        "en": "That code was not right (or already used). Try the next one.",
+        "id": "Kode itu salah (atau sudah dipakai). Coba kode berikutnya.",
+    },
+    "confirm_code_help": {
+        "en": "Needed if your last code was more than five minutes ago.",
+        "id": "Diperlukan bila kode terakhir Anda lebih dari lima menit yang lalu.",
+    },
+    "signed_roots": {
+        "en": "Roots stated by the signed notes",
+        "id": "Akar menurut catatan bertanda tangan",
+    },
 }

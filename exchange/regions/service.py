@@ -37,17 +37,30 @@ def _rows(lines: Iterable[str], digest: hashlib._Hash) -> Iterator[dict[str, str
             yield line
 
     reader = csv.DictReader(hashed())
-    if reader.fieldnames is None or not {"code", "name"} <= set(reader.fieldnames):
-        raise InvalidInput(
-            t("regions.bad_file", reason="the header must name the columns code and name")
-        )
-    for number, row in enumerate(reader, start=2):
-        code, name = (row.get("code") or "").strip(), (row.get("name") or "").strip()
-        if len(code) not in _CODE_SHAPES or not code.replace(".", "").isdigit() or not name:
+    try:
+        if reader.fieldnames is None or not {"code", "name"} <= set(reader.fieldnames):
             raise InvalidInput(
-                t("regions.bad_file", reason=f"line {number}: {code!r} is not a code")
+                t("regions.bad_file", reason="the header must name the columns code and name")
             )
-        yield {"code": code, "name": name[:200]}
+        for number, row in enumerate(reader, start=2):
+            code, name = (row.get("code") or "").strip(), (row.get("name") or "").strip()
+            digits = code.replace(".", "")
+            if len(code) not in _CODE_SHAPES or not (digits.isascii() and digits.isdigit()):
+                raise InvalidInput(
+                    t("regions.bad_file", reason=f"line {number}: {code!r} is not a code")
+                )
+            if not name or "\0" in name:
+                raise InvalidInput(
+                    t(
+                        "regions.bad_file",
+                        reason=f"line {number}: the name is missing or unreadable",
+                    )
+                )
+            yield {"code": code, "name": name[:200]}
+    except csv.Error as broken:  # a field past the csv module's limit, a stray quote
+        raise InvalidInput(
+            t("regions.bad_file", reason=f"line {reader.line_num}: {broken}")
+        ) from None
 
 
 def import_directory(session: Session, *, lines: Iterable[str], actor: str) -> ImportResult:

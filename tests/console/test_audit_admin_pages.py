@@ -8,15 +8,18 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import col, select, update
 
-from exchange.accounts.models import Role, User
-from exchange.audit.models import AuditEvent
+from exchange.accounts.models import ConsoleSession, Role, User
+from exchange.agencies.models import ApiKey
+from exchange.audit.models import AuditEvent, SignedCheckpoint
 from exchange.audit.notes import Verifier
 from exchange.audit.verify import verify_export
 from exchange.delivery.models import Delivery, DeliveryState
@@ -26,6 +29,8 @@ from tests.console.conftest import add_user, csrf_of, integrated, sign_in, state
 from tests.console.test_pages import console, refer
 from tests.delivery.receiver import Receiver, running_receiver
 from tests.servers import wait_until
+
+IN_A_MONTH = (date.today() + timedelta(days=30)).isoformat()
 
 
 @pytest.fixture
@@ -84,6 +89,50 @@ def test_the_auditor_verifies_a_reports_evidence_and_the_logs_growth_on_the_page
         assert 'id="verdict" class="error"' in tampered.text
         assert f'<section class="event error" id="leaf-{leaves[0]}">' in tampered.text
 
+        # An event of one report filed under another: its proof holds, but it is not
+        # evidence about that report.
+        second = refer(client, demo)
+        integrated(hub)
+        with hub.session() as session:
+            moved = session.exec(
+                select(AuditEvent).where(AuditEvent.leaf_index == leaves[-1])
+            ).one()
+            session.exec(
+                update(AuditEvent)
+                .where(col(AuditEvent.seq) == moved.seq)
+                .values(subject=f"report:{second}")
+            )
+        other = browser.get("/console/audit/evidence", params={"subject": f"report:{second}"})
+        assert 'id="verdict" class="error"' in other.text
+        assert f'<section class="event error" id="leaf-{leaves[-1]}">' in other.text
+
+        # Bytes that are no JSON at all: a failing step, not a failing page.
+        with hub.session() as session:
+            session.exec(
+                update(AuditEvent)
+                .where(col(AuditEvent.seq) == event.seq)
+                .values(canonical=b"\xff[1]")
+            )
+        assert browser.get("/console/audit").status_code == 200
+        broken = browser.get("/console/audit/evidence", params={"subject": f"report:{first}"})
+        assert broken.status_code == 200
+        assert 'id="verdict" class="error"' in broken.text
+
+        # A root column rewritten in the table: the pages trust the signed notes only.
+        with hub.session() as session:
+            session.exec(
+                update(SignedCheckpoint)
+                .where(col(SignedCheckpoint.size) == old_size)
+                .values(root_hash=bytes(32))
+            )
+        rewritten = browser.get(
+            "/console/audit/consistency", params={"from": old_size, "to": new_size}
+        )
+        assert 'id="verdict" class="error"' in rewritten.text
+        assert "differs from the signed note" in rewritten.text
+        listed = browser.get("/console/audit/checkpoints")
+        assert "differs from the signed note" in listed.text
+
 
 def test_an_agency_admin_manages_its_agency_and_sees_secrets_once(
     app: FastAPI, client: TestClient, hub: Hub, demo: dict[str, dict[str, str]]
@@ -113,7 +162,7 @@ def test_an_agency_admin_manages_its_agency_and_sees_secrets_once(
 
         issued = browser.post(
             "/console/admin/agencies/polda-banten/keys",
-            data={"csrf": csrf, "label": "SIAP", "scopes": ["receive"]},
+            data={"csrf": csrf, "label": "SIAP", "scopes": ["receive"], "expires": IN_A_MONTH},
         )
         token = re.search(r'<code id="secret">(exk_[^<]+)</code>', issued.text)
         assert token, issued.text
@@ -123,7 +172,8 @@ def test_an_agency_admin_manages_its_agency_and_sees_secrets_once(
 
         # No scope ticked: a page that says what is wrong and where.
         refused = browser.post(
-            "/console/admin/agencies/polda-banten/keys", data={"csrf": csrf, "label": "x"}
+            "/console/admin/agencies/polda-banten/keys",
+            data={"csrf": csrf, "label": "x", "expires": IN_A_MONTH},
         )
         assert refused.status_code == 422
         assert "<code>/scopes</code>" in refused.text
@@ -149,7 +199,7 @@ def test_an_agency_admin_manages_its_agency_and_sees_secrets_once(
         assert (
             browser.post(
                 "/console/admin/agencies/polda-banten/keys",
-                data={"label": "x", "scopes": ["receive"]},
+                data={"label": "x", "scopes": ["receive"], "expires": IN_A_MONTH},
             )
         ).status_code in {403, 422}
     with hub.session() as session:
@@ -283,3 +333,89 @@ def test_the_hub_admin_imports_the_region_directory_and_an_unreadable_file_is_re
         )
         assert anonymous.status_code == 303
         assert anonymous.headers["location"] == "/console/login"
+
+
+def test_an_operator_agency_admin_is_no_hub_admin_and_no_one_reaches_past_their_roles(
+    app: FastAPI, client: TestClient, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    add_user(hub, "hub", "adi.operator", Role.hub_admin)
+    local = add_user(hub, "hub", "opagency.admin", Role.agency_admin)
+    with hub.session() as session:
+        operator_id = session.exec(select(User.id).where(User.username == "adi.operator")).one()
+    with console(app) as browser:
+        sign_in(browser, local)
+        page = browser.get("/console/admin/agencies/hub")
+        assert page.status_code == 200  # its own agency
+        csrf = csrf_of(page.text)
+        admin_key = browser.post(
+            "/console/admin/agencies/hub/keys",
+            data={"csrf": csrf, "scopes": ["admin"], "expires": IN_A_MONTH},
+        )
+        assert admin_key.status_code == 403
+        audit_key = browser.post(
+            "/console/admin/agencies/hub/keys",
+            data={"csrf": csrf, "scopes": ["audit"], "expires": IN_A_MONTH},
+        )
+        assert audit_key.status_code == 403  # hub-wide scopes come from the hub admin
+        promoted = browser.post(
+            "/console/admin/agencies/hub/users",
+            data={"csrf": csrf, "username": "x.y", "display_name": "X", "roles": ["hub-admin"]},
+        )
+        assert promoted.status_code == 403
+        for action in ("reset", "totp", "disable"):
+            taken = browser.post(
+                f"/console/admin/users/{operator_id}/{action}", data={"csrf": csrf}
+            )
+            assert taken.status_code == 403, action
+        assert browser.get("/console/admin/hub").status_code == 403
+        assert browser.get("/console/admin/agencies/polda-banten").status_code == 403
+    with hub.session() as session:
+        created = session.exec(select(User).where(User.username == "x.y")).first()
+        assert created is None
+
+
+def test_what_could_open_a_way_in_needs_a_fresh_code(
+    app: FastAPI, client: TestClient, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    """A stolen session cookie alone does not issue keys: past the few minutes after the
+    last code typed, the action asks for a code and posts the same form again with it."""
+    admin = add_user(hub, "polda-banten", "admin.polda", Role.agency_admin)
+    with console(app) as browser:
+        sign_in(browser, admin)
+        assert admin.totp is not None
+        with hub.session() as session:
+            session.exec(update(ConsoleSession).values(confirmed_until=None))
+        page = browser.get("/console/admin/agencies/polda-banten")
+        form = {
+            "csrf": csrf_of(page.text),
+            "label": "SIAP",
+            "scopes": ["receive"],
+            "expires": IN_A_MONTH,
+        }
+        asked = browser.post("/console/admin/agencies/polda-banten/keys", data=form)
+        assert asked.status_code == 401
+        assert 'name="code"' in asked.text
+        assert 'name="label" value="SIAP"' in asked.text  # the same form, to post again
+        wrong = browser.post(
+            "/console/admin/agencies/polda-banten/keys", data={**form, "code": "000000"}
+        )
+        assert wrong.status_code == 401
+        with hub.session() as session:
+            user = session.exec(select(User).where(User.username == "admin.polda")).one()
+            assert user.failed_logins == 1  # counted like a wrong password
+            assert session.exec(select(ApiKey).where(ApiKey.label == "SIAP")).first() is None
+        fresh = admin.totp.at(time.time() + 30)  # the next code: the current one was used
+        issued = browser.post(
+            "/console/admin/agencies/polda-banten/keys", data={**form, "code": fresh}
+        )
+        assert issued.status_code == 200
+        assert re.search(r'<code id="secret">exk_', issued.text)
+        # Confirmed for the next few minutes: a second key needs no new code.
+        again = browser.post(
+            "/console/admin/agencies/polda-banten/keys", data={**form, "label": "SIAP 2"}
+        )
+        assert again.status_code == 200
+    with hub.session() as session:
+        made = session.exec(select(ApiKey).where(col(ApiKey.label).startswith("SIAP"))).all()
+    assert {k.created_by_user for k in made} == {user.id}
+    assert all(k.expires_at is not None for k in made)

@@ -360,3 +360,23 @@ def test_the_language_switch_comes_back_to_the_same_page_and_never_leaves_the_co
                 follow_redirects=False,
             )
             assert away.headers["location"] == "/console"
+
+
+def test_a_nul_character_in_a_form_or_a_query_is_refused_with_its_name(
+    app: FastAPI, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    """PostgreSQL text cannot hold U+0000: the console refuses it as the API does, a 400
+    page naming the parameter, before anything looks it up."""
+    with console(app) as browser:
+        form = browser.get("/console/login")
+        answer = browser.post(
+            "/console/login",
+            data={"csrf": csrf_of(form.text), "username": "a\x00b", "password": "x"},
+        )
+        assert answer.status_code == 400
+        assert "<code>/username</code> (body)" in answer.text
+        auditor = add_user(hub, "hub", "sari.itjen", Role.auditor)
+        sign_in(browser, auditor)
+        queried = browser.get("/console/audit", params={"subject": "report:\x00"})
+        assert queried.status_code == 400
+        assert "<code>/subject</code> (query)" in queried.text

@@ -1,5 +1,6 @@
 """Field reporting: users' phone numbers, intakes (channels an agency receives messages
-from) and drafts.
+from) and drafts; console sessions' confirmation window (a fresh second factor) and the
+user who made an API key.
 
 Revision ID: 0011
 Revises: 0010
@@ -23,6 +24,10 @@ def upgrade() -> None:
     with op.batch_alter_table("console_user") as table:
         table.add_column(sa.Column("phone", sa.String(20), nullable=True))
         table.create_unique_constraint("uq_console_user_phone", ["phone"])
+    with op.batch_alter_table("console_session") as table:
+        table.add_column(sa.Column("confirmed_until", UTCDateTime, nullable=True))
+    with op.batch_alter_table("api_key") as table:
+        table.add_column(sa.Column("created_by_user", sa.String(32), nullable=True))
     op.create_table(
         "intake",
         sa.Column("id", sa.String(32), primary_key=True),
@@ -57,6 +62,10 @@ def downgrade() -> None:
     op.drop_table("field_draft")
     op.drop_index("ix_intake_agency_id", table_name="intake")
     op.drop_table("intake")
+    with op.batch_alter_table("api_key") as table:
+        table.drop_column("created_by_user")
+    with op.batch_alter_table("console_session") as table:
+        table.drop_column("confirmed_until")
     with op.batch_alter_table("console_user") as table:
         table.drop_constraint("uq_console_user_phone", type_="unique")
         table.drop_column("phone")
