@@ -45,7 +45,8 @@ HERE = Path(__file__).resolve().parent
 # No inline script or style, nothing from another host, no framing, forms only to us.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "manifest-src 'self'; worker-src 'self'"
 )
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
@@ -184,7 +185,7 @@ def set_cookie(response: Response, request: Request, hub: Hub, name: str, value:
 # The menu, in order: each role's page.
 LANDINGS = (
     (Role.receiver, "/desk"),
-    (Role.reporter, "/sent"),
+    (Role.reporter, "/field"),
     (Role.auditor, "/audit"),
     (Role.agency_admin, "/admin"),
     (Role.hub_admin, "/admin"),

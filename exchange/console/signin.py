@@ -183,6 +183,8 @@ def logout(request: Request, session: SessionDep, visitor: StepDep, csrf: CsrfFi
     accounts.sign_out(session, record=visitor.record, actor=visitor.principal.actor, now=utcnow())
     response = redirect(f"{PREFIX}/login")
     response.delete_cookie(COOKIE, path=PREFIX)
+    # The field form's outbox, its key and the form kept for offline use leave the device.
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response
 
 

@@ -752,4 +752,50 @@ TEXTS: dict[str, dict[Locale, str]] = {
         "en": "Roots stated by the signed notes",
         "id": "Akar menurut catatan bertanda tangan",
     },
+    "field_title": {
+        "en": "Report from the field",
+        "id": "Lapor dari lapangan",
+    },
+    "field": {
+        "en": "Report",
+        "id": "Lapor",
+    },
+    "report_type": {
+        "en": "What are you reporting?",
+        "id": "Apa yang Anda laporkan?",
+    },
+    "send_report": {
+        "en": "Send report",
+        "id": "Kirim laporan",
+    },
+    "outbox": {
+        "en": "Outbox on this phone",
+        "id": "Kotak keluar di HP ini",
+    },
+    "outbox_why": {
+        "en": "Reports written without a signal wait here, encrypted, and go as soon as the "
+        "phone is online. Signing out clears them.",
+        "id": "Laporan yang ditulis tanpa sinyal menunggu di sini, terenkripsi, dan terkirim "
+        "begitu HP online. Keluar dari konsol menghapusnya.",
+    },
+    "field_needs_script": {
+        "en": "The field form needs JavaScript (it works offline). Without it, report through "
+        "your office's system.",
+        "id": "Formulir lapangan memerlukan JavaScript (agar bisa luring). Tanpa itu, laporkan "
+        "lewat sistem kantor Anda.",
+    },
+    "drafts": {
+        "en": "Drafts from text messages",
+        "id": "Draf dari SMS",
+    },
+    "drafts_why": {
+        "en": "Text messages the hub could not read whole. Open one to complete it; it is sent "
+        "as a report from the form.",
+        "id": "SMS yang tidak dapat dibaca utuh oleh hub. Buka untuk melengkapinya; laporan "
+        "dikirim dari formulir.",
+    },
+    "unknown_type": {
+        "en": "type not recognised",
+        "id": "jenis tidak dikenali",
+    },
 }

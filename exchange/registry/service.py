@@ -237,6 +237,27 @@ class SchemaRegistry:
 
         yield from walk(report_type.schema, resolver, "")
 
+    def inlined(self, report_type: ReportType) -> dict[str, Any]:
+        """The type's schema with every ``$ref`` replaced by what it names (a ``$ref``'s
+        sibling keywords, such as its own description, kept over the target's): what a form
+        built in the browser reads, without a resolver of its own."""
+        resolver = self.reference_registry.resolver(base_uri=report_type.uri)
+
+        def inline(node: Any, current: Any) -> Any:
+            if isinstance(node, list):
+                return [inline(item, current) for item in node]
+            if not isinstance(node, dict):
+                return node
+            if "$ref" in node:
+                resolved = current.lookup(node["$ref"])
+                siblings = {k: v for k, v in node.items() if k != "$ref"}
+                target = inline(resolved.contents, resolved.resolver)
+                return {**target, **inline(siblings, current)}
+            return {key: inline(value, current) for key, value in node.items() if key != "$defs"}
+
+        inlined: dict[str, Any] = inline(report_type.schema, resolver)
+        return inlined
+
     # --- lookups -----------------------------------------------------------------------------
 
     def names(self) -> list[str]:

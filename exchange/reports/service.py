@@ -122,7 +122,12 @@ def _schema_violations(
         ErrorDetail(
             registry.explain(report_type, v),
             pointer=PAYLOAD_POINTER + v.pointer,
-            extra={"type": v.keyword, "schema_path": v.schema_path},
+            extra={
+                "type": v.keyword,
+                "schema_path": v.schema_path,
+                # A missing field is reported at its object; its name says where it goes.
+                **({"property": v.params["property"]} if v.keyword == "required" else {}),
+            },
         )
         for v in report_type.violations(payload)
     ]

@@ -98,8 +98,8 @@ class Visit:
         page.set_default_timeout(10_000)
 
     @classmethod
-    async def open(cls, browser: Any, base: str) -> Visit:
-        context = await browser.new_context(base_url=base, locale="id-ID")
+    async def open(cls, browser: Any, base: str, **options: Any) -> Visit:
+        context = await browser.new_context(base_url=base, locale="id-ID", **options)
         return cls(context, await context.new_page())
 
     async def shot(self, name: str, *, full_page: bool = True) -> None:
