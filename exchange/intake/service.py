@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from connectors.base import InboundMessage, IntakeReply, revealed
 from connectors.base import Intake as IntakePlugin
@@ -311,13 +312,16 @@ class Draft:
     problems: list[dict[str, str]]
 
 
+def select_open_drafts(user_id: str | None = None) -> SelectOfScalar[FieldDraft]:
+    """The drafts not yet sent or discarded (of one user), newest first."""
+    query = select(FieldDraft).where(col(FieldDraft.closed_at).is_(None))
+    if user_id is not None:
+        query = query.where(FieldDraft.user_id == user_id)
+    return query.order_by(col(FieldDraft.created_at).desc())
+
+
 def open_drafts(session: Session, *, user_id: str, sealer: Sealer) -> list[Draft]:
-    rows = session.exec(
-        select(FieldDraft)
-        .where(FieldDraft.user_id == user_id, col(FieldDraft.closed_at).is_(None))
-        .order_by(col(FieldDraft.created_at).desc())
-        .limit(DRAFTS_SHOWN)
-    )
+    rows = session.exec(select_open_drafts(user_id).limit(DRAFTS_SHOWN))
     return [_opened(row, sealer) for row in rows]
 
 

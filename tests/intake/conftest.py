@@ -16,7 +16,7 @@ from exchange.agencies import service as agencies
 from exchange.hub import Hub
 from exchange.intake import service
 from exchange.regions import service as regions
-from tests.console.conftest import demo, settings
+from tests.console.conftest import Officer, demo, settings
 
 __all__ = ["demo", "settings"]
 
@@ -34,6 +34,7 @@ DIRECTORY = """code,name
 class Gateway:
     intake_id: str
     config: SmsGatewayConfig
+    officer: Officer  # who reports by text message from OFFICER_PHONE
 
     def request(self, *messages: tuple[str, str, str]) -> tuple[dict[str, str], bytes]:
         """A batch as the gateway posts it: (id, from, text) per message, signed."""
@@ -53,7 +54,7 @@ def gateway(hub: Hub, demo: dict[str, dict[str, str]]) -> Gateway:
             sealer=hub.keyring.sealer,
             actor="test",
         )
-        accounts.create_user(
+        _, password = accounts.create_user(
             session,
             agency=agencies.get_agency(session, "pimpasa-tanjakan-mekar"),
             username="dewi.pimpasa",
@@ -62,4 +63,5 @@ def gateway(hub: Hub, demo: dict[str, dict[str, str]]) -> Gateway:
             actor="test",
             phone=OFFICER_PHONE,
         )
-    return Gateway(intake.id, SmsGatewayConfig(secret=secrets["secret"]))
+    officer = Officer("dewi.pimpasa", password, "pimpasa-tanjakan-mekar")
+    return Gateway(intake.id, SmsGatewayConfig(secret=secrets["secret"]), officer)
