@@ -28,8 +28,9 @@ from babel import Locale as BabelLocale
 from exchange.registry.service import ReportType, SchemaRegistry
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
-REGION_CODE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
-UNDOTTED = re.compile(r"^\d{2}(\d{2}(\d{2}(\d{4})?)?)?$")  # 3603112009 as typed on a phone
+REGION_CODE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$", re.ASCII)
+# 3603112009, as typed on a phone
+UNDOTTED = re.compile(r"^\d{2}(\d{2}(\d{2}(\d{4})?)?)?$", re.ASCII)
 COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 MAX_WORDS = 200
 
@@ -136,7 +137,9 @@ def _read(
             values.append(value)
         return values, None
     if node.get("type") == "integer":
-        return (int(word), None) if word.isdigit() else (None, f"'{word}' bukan angka.")
+        if word.isascii() and word.isdigit():
+            return int(word), None
+        return None, f"'{word}' bukan angka."
     if "enum" in node:
         return _enum(word, node)
     if is_region:
