@@ -112,6 +112,7 @@ class HubRoute(APIRoute):
                 ("query", request.query_params.multi_items()),
             ]
             if request.headers.get("content-type", "").startswith(FORM):
+                await strict_request.body()  # kept: a route may read the raw body after
                 places.append(("body", (await strict_request.form()).multi_items()))
             for location, values in places:
                 for name, value in values:

@@ -6,7 +6,7 @@ from exchange.accounts.models import ConsoleSession, User
 from exchange.agencies.models import Agency, ApiKey, SigningKey
 from exchange.audit.models import AuditEvent, AuditNode, Cosignature, SignedCheckpoint
 from exchange.delivery.models import Delivery, DeliveryAttempt
-from exchange.intake.models import FieldDraft, Intake
+from exchange.intake.models import FieldDraft, Intake, IntakeMessage
 from exchange.ops.models import Probe
 from exchange.protection.models import PersonLink, ReportKey
 from exchange.regions.models import Region
@@ -27,6 +27,7 @@ __all__ = [
     "FieldDraft",
     "IdempotencyRecord",
     "Intake",
+    "IntakeMessage",
     "PersonLink",
     "Probe",
     "Region",

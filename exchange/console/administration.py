@@ -486,12 +486,15 @@ def _create_subscription(
         check_csrf(visitor, sent.csrf)
         administered(visitor, agency_id)
         agency = agencies.get_agency(session, agency_id)
+        try:
+            wanted = SubscriptionCreate.model_validate(body)
+        except ValidationError as invalid:
+            return refusal(request, _invalid_form(invalid), visitor)
         # A new destination for the agency's reports: a stolen cookie must not add one.
         asked = confirmation(session, hub, request, visitor, sent.code, sent.fields)
         if asked is not None:
             return asked
         try:
-            wanted = SubscriptionCreate.model_validate(body)
             subscription, secrets = routing.create_subscription(
                 session,
                 agency_id=agency_id,
@@ -502,9 +505,6 @@ def _create_subscription(
                 limit=hub.settings.max_subscriptions_per_agency,
                 actor=visitor.principal.actor,
             )
-        except ValidationError as invalid:
-            session.rollback()
-            return refusal(request, _invalid_form(invalid), visitor)
         except ExchangeError as refused:
             session.rollback()
             return refusal(request, refused, visitor)

@@ -4,11 +4,12 @@ keeps the form and its data; an encrypted outbox on the device sends what was wr
 offline once the phone is back online, each report with its own Idempotency-Key), and the
 drafts a text message left for its author to complete.
 
-What the browser needs comes in one bundle: the schemas with their ``$ref``s inlined, the
-agency's clearance (fields above it are not offered: an agency collects only what it is
-cleared to hold), the regions of its province by name, the countries by their Indonesian
-names, the agencies a referral may name. A report is sent to ``/console/field/reports``,
-which runs the API's own submission (``reports.service.accept``) as the signed-in user."""
+What the browser needs comes in one bundle: the schemas (of the types the agency may file)
+with their ``$ref``s inlined, the regions of its province by name, the countries by their
+Indonesian names, the agencies a referral may name. An agency files every field of a type
+it may file, as through the API: its clearance limits what it receives, not what it knows.
+A report is sent to ``/console/field/reports``, which runs the API's own submission
+(``reports.service.accept``) as the signed-in user."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from babel import Locale as BabelLocale
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import ValidationError
 from sqlmodel import Session, col, func, select
 
 from exchange.accounts.models import Role
@@ -27,6 +29,7 @@ from exchange.console.common import (
     HERE,
     PREFIX,
     SECURITY_HEADERS,
+    ConsoleForbidden,
     Visitor,
     VisitorDep,
     page,
@@ -35,7 +38,7 @@ from exchange.console.common import (
     signed_in,
 )
 from exchange.dependencies import HubDep, SessionDep
-from exchange.errors import MalformedRequest
+from exchange.errors import InvalidInput, translate_model_error
 from exchange.hub import Hub
 from exchange.i18n import t
 from exchange.intake import service as intake
@@ -95,7 +98,6 @@ def bundle(session: SessionDep, hub: HubDep, visitor: VisitorDep) -> JSONRespons
     }
     document = {
         "agency": {"id": agency.id, "jurisdiction": agency.jurisdiction},
-        "clearance": sorted(agency.clearance_set),
         "types": [
             {
                 "name": rt.name,
@@ -120,35 +122,33 @@ async def submit(
     hub: HubDep,
     csrf: Annotated[str, Header(alias="X-CSRF-Token", max_length=100)] = "",
     idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=150)
     ] = None,
 ) -> Response:
     """One report from the form, as the API's ``POST /v1/reports`` takes it and answers
     it (the errors in Indonesian, their pointers into the submission), sent as the user.
     ``draft`` (a text message's draft this report completes) is closed when it is sent."""
-    document = parse_json(await request.body())
-    if not isinstance(document, dict):
-        raise MalformedRequest.at(t("request.malformed_json", reason="not an object"), "")
-    draft_id = document.pop("draft", None)
-    submission = ReportSubmission.model_validate(document)
-    return await run_in_threadpool(
-        _submit, request, hub, csrf, idempotency_key, submission, draft_id
-    )
+    body = await request.body()
+    return await run_in_threadpool(_submit, request, hub, csrf, idempotency_key, body)
 
 
 def _submit(
-    request: Request,
-    hub: Hub,
-    csrf: str,
-    idempotency_key: str | None,
-    submission: ReportSubmission,
-    draft_id: Any,
+    request: Request, hub: Hub, csrf: str, idempotency_key: str | None, body: bytes
 ) -> Response:
     with hub.session() as session:
+        # Who it is, and that the page sent it, before anything of the body is read.
         visitor = signed_in(request, session, hub, complete=True)
         if not same_token(visitor.record.csrf_token, csrf):
-            return JSONResponse({"error": {"code": "csrf", "message": "CSRF", "details": []}}, 403)
+            raise ConsoleForbidden()
         require(visitor, Role.reporter)
+        document = parse_json(body)
+        if not isinstance(document, dict):
+            raise InvalidInput.at(t("validation.dict_type"), "")
+        draft_id = document.pop("draft", None)
+        try:
+            submission = ReportSubmission.model_validate(document)
+        except ValidationError as invalid:
+            raise translate_model_error(invalid) from None
         outcome = reports.accept(
             session,
             sender=visitor.agency,
@@ -156,7 +156,10 @@ def _submit(
             registry=hub.registry,
             keyring=hub.keyring,
             submission=submission,
-            idempotency_key=idempotency_key,
+            # The form's keys are its own: never one an API client or an intake chose.
+            idempotency_key=f"console:{visitor.user.id}:{idempotency_key}"
+            if idempotency_key
+            else None,
             signature_header=None,
             submissions=hub.submissions,
             rejections=hub.rejections,

@@ -28,6 +28,25 @@ class Intake(SQLModel, table=True):
     removed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class IntakeMessage(SQLModel, table=True):
+    """Every message an intake was handed, kept for good: a channel that sends a message
+    again (an hour or a month later) gets the same answer and makes nothing new, and an id
+    reused for another sender's or another text is refused. Sender and text are kept as
+    keyed digests only; the answer, which may quote the message, sealed."""
+
+    __tablename__ = "intake_message"
+
+    intake_id: str = Field(sa_column=Column(String(32), primary_key=True))
+    message_id: str = Field(sa_column=Column(String(100), primary_key=True))
+    sender_digest: str = Field(max_length=64)
+    text_digest: str = Field(max_length=64)
+    outcome: str = Field(max_length=32)
+    report_id: str | None = Field(default=None, max_length=32)
+    draft_id: str | None = Field(default=None, max_length=32)
+    reply_sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 class FieldDraft(SQLModel, table=True):
     """A report begun outside the console (a text message the hub could not read whole),
     kept for its author to complete in the console. Its content (the message, what was

@@ -33,6 +33,7 @@ REGION_CODE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$", re.ASCII)
 UNDOTTED = re.compile(r"^\d{2}(\d{2}(\d{2}(\d{4})?)?)?$", re.ASCII)
 COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 MAX_WORDS = 200
+LARGEST = 2**53 - 1  # the largest integer I-JSON (RFC 7493) carries exactly
 
 # The village codes whose name is ``name`` within the region ``within`` (a code prefix).
 VillageLookup = Callable[[str, str], list[str]]
@@ -137,9 +138,13 @@ def _read(
             values.append(value)
         return values, None
     if node.get("type") == "integer":
-        if word.isascii() and word.isdigit():
-            return int(word), None
-        return None, f"'{word}' bukan angka."
+        if not (word.isascii() and word.isdigit()):
+            return None, f"'{word}' bukan angka."
+        number = int(word)
+        lowest, highest = node.get("minimum", -LARGEST), node.get("maximum", LARGEST)
+        if not lowest <= number <= highest:
+            return None, f"{word} di luar batas ({lowest} sampai {highest})."
+        return number, None
     if "enum" in node:
         return _enum(word, node)
     if is_region:

@@ -4,7 +4,11 @@ console), and the drafts themselves. Functions take the session first and never 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +30,7 @@ from exchange.audit import service as audit
 from exchange.audit.failures import RejectionTally
 from exchange.errors import InvalidInput, NotFound
 from exchange.i18n import t
-from exchange.intake.models import FieldDraft, Intake
+from exchange.intake.models import FieldDraft, Intake, IntakeMessage
 from exchange.intake.reading import Problem, Reading, read_message
 from exchange.keyring import Keyring
 from exchange.protection.sealing import Sealer
@@ -37,6 +41,7 @@ from exchange.reports import service as reports
 from exchange.reports.contracts import ReportSubmission
 
 DRAFTS_SHOWN = 100
+logger = logging.getLogger(__name__)
 
 
 class IntakeNotFound(NotFound):
@@ -143,6 +148,12 @@ def _villages(session: Session) -> Any:
     return named
 
 
+# Sixteen digits in a row (a NIK) or a telephone number, in a message's free text.
+IDENTIFIER = re.compile(r"(?<!\d)(\d[\s.-]?){15}\d(?!\d)|(\+62|\b0)8\d{7,11}\b", re.ASCII)
+UNREGISTERED = "Nomor ini tidak terdaftar sebagai pelapor di hub. Hubungi admin instansi Anda."
+MAX_TEXT = 1600  # ten concatenated text messages
+
+
 def receive(
     session: Session,
     *,
@@ -151,25 +162,51 @@ def receive(
     hub: Submitting,
     now: datetime,
 ) -> list[IntakeReply]:
-    """A reply for each message: the report it became, or why not (then it is a draft in
-    its sender's console). A message id seen before gets the same answer and makes nothing
-    new: channels retry."""
+    """A reply for each message: the report it became, or why not (then, when it came from
+    a registered reporter, it is a draft in that user's console). Each message is handled in
+    a savepoint of its own: one that fails is answered as such and spoils none of the
+    others. A message id seen before, for the same sender and text, gets the same answer and
+    makes nothing new, however late the channel retries; for another, it is refused."""
     agency = get_agency(session, intake.agency_id)
     replies = []
     for message in messages:
-        user = accounts.user_by_phone(session, message.sender)
+        sender = _digest(hub, "sender", message.sender)
+        text = _digest(hub, "text", message.text)
         outcome: dict[str, Any] = {"message": message.message_id}
-        if (
-            user is None
-            or user.disabled_at is not None
-            or user.agency_id != agency.id
-            or Role.reporter not in user.role_set
-            or not agency.active
-        ):
-            text = "Nomor ini tidak terdaftar sebagai pelapor di hub. Hubungi admin instansi Anda."
-            outcome["outcome"] = "unknown_sender"
+        seen = session.get(IntakeMessage, (intake.id, message.message_id))
+        if seen is not None:
+            same = (seen.sender_digest, seen.text_digest) == (sender, text)
+            outcome["outcome"] = "repeated" if same else "id_reused"
+            reply = (
+                hub.keyring.sealer.unseal(seen.reply_sealed, purpose=_reply_purpose(seen)).decode(
+                    errors="surrogatepass"
+                )
+                if same
+                else "Nomor pesan ini sudah dipakai untuk pesan lain; pesan tidak diproses."
+            )
         else:
-            text = _submit_or_draft(session, intake, agency, user, message, hub, now, outcome)
+            try:
+                with session.begin_nested():
+                    reply = _handle(session, intake, agency, message, hub, now, outcome)
+            except Exception:  # a message the hub cannot handle must not sink the batch
+                logger.exception("intake message failed", extra={"intake": intake.id})
+                outcome = {"message": message.message_id, "outcome": "failed"}
+                reply = "Pesan tidak dapat diproses. Coba lagi, atau lapor lewat konsol."
+            record = IntakeMessage(
+                intake_id=intake.id,
+                message_id=message.message_id,
+                sender_digest=sender,
+                text_digest=text,
+                outcome=outcome["outcome"],
+                report_id=outcome.get("report"),
+                draft_id=outcome.get("draft"),
+                reply_sealed=b"",
+            )
+            record.reply_sealed = hub.keyring.sealer.seal(
+                reply.encode(errors="surrogatepass"), purpose=_reply_purpose(record)
+            )
+            session.add(record)
+            session.flush()
         audit.record(
             session,
             action="intake.received",
@@ -177,32 +214,45 @@ def receive(
             actor=f"intake:{intake.id}",
             details=outcome,
         )
-        replies.append(IntakeReply(message.message_id, message.sender, text))
+        replies.append(IntakeReply(message.message_id, message.sender, reply))
     return replies
 
 
-def _submit_or_draft(
+def _digest(hub: Submitting, kind: str, value: str) -> str:
+    """A keyed digest: equal values compare equal, and the number or text stays unknown."""
+    data = f"intake-{kind}:{value}".encode(errors="surrogatepass")
+    return hmac.new(hub.keyring.linking_key, data, hashlib.sha256).hexdigest()
+
+
+def _reply_purpose(record: IntakeMessage) -> str:
+    return f"intake-reply:{record.intake_id}:{record.message_id}"
+
+
+def _handle(
     session: Session,
     intake: Intake,
     agency: Agency,
-    user: User,
     message: InboundMessage,
     hub: Submitting,
     now: datetime,
     outcome: dict[str, Any],
 ) -> str:
-    existing = session.exec(
-        select(FieldDraft).where(
-            FieldDraft.intake_id == intake.id, FieldDraft.message_id == message.message_id
-        )
-    ).first()
-    if existing is not None:  # the channel retried a message that became a draft
-        outcome |= {"outcome": "draft", "draft": existing.id}
-        return _draft_reply(_draft_content(existing, hub.keyring.sealer)["problems"])
-    key = f"intake:{intake.id}:{message.message_id}"
-    first = reports.answered(session, agency_id=agency.id, key=key)
-    if first is not None:  # the channel retried a message that became a report
-        return _submitted(json.loads(first.response), outcome)
+    user = accounts.user_by_phone(session, message.sender)
+    if (
+        user is None
+        or user.disabled_at is not None
+        or user.agency_id != agency.id
+        or Role.reporter not in user.role_set
+        or not agency.active
+    ):
+        outcome["outcome"] = "unknown_sender"
+        return UNREGISTERED
+    if len(message.text) > MAX_TEXT:
+        outcome["outcome"] = "too_long"
+        return f"Pesan terlalu panjang (lebih dari {MAX_TEXT} huruf). Lapor lewat konsol."
+    if "\0" in message.text:
+        outcome["outcome"] = "unreadable"
+        return "Pesan memuat huruf yang tidak dapat dibaca. Kirim ulang, atau lapor lewat konsol."
     reading = read_message(
         message.text,
         registry=hub.registry,
@@ -211,21 +261,29 @@ def _submit_or_draft(
         villages=_villages(session),
         received_at=now,
     )
-    if not reading.problems and reading.report_type is not None:
-        principal = accounts.principal_of(user, agency)
-        submission = ReportSubmission(
-            type=reading.report_type.name,
-            version=reading.report_type.version,
-            payload=reading.payload,
+    text_pointer = reading.report_type.sms.get("text") if reading.report_type else None
+    free_text = str(reading.payload.get(text_pointer.strip("/"), "")) if text_pointer else ""
+    if IDENTIFIER.search(free_text):
+        # A text message is no channel for a person's NIK or number: the officer completes
+        # the report in the console instead, where it travels encrypted.
+        reading.problems.append(
+            Problem(
+                text_pointer or "", "Jangan kirim NIK atau nomor HP lewat SMS; lengkapi di konsol."
+            )
         )
+    if not reading.problems and reading.report_type is not None:
         result = reports.accept(
             session,
             sender=agency,
-            principal=principal,
+            principal=accounts.principal_of(user, agency),
             registry=hub.registry,
             keyring=hub.keyring,
-            submission=submission,
-            idempotency_key=key,
+            submission=ReportSubmission(
+                type=reading.report_type.name,
+                version=reading.report_type.version,
+                payload=reading.payload,
+            ),
+            idempotency_key=f"intake:{intake.id}:{message.message_id}",
             signature_header=None,
             submissions=hub.submissions,
             rejections=hub.rejections,
@@ -235,9 +293,8 @@ def _submit_or_draft(
             document = result.document
             outcome |= {"outcome": "submitted", "report": document["id"]}
             went = ", ".join(document.get("routed_to", [])) or "belum ada penerima"
-            return (
-                f"Laporan diterima, nomor {document['id'][:8]}. Dikirim ke: {went}. Terima kasih."
-            )
+            number = document["id"][:8]
+            return f"Laporan diterima, nomor {number}. Dikirim ke: {went}. Terima kasih."
         error = result.document["error"]  # the API's refusal, in Indonesian
         reading.problems += [
             Problem(str(d.get("pointer", "")).removeprefix("/payload"), str(d["message"]))
@@ -246,12 +303,6 @@ def _submit_or_draft(
     draft = _draft(session, intake, user, message, reading, hub.keyring.sealer)
     outcome |= {"outcome": "draft", "draft": draft.id}
     return _draft_reply([{"pointer": p.pointer, "message": p.message} for p in reading.problems])
-
-
-def _submitted(document: dict[str, Any], outcome: dict[str, Any]) -> str:
-    outcome |= {"outcome": "submitted", "report": document["id"]}
-    went = ", ".join(document.get("routed_to", [])) or "belum ada penerima"
-    return f"Laporan diterima, nomor {document['id'][:8]}. Dikirim ke: {went}. Terima kasih."
 
 
 def _draft_reply(problems: list[dict[str, str]]) -> str:
@@ -340,7 +391,10 @@ def _opened(row: FieldDraft, sealer: Sealer) -> Draft:
 def close_draft(
     session: Session, *, draft: FieldDraft, report_id: str | None, now: datetime
 ) -> None:
-    """The draft was sent (``report_id``) or discarded; either way it leaves the list."""
+    """The draft was sent (``report_id``) or discarded; either way it leaves the list, and
+    its content (the message, which may name people) is destroyed: the report, if any, is
+    what remains, under the report's own protection and retention."""
     draft.closed_at = now
     draft.report_id = report_id
+    draft.content_sealed = b""
     session.add(draft)

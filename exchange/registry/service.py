@@ -405,6 +405,11 @@ class SchemaRegistry:
                     resolver.lookup(ref)
                 except referencing.exceptions.Unresolvable:
                     found.append(f"{uri}: $ref {ref} does not resolve")
+        keywords: dict[str, str] = {}
+        for report_type in self.latest():
+            for word in report_type.sms.get("keywords", []):
+                if keywords.setdefault(str(word), report_type.name) != report_type.name:
+                    found.append(f"x-sms keyword {word} names two types")
         for name in self.names():
             versions = self.versions(name)
             for report_type in versions:

@@ -130,7 +130,7 @@ class Visit:
             await page.get_by_label("Kode 6 digit").fill(officer.totp.now())
             await page.get_by_role("button", name="Verifikasi").click()
             await page.wait_for_load_state()
-        assert "/console/login" not in page.url
+        assert "/console/login" not in page.url, await page.locator("main").inner_text()
 
     async def close(self, base: str) -> None:
         await self.context.close()

@@ -24,7 +24,7 @@ from exchange.agencies.models import Agency
 from exchange.hub import Hub
 from exchange.regions import service as regions
 from exchange.reports.models import Report
-from tests.console.conftest import add_user, csrf_of, sign_in
+from tests.console.conftest import add_user, sign_in
 from tests.console.test_browser import CHROMIUM, Visit, in_browser
 from tests.console.test_pages import console
 from tests.servers import serving, unavailable, wait_until
@@ -210,11 +210,15 @@ def test_written_offline_sent_once_each_when_back_online_even_when_an_answer_is_
         await page.goto("/console/field?type=village-early-warning")
         await page.wait_for_selector('#field[data-ready="true"]')
         await visit.context.set_offline(True)
-        for narrative in ("Pertama", "Kedua"):
+        pending = page.locator('#outbox-list li[data-state="pending"]')
+        for written, narrative in enumerate(("Pertama", "Kedua")):
             await fill(page, {**minimal, "narrative": narrative})
             await page.get_by_role("button", name="Kirim laporan").tap()
-            await page.locator("#form-status").filter(has_text="Tidak ada sinyal").wait_for()
-        assert await page.locator('#outbox-list li[data-state="pending"]').count() == 2
+            await pending.nth(written).wait_for()  # kept on the phone, waiting
+        assert await page.locator("#form-status").inner_text() == (
+            "Tidak ada sinyal: laporan disimpan di kotak keluar dan dikirim otomatis saat online."
+        )
+        assert await pending.count() == 2
 
         # The first answer is lost on its way back: the hub stored the report, the phone
         # never heard. It must send the same report again, and the hub answer as before.
@@ -271,7 +275,50 @@ def test_the_form_is_light_and_says_what_it_needs(
         assert worker.headers["service-worker-allowed"] == "/console/field"
         bundle = browser.get("/console/field/bundle.json").json()
         assert {t["name"] for t in bundle["types"]} >= {"village-early-warning"}
-        assert "special" not in bundle["clearance"]  # Kanim Tangerang: fields above it hidden
-        csrf = csrf_of(browser.get("/console/sent").text)
+        # A body the API would refuse is refused here as a 4xx, never a crash.
+        csrf = browser.get("/console/field").text.split('data-csrf="')[1].split('"')[0]
+        for body in ('{"type": 5}', '{"type": "x", "payload": "x"}', "[]", "{"):
+            wrong = browser.post(
+                "/console/field/reports",
+                content=body,
+                headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+            )
+            assert 400 <= wrong.status_code < 500, (body, wrong.text)
         logout = browser.post("/console/logout", data={"csrf": csrf}, follow_redirects=False)
         assert logout.headers["clear-site-data"] == '"cache", "storage"'
+
+
+def test_another_officer_on_the_same_phone_neither_sees_nor_sends_the_first_ones_reports(
+    field_hub: Any, hub: Hub
+) -> None:
+    hub_url, officer = field_hub
+    colleague = add_user(hub, "kanim-serang", "eko.kanim", Role.reporter)
+    minimal = json.loads(EXAMPLES[-1].read_text())
+
+    def sent_by(agency: str) -> int:
+        with hub.session() as session:
+            query = select(func.count()).select_from(Report).where(Report.sender == agency)
+            return int(session.exec(query).one())
+
+    async def journey(browser: Any) -> None:
+        phone = await Visit.open(browser, hub_url, **PHONE)
+        await phone.sign_in(officer)
+        page = phone.page
+        await page.goto("/console/field?type=village-early-warning")
+        await page.wait_for_selector('#field[data-ready="true"]')
+        await phone.context.set_offline(True)
+        await fill(page, minimal)
+        await page.get_by_role("button", name="Kirim laporan").tap()
+        await page.locator('#outbox-list li[data-state="pending"]').wait_for()
+        # The first officer's session lapses without a sign-out; the next signs in.
+        await phone.context.clear_cookies()
+        await phone.context.set_offline(False)
+        await phone.sign_in(colleague)
+        await page.goto("/console/field?type=village-early-warning")
+        await page.wait_for_selector('#field[data-ready="true"]')
+        assert await page.locator("#outbox-list li").count() == 0
+        await phone.close(hub_url)
+
+    in_browser(hub_url, journey)
+    assert sent_by("kanim-serang") == 0
+    assert sent_by(SENDER) == 0  # it waits, on the phone, for its own author

@@ -15,7 +15,7 @@ from exchange.hub import Hub
 from exchange.intake import service
 from exchange.intake.models import FieldDraft
 from exchange.protection import service as protection
-from exchange.reports.models import Report
+from exchange.reports.models import IdempotencyRecord, Report
 from tests.intake.conftest import Gateway
 
 OFFICER = "+6281234567890"  # the officer's number, as the gateway writes it
@@ -74,7 +74,7 @@ def test_a_readable_message_becomes_a_report_once_and_its_sender_hears_where_it_
     assert again == answer
     assert len(reports(hub)) == 1
     received = events(hub, "intake.received")
-    assert [e["details"]["outcome"] for e in received] == ["submitted", "submitted"]
+    assert [e["details"]["outcome"] for e in received] == ["submitted", "repeated"]
     assert OFFICER not in json.dumps(received)  # no phone number in the log
 
 
@@ -150,3 +150,60 @@ def test_the_plugins_are_listed_with_their_config_schemas(
     assert client.get("/v1/connectors").status_code == 401
     spec = client.get("/openapi.json").json()
     assert "/v1/intakes/{intake_id}" in spec["paths"]
+
+
+def test_a_message_is_handled_once_for_good_and_an_id_reused_for_another_is_refused(
+    client: TestClient, hub: Hub, gateway: Gateway
+) -> None:
+    text = "TPPO 36.03.11.2009 TINGGI calo 5 MY"
+    first = post(client, gateway, ("m-8", OFFICER, text))
+    with hub.session() as session:  # a day later the idempotency records are gone...
+        for record in session.exec(select(IdempotencyRecord)).all():
+            session.delete(record)
+    later = post(client, gateway, ("m-8", OFFICER, text))
+    assert later == first  # ...and the message is still answered as the first time
+    assert len(reports(hub)) == 1
+    other = post(client, gateway, ("m-8", "+6289999999999", "TPPO sangat rahasia"))
+    assert "sudah dipakai" in other["replies"][0]["text"]
+    assert "Laporan diterima" not in other["replies"][0]["text"]
+    outcomes = [e["details"]["outcome"] for e in events(hub, "intake.received")]
+    assert outcomes == ["submitted", "repeated", "id_reused"]
+
+
+def test_one_bad_message_spoils_none_of_the_others_in_its_batch(
+    client: TestClient, hub: Hub, gateway: Gateway
+) -> None:
+    answer = post(
+        client,
+        gateway,
+        ("m-9", OFFICER, "TPPO 36.03.11.2009 TINGGI calo 99999999999999999999 MY"),
+        ("m-10", OFFICER, "x" * 5000),
+        ("m-11", OFFICER, "TPPO 36.03.11.2009 TINGGI calo 5 MY ada\x00nol"),
+        ("m-12", OFFICER, "TPPO 36.03.11.2009 TINGGI calo 5 MY Siti, NIK 3603114101050001"),
+        ("m-13", "+62" + "1" * 40, "TPPO 36.03.11.2009 TINGGI calo 5 MY"),
+        ("m-14", OFFICER, "TPPO 36.03.11.2009 TINGGI calo 5 MY Berangkat malam ini"),
+    )
+    texts = {reply["id"]: reply["text"] for reply in answer["replies"]}
+    assert "di luar batas" in texts["m-9"]
+    assert "terlalu panjang" in texts["m-10"]
+    assert "tidak dapat dibaca" in texts["m-11"]
+    assert "Jangan kirim NIK" in texts["m-12"]  # no identifiers by text message
+    assert "tidak terdaftar" in texts["m-13"]
+    assert texts["m-14"].startswith("Laporan diterima")
+    assert len(reports(hub)) == 1
+
+
+def test_malformed_requests_are_refused_not_crashed_on(
+    client: TestClient, gateway: Gateway
+) -> None:
+    headers, body = gateway.request(("m-15", OFFICER, "TPPO 36.03.11.2009 TINGGI calo 5 MY"))
+    url = f"/v1/intakes/{gateway.intake_id}"
+    for changed in (
+        {"webhook-signature": "garbage"},
+        {"webhook-signature": "v1,a,b"},
+        {"webhook-timestamp": "nan"},
+    ):
+        assert client.post(url, content=body, headers={**headers, **changed}).status_code == 401
+    assert client.post(url, content=b"\xff\xfe", headers=headers).status_code == 401
+    form = {**headers, "content-type": "application/x-www-form-urlencoded"}
+    assert client.post(url, content=b"a=b", headers=form).status_code == 401

@@ -10,6 +10,9 @@
   const BUNDLE = root.dataset.bundle;
   const SEND = root.dataset.send;
   const CSRF = root.dataset.csrf;
+  // The outbox is the phone's; its entries are their authors'. Another officer signed in on
+  // the same phone neither sees nor sends them (they wait for their author).
+  const USER = root.dataset.user;
   let bundle = null;
   let current = null; // {type, widget, draft, replaces}
   let flushing = false;
@@ -75,11 +78,10 @@
   const entries = async () => {
     const rows = (await tx("outbox", "readonly", (s) => s.getAll())) || [];
     const opened = await Promise.all(rows.map((r) => unseal(r.sealed).catch(() => null)));
-    return opened.filter(Boolean).sort((a, b) => a.at.localeCompare(b.at));
+    return opened.filter((e) => e && e.user === USER).sort((a, b) => a.at.localeCompare(b.at));
   };
 
   // --- widgets: one per schema node -----------------------------------------------------------
-  const visible = (node) => bundle.clearance.includes(node["x-sensitivity"] || "public");
   const labelOf = (node, name) => (node["x-description-id"] || node.description || name).replace(/\.$/, "");
 
   function errorSlot() { return el("p", { class: "field-error", role: "alert" }); }
@@ -214,7 +216,6 @@
     const box = name === null ? el("div", { class: "form-root" }) : el("fieldset", {}, el("legend", { text: labelOf(node, name) + (required ? " *" : "") }));
     const requiredNames = node.required || [];
     Object.entries(node.properties || {}).forEach(([key, child]) => {
-      if (!visible(child)) return;
       const w = makeWidget(child, key, requiredNames.includes(key), () => pathOf() + "/" + key);
       children[key] = w;
       box.append(w.dom);
@@ -353,6 +354,7 @@
       answer = await fetch(SEND, {
         method: "POST",
         credentials: "same-origin",
+        redirect: "manual", // signed out: the answer is a redirect, not the sign-in page
         headers: { "Content-Type": "application/json", "Accept-Language": "id", "X-CSRF-Token": CSRF, "Idempotency-Key": entry.key },
         body: JSON.stringify({
           type: entry.type, version: entry.version, payload: entry.payload,
@@ -362,7 +364,7 @@
     } catch (offline) {
       return "pending"; // no answer (offline, or the answer was lost): the same key next time
     }
-    if (answer.redirected || !(answer.headers.get("content-type") || "").includes("json")) return "signed-out";
+    if (answer.type === "opaqueredirect" || !(answer.headers.get("content-type") || "").includes("json")) return "signed-out";
     const body = await answer.json();
     if (answer.status === 202) { entry.answer = { id: body.id, routed_to: body.routed_to || [] }; delete entry.payload; return "sent"; }
     if (answer.status === 429 || answer.status >= 500) return "pending";
@@ -423,6 +425,7 @@
     const entry = {
       id: current.replaces || crypto.randomUUID(),
       key: crypto.randomUUID(),
+      user: USER,
       at: new Date().toISOString(),
       type: current.type.name, version: current.type.version, title: current.type.title,
       payload: current.widget.read(), recipients: current.recipients(), draft: current.draft, state: "pending",

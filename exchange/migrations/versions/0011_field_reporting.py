@@ -41,6 +41,18 @@ def upgrade() -> None:
     )
     op.create_index("ix_intake_agency_id", "intake", ["agency_id"])
     op.create_table(
+        "intake_message",
+        sa.Column("intake_id", sa.String(32), primary_key=True),
+        sa.Column("message_id", sa.String(100), primary_key=True),
+        sa.Column("sender_digest", sa.String(64), nullable=False),
+        sa.Column("text_digest", sa.String(64), nullable=False),
+        sa.Column("outcome", sa.String(32), nullable=False),
+        sa.Column("report_id", sa.String(32), nullable=True),
+        sa.Column("draft_id", sa.String(32), nullable=True),
+        sa.Column("reply_sealed", sa.LargeBinary, nullable=False),
+        sa.Column("received_at", UTCDateTime, nullable=False),
+    )
+    op.create_table(
         "field_draft",
         sa.Column("id", sa.String(32), primary_key=True),
         sa.Column("user_id", sa.String(32), sa.ForeignKey("console_user.id"), nullable=False),
@@ -60,6 +72,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_field_draft_user_id", table_name="field_draft")
     op.drop_table("field_draft")
+    op.drop_table("intake_message")
     op.drop_index("ix_intake_agency_id", table_name="intake")
     op.drop_table("intake")
     with op.batch_alter_table("api_key") as table:
