@@ -53,6 +53,12 @@ FIELD = f"{PREFIX}/field"
 VILLAGE = 13  # characters of a village code: 36.03.11.2009
 
 
+def _title(report_type: Any) -> str:
+    """The type's name in Indonesian: its schema's description reads "English / Indonesia"."""
+    described = str(report_type.schema.get("description", ""))
+    return described.split(" / ")[-1] if " / " in described else report_type.name
+
+
 def _filable(hub: Hub, agency: Agency) -> list[Any]:
     return [rt for rt in hub.registry.latest() if agency.kind in rt.submitters]
 
@@ -64,10 +70,7 @@ def form_page(request: Request, hub: HubDep, visitor: VisitorDep) -> Response:
         request,
         "field.html",
         visitor=visitor,
-        types=[
-            (rt.name, rt.schema.get("x-description-id", rt.name))
-            for rt in _filable(hub, visitor.agency)
-        ],
+        types=[(rt.name, _title(rt)) for rt in _filable(hub, visitor.agency)],
     )
 
 
@@ -102,7 +105,7 @@ def bundle(session: SessionDep, hub: HubDep, visitor: VisitorDep) -> JSONRespons
             {
                 "name": rt.name,
                 "version": rt.version,
-                "title": rt.schema.get("x-description-id", rt.name),
+                "title": _title(rt),
                 "schema": hub.registry.inlined(rt),
                 "regionPaths": list(rt.region_code_paths),
                 "recipientPaths": list(rt.recipient_paths),

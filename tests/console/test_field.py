@@ -157,6 +157,8 @@ def test_every_report_type_through_the_phone_form_is_stored_as_the_api_stores_it
             form_payload = await asyncio.to_thread(stored, hub_url, api, body["id"])
             api_payload = await asyncio.to_thread(stored, hub_url, api, api_id)
             assert as_instants(form_payload) == as_instants(api_payload), report_type
+        await page.goto("/console/field?type=village-early-warning")
+        await page.wait_for_selector('#field[data-ready="true"]')
         await visit.shot("field", full_page=False)
         await visit.close(hub_url)
 
@@ -241,6 +243,7 @@ def test_written_offline_sent_once_each_when_back_online_even_when_an_answer_is_
         assert len(answers) == 2
         assert all("ke: " in a for a in answers)  # where each went
         assert dropped
+        await page.locator("#outbox").scroll_into_view_if_needed()
         await visit.shot("outbox", full_page=False)
         await visit.close(hub_url)
 
@@ -322,3 +325,21 @@ def test_another_officer_on_the_same_phone_neither_sees_nor_sends_the_first_ones
     in_browser(hub_url, journey)
     assert sent_by("kanim-serang") == 0
     assert sent_by(SENDER) == 0  # it waits, on the phone, for its own author
+
+
+def test_the_officers_own_village_is_preselected(field_hub: Any, hub: Hub) -> None:
+    hub_url, _ = field_hub
+    village_officer = add_user(hub, "pimpasa-tanjakan-mekar", "sri.pimpasa", Role.reporter)
+
+    async def journey(browser: Any) -> None:
+        visit = await Visit.open(browser, hub_url, **PHONE)
+        await visit.sign_in(village_officer)
+        page = visit.page
+        await page.goto("/console/field?type=village-early-warning")
+        await page.wait_for_selector('#field[data-ready="true"]')
+        picker = page.locator('[data-pointer="/village_code"] select')
+        chosen = [await picker.nth(i).input_value() for i in range(3)]
+        assert chosen == ["36.03", "36.03.11", "36.03.11.2009"]
+        await visit.close(hub_url)
+
+    in_browser(hub_url, journey)

@@ -179,7 +179,7 @@
     const typed = el("input", { type: "text", inputMode: "decimal", placeholder: "36.03.11.2009", "aria-label": "atau ketik kode", maxLength: 13 });
     const fill = (target, list) => {
       target.replaceChildren(el("option", { value: "", text: "—" }),
-        list.map((c) => el("option", { value: c, text: bundle.regions[c] + " (" + c + ")" })));
+        ...list.map((c) => el("option", { value: c, text: bundle.regions[c] + " (" + c + ")" })));
     };
     const province = bundle.agency.jurisdiction.slice(0, 2);
     fill(regency, level(province, 5));
@@ -205,8 +205,10 @@
     w.locate = () => w;
     w.refresh = () => { dom.dataset.pointer = pathOf(); };
     w.refresh();
-    // The officer's own village (or office), preselected.
-    if (bundle.regions[bundle.agency.jurisdiction]) write(bundle.agency.jurisdiction);
+    // The officer's own village (or office), preselected where the report is about a place
+    // (a required field at the top); nowhere in an optional section, which it would fill.
+    const topLevel = pathOf().split("/").length === 2;
+    if (required && topLevel && bundle.regions[bundle.agency.jurisdiction]) write(bundle.agency.jurisdiction);
     return w;
   }
 
