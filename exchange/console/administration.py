@@ -10,6 +10,7 @@ and never again: the hub keeps only its hash or its sealed form."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -147,6 +148,17 @@ def _makers(session: Session, keys: list[ApiKey]) -> dict[str, str]:
         return {}
     rows = session.exec(select(User.id, User.username).where(col(User.id).in_(ids)))
     return dict(rows.all())
+
+
+def _done(
+    request: Request, visitor: Visitor, agency_id: str, action: Callable[[], object]
+) -> Response:
+    """Do ``action``; back to the agency's page, or the refusal as a page."""
+    try:
+        action()
+    except ExchangeError as refused:
+        return refusal(request, refused, visitor)
+    return redirect(_agency_page(agency_id))
 
 
 def _shown_once(request: Request, visitor: Visitor, agency: Agency, **shown: Any) -> Response:
@@ -331,13 +343,14 @@ def revoke_key(
 ) -> Response:
     check_csrf(visitor, csrf)
     administered(visitor, agency_id)
-    try:
-        agencies.revoke_api_key(
+    return _done(
+        request,
+        visitor,
+        agency_id,
+        lambda: agencies.revoke_api_key(
             session, agency_id=agency_id, key_id=key_id, actor=visitor.principal.actor
-        )
-    except ExchangeError as refused:
-        return refusal(request, refused, visitor)
-    return redirect(_agency_page(agency_id))
+        ),
+    )
 
 
 @router.post("/admin/agencies/{agency_id}/signing-keys/{key_id}/approve")
@@ -357,13 +370,14 @@ def approve_signing_key(
     asked = confirmation(session, hub, request, visitor, code, [])
     if asked is not None:
         return asked
-    try:
-        agencies.approve_signing_key(
+    return _done(
+        request,
+        visitor,
+        agency_id,
+        lambda: agencies.approve_signing_key(
             session, agency_id=agency_id, key_id=key_id, approver=visitor.principal
-        )
-    except ExchangeError as refused:
-        return refusal(request, refused, visitor)
-    return redirect(_agency_page(agency_id))
+        ),
+    )
 
 
 # --- subscriptions ----------------------------------------------------------------------------
@@ -603,13 +617,14 @@ def replay(
 ) -> Response:
     check_csrf(visitor, csrf)
     administered(visitor, agency_id)
-    try:
-        deliveries.replay(
+    return _done(
+        request,
+        visitor,
+        agency_id,
+        lambda: deliveries.replay(
             session, agency_id=agency_id, delivery_id=delivery_id, actor=visitor.principal.actor
-        )
-    except ExchangeError as refused:
-        return refusal(request, refused, visitor)
-    return redirect(_agency_page(agency_id))
+        ),
+    )
 
 
 @router.post("/admin/agencies/{agency_id}/deliveries/recover")

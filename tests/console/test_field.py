@@ -104,6 +104,17 @@ async def fill(page: Any, value: Any, pointer: str = "") -> None:
         await target.fill(str(value))
 
 
+async def open_form(
+    browser: Any, hub_url: str, officer: Any, report_type: str = "village-early-warning"
+) -> Visit:
+    """A phone, signed in as ``officer``, on the form for ``report_type``, ready."""
+    visit = await Visit.open(browser, hub_url, **PHONE)
+    await visit.sign_in(officer)
+    await visit.page.goto(f"/console/field?type={report_type}")
+    await visit.page.wait_for_selector('#field[data-ready="true"]')
+    return visit
+
+
 def stored(hub_url: str, headers: dict[str, str], report_id: str) -> Any:
     answer = httpx.get(f"{hub_url}/v1/reports/{report_id}", headers=headers, timeout=10)
     assert answer.status_code == 200, answer.text
@@ -169,11 +180,8 @@ def test_errors_land_on_their_field_in_indonesian(field_hub: Any) -> None:
     hub_url, officer = field_hub
 
     async def journey(browser: Any) -> None:
-        visit = await Visit.open(browser, hub_url, **PHONE)
-        await visit.sign_in(officer)
+        visit = await open_form(browser, hub_url, officer)
         page = visit.page
-        await page.goto("/console/field?type=village-early-warning")
-        await page.wait_for_selector('#field[data-ready="true"]')
         await page.locator('[data-pointer="/persons_at_risk/count"]').fill("-3")
         await page.get_by_role("button", name="Kirim laporan").tap()
         severity = page.locator('.field:has([data-pointer="/severity"]) .field-error')
@@ -206,11 +214,8 @@ def test_written_offline_sent_once_each_when_back_online_even_when_an_answer_is_
     before = count()
 
     async def journey(browser: Any) -> None:
-        visit = await Visit.open(browser, hub_url, **PHONE)
-        await visit.sign_in(officer)
+        visit = await open_form(browser, hub_url, officer)
         page = visit.page
-        await page.goto("/console/field?type=village-early-warning")
-        await page.wait_for_selector('#field[data-ready="true"]')
         await visit.context.set_offline(True)
         pending = page.locator('#outbox-list li[data-state="pending"]')
         for written, narrative in enumerate(("Pertama", "Kedua")):
@@ -304,11 +309,8 @@ def test_another_officer_on_the_same_phone_neither_sees_nor_sends_the_first_ones
             return int(session.exec(query).one())
 
     async def journey(browser: Any) -> None:
-        phone = await Visit.open(browser, hub_url, **PHONE)
-        await phone.sign_in(officer)
+        phone = await open_form(browser, hub_url, officer)
         page = phone.page
-        await page.goto("/console/field?type=village-early-warning")
-        await page.wait_for_selector('#field[data-ready="true"]')
         await phone.context.set_offline(True)
         await fill(page, minimal)
         await page.get_by_role("button", name="Kirim laporan").tap()
@@ -332,11 +334,8 @@ def test_the_officers_own_village_is_preselected(field_hub: Any, hub: Hub) -> No
     village_officer = add_user(hub, "pimpasa-tanjakan-mekar", "sri.pimpasa", Role.reporter)
 
     async def journey(browser: Any) -> None:
-        visit = await Visit.open(browser, hub_url, **PHONE)
-        await visit.sign_in(village_officer)
+        visit = await open_form(browser, hub_url, village_officer)
         page = visit.page
-        await page.goto("/console/field?type=village-early-warning")
-        await page.wait_for_selector('#field[data-ready="true"]')
         picker = page.locator('[data-pointer="/village_code"] select')
         chosen = [await picker.nth(i).input_value() for i in range(3)]
         assert chosen == ["36.03", "36.03.11", "36.03.11.2009"]
