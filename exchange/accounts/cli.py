@@ -96,6 +96,26 @@ def user_reset(username: str, as_json: JsonFlag = False) -> None:
     )
 
 
+@user_app.command("phone")
+def user_phone(
+    username: str,
+    phone: Annotated[
+        str | None, typer.Argument(help="The new number; leave out to clear it.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set or clear the number a user reports by text message from."""
+    with reporting(as_json), running_hub(load_settings()) as hub, hub.session() as session:
+        user = accounts.get_user(session, username)
+        accounts.set_phone(session, user=user, phone=phone, actor=operator_actor())
+        shown = user.phone
+    emit(
+        {"username": username, "phone": shown},
+        as_json=as_json,
+        human=lambda: typer.echo(f"user {username}: phone {shown or 'cleared'}"),
+    )
+
+
 @user_app.command("totp")
 def user_totp(username: str, as_json: JsonFlag = False) -> None:
     """Forget a user's authenticator (a lost phone): it enrols a new one at next sign-in."""

@@ -148,6 +148,26 @@ def checked_phone(phone: str | None) -> str | None:
     return number
 
 
+def set_phone(session: Session, *, user: User, phone: str | None, actor: str) -> None:
+    """Give the user a new number for text-message reports, or none (a lost or recycled
+    number must stop speaking for the officer at once)."""
+    number = checked_phone(phone)
+    if (
+        number
+        and session.exec(select(User.id).where(User.phone == number, User.id != user.id)).first()
+    ):
+        raise UsernameTaken(t("user.phone_taken"))
+    user.phone = number
+    session.add(user)
+    audit.record(
+        session,
+        action="user.phone_changed",
+        subject=f"user:{user.id}",
+        actor=actor,
+        details={"has_phone": number is not None},
+    )
+
+
 def user_by_phone(session: Session, phone: str) -> User | None:
     """The user a text message comes from: by its number, however the channel wrote it."""
     number = e164(phone)

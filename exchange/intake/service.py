@@ -11,7 +11,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -41,6 +41,8 @@ from exchange.reports import service as reports
 from exchange.reports.contracts import ReportSubmission
 
 DRAFTS_SHOWN = 100
+# An unfinished report: a month to complete it in the console, then its content is destroyed.
+DRAFT_RETENTION = timedelta(days=30)
 logger = logging.getLogger(__name__)
 
 
@@ -398,3 +400,23 @@ def close_draft(
     draft.report_id = report_id
     draft.content_sealed = b""
     session.add(draft)
+
+
+def expire_drafts(session: Session, *, now: datetime, actor: str) -> int:
+    """Close every draft left open past its retention, destroying its content; how many."""
+    stale = session.exec(
+        select(FieldDraft).where(
+            col(FieldDraft.closed_at).is_(None), col(FieldDraft.created_at) < now - DRAFT_RETENTION
+        )
+    ).all()
+    for draft in stale:
+        close_draft(session, draft=draft, report_id=None, now=now)
+    if stale:
+        audit.record(
+            session,
+            action="drafts.expired",
+            subject="drafts",
+            actor=actor,
+            details={"count": len(stale)},
+        )
+    return len(stale)
