@@ -240,6 +240,18 @@ def disable_user(
     return redirect(_agency_page(user.agency_id))
 
 
+def _confirmed_user(
+    request: Request, session: Session, hub: Hub, visitor: Visitor, user_id: str, code: str
+) -> User | Response:
+    """The user to act on, once the visitor may and has confirmed with a fresh code; else
+    the page that says why not, or that asks for the code."""
+    try:
+        user = _user_of(session, visitor, user_id)
+    except ExchangeError as refused:
+        return refusal(request, refused, visitor)
+    return confirmation(session, hub, request, visitor, code, []) or user
+
+
 @router.post("/admin/users/{user_id}/reset")
 def reset_user(
     request: Request,
@@ -251,13 +263,9 @@ def reset_user(
     code: Code = "",
 ) -> Response:
     check_csrf(visitor, csrf)
-    try:
-        user = _user_of(session, visitor, user_id)
-    except ExchangeError as refused:
-        return refusal(request, refused, visitor)
-    asked = confirmation(session, hub, request, visitor, code, [])
-    if asked is not None:
-        return asked
+    user = _confirmed_user(request, session, hub, visitor, user_id, code)
+    if isinstance(user, Response):
+        return user
     token = accounts.issue_reset(session, user=user, actor=visitor.principal.actor, now=utcnow())
     link = str(request.url_for("reset_form", token=token))
     agency = agencies.get_agency(session, user.agency_id)
@@ -275,13 +283,9 @@ def forget_authenticator(
     code: Code = "",
 ) -> Response:
     check_csrf(visitor, csrf)
-    try:
-        user = _user_of(session, visitor, user_id)
-    except ExchangeError as refused:
-        return refusal(request, refused, visitor)
-    asked = confirmation(session, hub, request, visitor, code, [])
-    if asked is not None:
-        return asked
+    user = _confirmed_user(request, session, hub, visitor, user_id, code)
+    if isinstance(user, Response):
+        return user
     accounts.reset_totp(session, user=user, actor=visitor.principal.actor, now=utcnow())
     return redirect(_agency_page(user.agency_id))
 

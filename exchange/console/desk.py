@@ -38,7 +38,7 @@ from exchange.hub import Hub
 from exchange.i18n import Locale, t
 from exchange.jsonbody import HubRoute
 from exchange.protection import service as protection
-from exchange.regions.models import Region
+from exchange.regions import service as regions_service
 from exchange.registry.service import values_at
 from exchange.reports import service as reports
 from exchange.reports.models import Report
@@ -107,24 +107,6 @@ def _awaiting(session: Session, agency_id: str) -> tuple[int, str | None]:
     return int(count), newest
 
 
-def _region_names(session: Session, codes: set[str]) -> dict[str, str]:
-    if not codes:
-        return {}
-    rows = session.exec(select(Region.code, Region.name).where(col(Region.code).in_(codes)))
-    return dict(rows.all())
-
-
-def _desk_regions(session: Session, jurisdiction: str) -> dict[str, str]:
-    """The regencies and districts of the agency's jurisdiction, to pick a region by name."""
-    rows = session.exec(
-        select(Region.code, Region.name)
-        .where(col(Region.code).startswith(jurisdiction), func.length(Region.code) <= 8)
-        .order_by(col(Region.code))
-        .limit(DESK_REGIONS)
-    )
-    return dict(rows.all())
-
-
 Filter = Annotated[str, Query(max_length=64)]
 
 
@@ -151,8 +133,16 @@ def desk(
     except ExchangeError as refused:
         return refusal(request, refused, visitor)
     rows = _desk_rows(session, visitor, state=state, search=search)
-    regions = _desk_regions(session, visitor.agency.jurisdiction)
-    names = _region_names(session, {r.region for _, r in rows if r.region} - set(regions))
+    # The jurisdiction's regencies and districts, to pick a region by name.
+    regions = regions_service.names_under(
+        session,
+        visitor.agency.jurisdiction,
+        deepest=regions_service.DISTRICT_CODE,
+        limit=DESK_REGIONS,
+    )
+    names = regions_service.names_of(
+        session, {r.region for _, r in rows if r.region} - set(regions)
+    )
     new, newest = _awaiting(session, visitor.agency.id)
     return page(
         request,
@@ -248,7 +238,7 @@ def report_page(
     ]
     fields = _fields(hub, report, seen.data, language(request))
     codes = {value for _, value in fields if REGION_CODE.match(value)}
-    names = _region_names(session, codes | ({report.region} if report.region else set()))
+    names = regions_service.names_of(session, codes | ({report.region} if report.region else set()))
     return page(
         request,
         "report.html",

@@ -14,14 +14,13 @@ A report is sent to ``/console/field/reports``, which runs the API's own submiss
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
-from babel import Locale as BabelLocale
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import ValidationError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from exchange.accounts.models import Role
 from exchange.agencies.models import Agency
@@ -44,22 +43,23 @@ from exchange.i18n import t
 from exchange.intake import service as intake
 from exchange.jsonbody import HubRoute, parse_json
 from exchange.models import utcnow
-from exchange.regions.models import Region
+from exchange.regions import service as regions_service
+from exchange.regions.countries import country_names
+from exchange.registry.service import ReportType
 from exchange.reports import service as reports
 from exchange.reports.contracts import ReportSubmission
 
 router = APIRouter(prefix=f"{PREFIX}/field", include_in_schema=False, route_class=HubRoute)
 FIELD = f"{PREFIX}/field"
-VILLAGE = 13  # characters of a village code: 36.03.11.2009
 
 
-def _title(report_type: Any) -> str:
+def _title(report_type: ReportType) -> str:
     """The type's name in Indonesian: its schema's description reads "English / Indonesia"."""
     described = str(report_type.schema.get("description", ""))
     return described.split(" / ")[-1] if " / " in described else report_type.name
 
 
-def _filable(hub: Hub, agency: Agency) -> list[Any]:
+def _filable(hub: Hub, agency: Agency) -> list[ReportType]:
     return [rt for rt in hub.registry.latest() if agency.kind in rt.submitters]
 
 
@@ -79,13 +79,8 @@ def bundle(session: SessionDep, hub: HubDep, visitor: VisitorDep) -> JSONRespons
     """Everything the form needs, for the service worker to keep for offline use."""
     require(visitor, Role.reporter)
     agency = visitor.agency
-    province = agency.jurisdiction[:2]
-    regions = dict(
-        session.exec(
-            select(Region.code, Region.name)
-            .where(col(Region.code).startswith(province), func.length(Region.code) <= VILLAGE)
-            .order_by(col(Region.code))
-        ).all()
+    regions = regions_service.names_under(
+        session, agency.jurisdiction[:2], deepest=regions_service.VILLAGE_CODE
     )
     agencies = dict(
         session.exec(
@@ -94,11 +89,6 @@ def bundle(session: SessionDep, hub: HubDep, visitor: VisitorDep) -> JSONRespons
             .order_by(col(Agency.id))
         ).all()
     )
-    countries = {
-        code: str(name)
-        for code, name in BabelLocale("id").territories.items()
-        if isinstance(code, str) and len(code) == 2 and code.isalpha()
-    }
     document = {
         "agency": {"id": agency.id, "jurisdiction": agency.jurisdiction},
         "types": [
@@ -114,7 +104,7 @@ def bundle(session: SessionDep, hub: HubDep, visitor: VisitorDep) -> JSONRespons
         ],
         "regions": regions,
         "agencies": agencies,
-        "countries": dict(sorted(countries.items(), key=lambda item: item[1])),
+        "countries": country_names("id"),
     }
     return JSONResponse(document, headers=SECURITY_HEADERS)
 

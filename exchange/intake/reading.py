@@ -16,6 +16,7 @@ Our own code: a grammar this small, driven by our own schema annotations, has no
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,8 +24,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel import Locale as BabelLocale
-
+from exchange.regions.countries import country_names
 from exchange.registry.service import ReportType, SchemaRegistry
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -202,18 +202,14 @@ def _country(word: str) -> tuple[Any, str | None]:
     return None, f"negara '{word}' tidak dikenal; tulis kode dua hurufnya, mis. MY untuk Malaysia."
 
 
-_COUNTRY_NAMES: dict[str, set[str]] = {}
-
-
+@functools.cache
 def _countries() -> dict[str, set[str]]:
-    """ISO 3166 codes and their Indonesian and English names (CLDR, through babel)."""
-    if not _COUNTRY_NAMES:
-        indonesian = dict(BabelLocale("id").territories)
-        english = dict(BabelLocale("en").territories)
-        for code, name in indonesian.items():
-            if isinstance(code, str) and len(code) == 2 and code.isalpha():
-                _COUNTRY_NAMES[code] = {normal(str(name)), normal(str(english.get(code, code)))}
-    return _COUNTRY_NAMES
+    """ISO 3166 codes and the words that name them: the Indonesian and English names."""
+    english = country_names("en")
+    return {
+        code: {normal(name), normal(english.get(code, code))}
+        for code, name in country_names("id").items()
+    }
 
 
 def _put(document: dict[str, Any], pointer: str, value: Any) -> None:

@@ -14,7 +14,7 @@ from connectors.base import IntakeRefused
 from connectors.registry import ENTRY_POINT_GROUP, INTAKE_GROUP, plugins
 from exchange.audit import service as audit
 from exchange.dependencies import HubDep, PrincipalDep
-from exchange.errors import AuthenticationFailed, ExchangeError, InvalidInput
+from exchange.errors import AuthenticationFailed, InvalidInput
 from exchange.hub import Hub
 from exchange.i18n import t
 from exchange.intake import service
@@ -84,40 +84,38 @@ async def receive(intake_id: str, request: Request, hub: HubDep) -> Response:
 
 
 def _receive(hub: Hub, intake_id: str, headers: dict[str, str], body: bytes) -> Response:
+    refused: IntakeRefused | None = None
     with hub.session() as session:
         intake = service.get_intake(session, intake_id)
         config = service.open_config(intake, hub.keyring.sealer)
-    channel = service.channel(intake)
-    try:
-        messages = channel.open(headers, body, config)
-    except IntakeRefused as refused:
-        with hub.session() as session:  # on the record, though nothing else is kept
+        channel = service.channel(intake)
+        try:
+            messages = channel.open(headers, body, config)
+        except IntakeRefused as refusal:
+            refused = refusal  # on the record (committed), though nothing else is kept
             audit.record(
                 session,
                 action="intake.refused",
                 subject=f"intake:{intake_id}",
                 actor="anonymous",
-                details={"status": refused.status_code},
+                details={"status": refusal.status_code},
             )
-        error: ExchangeError = (
-            AuthenticationFailed(t("intake.refused", reason=str(refused)))
-            if refused.status_code == 401
-            else InvalidInput(t("intake.refused", reason=str(refused)))
-        )
-        raise error from None
-    with hub.session() as session:
-        replies = service.receive(
-            session,
-            intake=service.get_intake(session, intake_id),
-            messages=messages,
-            hub=service.Submitting(
-                registry=hub.registry,
-                keyring=hub.keyring,
-                submissions=hub.submissions,
-                rejections=hub.rejections,
-            ),
-            now=utcnow(),
-        )
+        else:
+            replies = service.receive(
+                session,
+                intake=intake,
+                messages=messages,
+                hub=service.Submitting(
+                    registry=hub.registry,
+                    keyring=hub.keyring,
+                    submissions=hub.submissions,
+                    rejections=hub.rejections,
+                ),
+                now=utcnow(),
+            )
+    if refused is not None:
+        reason = t("intake.refused", reason=str(refused))
+        raise AuthenticationFailed(reason) if refused.status_code == 401 else InvalidInput(reason)
     answer = channel.answer(replies, config)
     return Response(answer.body, status_code=answer.status_code, media_type=answer.content_type)
 

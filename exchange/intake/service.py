@@ -4,6 +4,7 @@ console), and the drafts themselves. Functions take the session first and never 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -15,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -35,7 +35,7 @@ from exchange.intake.reading import Problem, Reading, read_message
 from exchange.keyring import Keyring
 from exchange.protection.sealing import Sealer
 from exchange.ratelimit import KeyRateLimit
-from exchange.regions.models import Region
+from exchange.regions import service as regions
 from exchange.registry.service import SchemaRegistry
 from exchange.reports import service as reports
 from exchange.reports.contracts import ReportSubmission
@@ -133,21 +133,6 @@ class Submitting:
     keyring: Keyring
     submissions: KeyRateLimit
     rejections: RejectionTally
-
-
-def _villages(session: Session) -> Any:
-    def named(name: str, within: str) -> list[str]:
-        """Village codes (13 characters) named ``name`` under the region ``within``."""
-        rows = session.exec(
-            select(Region.code).where(
-                func.lower(Region.name) == name.lower(),
-                func.length(Region.code) == 13,
-                col(Region.code).startswith(within[:8]),  # the sender's district at most
-            )
-        )
-        return list(rows.all())
-
-    return named
 
 
 # Sixteen digits in a row (a NIK) or a telephone number, in a message's free text.
@@ -260,7 +245,7 @@ def _handle(
         registry=hub.registry,
         sender_agency=agency.id,
         area=agency.jurisdiction,
-        villages=_villages(session),
+        villages=functools.partial(regions.villages_named, session),
         received_at=now,
     )
     text_pointer = reading.report_type.sms.get("text") if reading.report_type else None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import delete, insert
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from exchange.audit import service as audit
 from exchange.errors import ErrorDetail, InvalidInput
@@ -139,3 +139,40 @@ def unknown_code_details(
 
 def nik_district(nik: str) -> str:
     return f"{nik[0:2]}.{nik[2:4]}.{nik[4:6]}"
+
+
+DISTRICT_CODE, VILLAGE_CODE = 8, 13  # characters: 36.03.11, 36.03.11.2009
+
+
+def names_of(session: Session, codes: Iterable[str]) -> dict[str, str]:
+    """The names of these region codes (those the directory has)."""
+    wanted = set(codes)
+    if not wanted:
+        return {}
+    rows = session.exec(select(Region.code, Region.name).where(col(Region.code).in_(wanted)))
+    return dict(rows.all())
+
+
+def names_under(
+    session: Session, prefix: str, *, deepest: int, limit: int | None = None
+) -> dict[str, str]:
+    """The regions under ``prefix`` (itself included) whose code is at most ``deepest``
+    characters long (5: regencies, 8: districts, 13: villages), by code."""
+    query = (
+        select(Region.code, Region.name)
+        .where(col(Region.code).startswith(prefix), func.length(Region.code) <= deepest)
+        .order_by(col(Region.code))
+    )
+    return dict(session.exec(query if limit is None else query.limit(limit)).all())
+
+
+def villages_named(session: Session, name: str, within: str) -> list[str]:
+    """Codes of the villages named ``name`` (any case) in the district of ``within``."""
+    rows = session.exec(
+        select(Region.code).where(
+            func.lower(Region.name) == name.lower(),
+            func.length(Region.code) == VILLAGE_CODE,
+            col(Region.code).startswith(within[:DISTRICT_CODE]),
+        )
+    )
+    return list(rows.all())

@@ -179,6 +179,7 @@ class SchemaRegistry:
         self._classified: dict[tuple[str, int], list[tuple[str, str]]] = {}
         self._link_paths: dict[tuple[str, int], list[tuple[str, str]]] = {}
         self._field_index: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+        self._inlined: dict[tuple[str, int], dict[str, Any]] = {}
         for path in sorted(directory.glob("*/*.json")):
             document = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(document, dict) or "$id" not in document:
@@ -240,7 +241,10 @@ class SchemaRegistry:
     def inlined(self, report_type: ReportType) -> dict[str, Any]:
         """The type's schema with every ``$ref`` replaced by what it names (a ``$ref``'s
         sibling keywords, such as its own description, kept over the target's): what a form
-        built in the browser reads, without a resolver of its own."""
+        built in the browser reads, without a resolver of its own. Worked out once."""
+        key = (report_type.name, report_type.version)
+        if key in self._inlined:
+            return self._inlined[key]
         resolver = self.reference_registry.resolver(base_uri=report_type.uri)
 
         def inline(node: Any, current: Any) -> Any:
@@ -256,6 +260,7 @@ class SchemaRegistry:
             return {key: inline(value, current) for key, value in node.items() if key != "$defs"}
 
         inlined: dict[str, Any] = inline(report_type.schema, resolver)
+        self._inlined[key] = inlined
         return inlined
 
     # --- lookups -----------------------------------------------------------------------------
