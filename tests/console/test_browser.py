@@ -24,14 +24,15 @@ import httpx
 import pyotp
 import pytest
 from fastapi import FastAPI
-from sqlmodel import select
+from sqlmodel import select, update
 
-from exchange.accounts.models import Role
+from exchange.accounts.models import ConsoleSession, Role
 from exchange.audit.models import AuditEvent
 from exchange.delivery.models import Delivery, DeliveryState
 from exchange.hub import Hub
 from tests.console.conftest import NEW_PASSWORD, Officer, add_user, integrated, state_of
 from tests.delivery.conftest import example
+from tests.delivery.receiver import Receiver, running_receiver
 from tests.servers import serving, unavailable, wait_until
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -232,6 +233,7 @@ def test_the_auditor_verifies_a_reports_evidence_in_a_browser(
 ) -> None:
     """From the log, filtered to one report, to its evidence: every leaf hash and every step
     up to the signed root recomputed on the page, and the verdict."""
+    integrated(hub)  # a first checkpoint, for the log's growth to be checked from
     report_id = submit(hub_url, demo["pimpasa-tanjakan-mekar"])
     integrated(hub)
     auditor = add_user(hub, "hub", "sari.itjen", Role.auditor)
@@ -256,6 +258,10 @@ def test_the_auditor_verifies_a_reports_evidence_in_a_browser(
         await page.get_by_role("link", name="Checkpoint", exact=True).click()
         await page.wait_for_url("**/console/audit/checkpoints")
         await visit.shot("checkpoints")
+        await page.locator("#checkpoints a").first.click()  # consistency with the latest
+        await page.wait_for_url("**/console/audit/consistency?*")
+        assert await page.locator("#verdict").get_attribute("class") == "ok"
+        assert (await page.locator("#verdict").inner_text()).startswith("Terverifikasi")
         await visit.close(hub_url)
 
     in_browser(hub_url, journey)
@@ -354,3 +360,50 @@ def test_the_refusals_in_a_browser(hub_url: str, hub: Hub, demo: dict[str, dict[
             select(AuditEvent).where(AuditEvent.action == "report.read_refused")
         ).all()
     assert [json.loads(e.canonical)["subject"] for e in refused] == [f"report:{report_id}"]
+
+
+def test_the_admin_subscribes_a_webhook_tests_it_and_confirms_a_key_in_a_browser(
+    hub_url: str, hub: Hub, demo: dict[str, dict[str, str]]
+) -> None:
+    """A webhook subscription from the connector's own form, its secret shown once, a test
+    send over HTTP on loopback; then, past the confirmation window, a key issued only once
+    a fresh code is typed."""
+    admin = add_user(hub, "hub", "adi.operator", Role.hub_admin)
+
+    async def journey(browser: Any, receiver: Receiver) -> None:
+        visit = await Visit.open(browser, hub_url)
+        await visit.sign_in(admin)
+        page = visit.page
+        await page.goto("/console/admin/agencies/bp3mi-banten")
+        await page.get_by_role("link", name="webhook").click()
+        await page.wait_for_url("**/subscriptions/new?connector=webhook")
+        await page.get_by_label("Label").fill("Sistem kasus")
+        await page.get_by_label("Url *").fill(receiver.url)
+        await page.get_by_role("button", name="Buat").click()
+        await page.wait_for_load_state()
+        secret = await page.locator("#secret").inner_text()
+        assert secret.startswith("whsec_")
+        receiver.secret = secret
+        await page.get_by_role("link", name="Kembali ke konsol").click()
+        row = page.locator("#subscriptions tr", has_text="Sistem kasus")
+        await row.get_by_role("button", name="Uji kirim").click()
+        await page.wait_for_load_state()
+        assert await page.locator("#verdict").get_attribute("class") == "ok"
+        assert len(receiver.accepted) == 1  # signed, verified by the receiver, accepted
+
+        with hub.session() as session:
+            session.exec(update(ConsoleSession).values(confirmed_until=None))
+        await page.goto("/console/admin/agencies/bp3mi-banten")
+        await page.get_by_label("Label", exact=True).last.fill("SIAP BP3MI")
+        await page.locator('#keys input[value="receive"]').check()
+        await page.get_by_role("button", name="Terbitkan kunci").click()
+        await page.wait_for_load_state()
+        assert "/keys" in page.url
+        await page.get_by_label("Kode 6 digit").fill(admin.totp.at(time.time() + 30))
+        await page.get_by_role("button", name="Verifikasi").click()
+        await page.wait_for_load_state()
+        assert (await page.locator("#secret").inner_text()).startswith("exk_")
+        await visit.close(hub_url)
+
+    with running_receiver(Receiver()) as receiver:
+        in_browser(hub_url, lambda browser: journey(browser, receiver))

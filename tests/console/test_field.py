@@ -19,9 +19,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import col, func, select
 
+from connectors.base import InboundMessage
+from connectors.sms_gateway import SmsGatewayConfig, SmsGatewayIntake
+from exchange.accounts import service as accounts
 from exchange.accounts.models import Role
 from exchange.agencies.models import Agency
 from exchange.hub import Hub
+from exchange.intake import service as intake
 from exchange.regions import service as regions
 from exchange.reports.models import Report
 from tests.console.conftest import add_user, sign_in
@@ -342,3 +346,51 @@ def test_the_officers_own_village_is_preselected(field_hub: Any, hub: Hub) -> No
         await visit.close(hub_url)
 
     in_browser(hub_url, journey)
+
+
+def test_a_text_messages_draft_is_completed_in_the_form_in_a_browser(
+    field_hub: Any, hub: Hub
+) -> None:
+    """An SMS the hub could not read whole (its severity) waits in its author's drafts; the
+    officer opens it in the form, sees the problem on its field, completes it, sends it, and
+    the draft leaves the list."""
+    hub_url, _ = field_hub
+    officer = add_user(hub, "pimpasa-tanjakan-mekar", "sri.pimpasa", Role.reporter)
+    with hub.session() as session:
+        user = accounts.get_user(session, officer.username)
+        accounts.set_phone(session, user=user, phone="081234567890", actor="test")
+        intake_row, secrets = intake.register(
+            session,
+            agency_id="pimpasa-tanjakan-mekar",
+            plugin="sms-gateway",
+            label="SMS",
+            sealer=hub.keyring.sealer,
+            actor="test",
+        )
+    config = SmsGatewayConfig(secret=secrets["secret"])
+    message = InboundMessage("sms-1", "+6281234567890", "TPPO 36.03.11.2009 sangat calo 4 MY")
+    headers, body = SmsGatewayIntake().signed_request([message], config)
+    posted = httpx.post(f"{hub_url}/v1/intakes/{intake_row.id}", content=body, headers=headers)
+    assert "Laporan belum terkirim" in posted.json()["replies"][0]["text"]
+
+    async def journey(browser: Any) -> None:
+        visit = await Visit.open(browser, hub_url, **PHONE)
+        await visit.sign_in(officer)
+        page = visit.page
+        await page.goto("/console/field/drafts")
+        await page.locator("#drafts a").first.tap()
+        await page.wait_for_selector('#field[data-ready="true"]')
+        problem = page.locator('.field:has([data-pointer="/severity"]) .field-error')
+        assert "sangat" in await problem.inner_text()
+        await page.locator('[data-pointer="/severity"]').select_option("high")
+        async with page.expect_response("**/console/field/reports") as answered:
+            await page.get_by_role("button", name="Kirim laporan").tap()
+        assert (await answered.value).status == 202
+        await page.goto("/console/field/drafts")
+        assert await page.locator("#drafts a").count() == 0
+        await visit.close(hub_url)
+
+    in_browser(hub_url, journey)
+    with hub.session() as session:
+        sent = session.exec(select(Report).where(Report.sender == "pimpasa-tanjakan-mekar")).all()
+    assert len(sent) == 1

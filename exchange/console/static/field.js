@@ -462,7 +462,8 @@
     if (draftId) {
       const draft = await (await fetch(root.dataset.drafts + "/" + encodeURIComponent(draftId) + ".json", { credentials: "same-origin" })).json();
       show(draft.type || bundle.types[0].name, draft.payload, draft.id);
-      showErrors(draft.problems || []);
+      // A draft's problems point into the payload; the API's into the whole submission.
+      showErrors((draft.problems || []).map((p) => ({ ...p, pointer: p.pointer ? "/payload" + p.pointer : "" })));
     } else {
       show(params.get("type") || picker.value || bundle.types[0].name);
     }
