@@ -29,6 +29,7 @@ from exchange.registry.router import router as registry_router
 from exchange.reports.router import router as reports_router
 from exchange.routing.router import router as subscriptions_router
 from exchange.settings import Environment, Settings
+from exchange.statistics.router import router as statistics_router
 from workers.broker import periodic_actors, start_worker
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.include_router(subscriptions_router)
     app.include_router(deliveries_router)
     app.include_router(intake_router)
+    app.include_router(statistics_router)
     console.install(app)
     # Added last = outermost: telemetry sees every answer; requests are authenticated before
     # the body limit (which depends on the key) or anything else reads their body.

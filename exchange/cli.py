@@ -39,6 +39,7 @@ from exchange.routing import service as routing
 from exchange.routing.cli import subscription_app
 from exchange.routing.contracts import SubscriptionCreate
 from exchange.settings import Environment
+from exchange.statistics.cli import stats_app
 from workers.broker import periodic_actors, run_until_signalled
 
 app = typer.Typer(
@@ -55,6 +56,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(witness_app, name="witness")
 app.add_typer(agency_app, name="agency")
 app.add_typer(user_app, name="user")
+app.add_typer(stats_app, name="stats")
 app.add_typer(intake_app, name="intake")
 app.add_typer(subscription_app, name="subscription")
 app.add_typer(keys_app, name="keys")

@@ -606,6 +606,56 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "No probe with id '{probe}'.",
         "id": "Tidak ada probe dengan id '{probe}'.",
     },
+    "stats.public_year": {
+        "en": (
+            "Public tables cover one whole calendar year that has "
+            "ended: give from=YYYY-01-01 and to=YYYY-12-31, or neither for last year."
+        ),
+        "id": (
+            "Tabel publik mencakup satu tahun kalender penuh yang sudah berakhir: "
+            "isi from=YYYY-01-01 dan to=YYYY-12-31, atau kosongkan keduanya untuk tahun lalu."
+        ),
+    },
+    "stats.bad_period": {
+        "en": "The period starts after it ends.",
+        "id": "Periode dimulai setelah berakhir.",
+    },
+    "stats.long_period": {
+        "en": "A period is at most ten years long.",
+        "id": "Periode paling panjang sepuluh tahun.",
+    },
+    "stats.within_level": {
+        "en": "Must be a province, regency or district code above the level {level}.",
+        "id": "Harus kode provinsi, kabupaten/kota atau kecamatan di atas tingkat {level}.",
+    },
+    "stats.unknown_type": {
+        "en": "No report type is called {type}.",
+        "id": "Tidak ada jenis laporan bernama {type}.",
+    },
+    "stats.public_filters": {
+        "en": (
+            "Public tables take no filter: tables filtered two ways "
+            "would differ by the withheld cells. Use group_by instead."
+        ),
+        "id": (
+            "Tabel publik tidak menerima filter: dua tabel dengan "
+            "filter berbeda akan membuka sel yang disembunyikan. Gunakan group_by."
+        ),
+    },
+    "stats.one_of": {"en": "Must be one of {values}.", "id": "Harus salah satu dari {values}."},
+    "stats.bad_date": {"en": "Must be a date, YYYY-MM-DD.", "id": "Harus tanggal, YYYY-MM-DD."},
+    "stats.reader": {
+        "en": "Say whose counts: --agency ID (what that agency may see) or --public.",
+        "id": (
+            "Sebutkan hitungan siapa: --agency ID (yang boleh dilihat instansi itu) atau --public."
+        ),
+    },
+    "stats.none": {"en": "None", "id": "Tidak ada"},
+    "stats.unknown": {"en": "Not given", "id": "Tidak diisi"},
+    "stats.unplaced": {
+        "en": "Not placed down to {level}",
+        "id": "Tanpa lokasi sampai tingkat {level}",
+    },
 }
 
 

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     max_request_bytes: Annotated[int, Field(gt=0)] = Field(
         default=1_048_576, description="Largest request body accepted, in bytes."
     )
+    statistics_area: str = Field(
+        default="36",
+        pattern=r"^[0-9]{2}(\.[0-9]{2})?$",
+        description=(
+            "The province or regency statistics and the map show unless asked for another."
+        ),
+    )
     max_upload_bytes: Annotated[int, Field(gt=0)] = Field(
         default=8 * 1_048_576,
         description="Largest file a hub admin uploads through the console (the region directory).",

@@ -12,6 +12,7 @@ from exchange.protection.models import PersonLink, ReportKey
 from exchange.regions.models import Region
 from exchange.reports.models import IdempotencyRecord, Report, ReportFacet, ReportRef
 from exchange.routing.models import Subscription, SubscriptionMatch
+from exchange.statistics.models import StatFact, StatIndicator, StatPerson
 
 metadata = SQLModel.metadata
 
@@ -37,6 +38,9 @@ __all__ = [
     "ReportRef",
     "SignedCheckpoint",
     "SigningKey",
+    "StatFact",
+    "StatIndicator",
+    "StatPerson",
     "Subscription",
     "SubscriptionMatch",
     "User",

@@ -4,6 +4,7 @@ first and never commit."""
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from exchange.regions.models import Region
 # Kemendagri's codes and names for all of Indonesia, as published by cahyadsn/wilayah (MIT,
 # the licence beside it): what `exchange regions import` loads unless given another list.
 SHIPPED_DIRECTORY = Path(__file__).resolve().parent / "data" / "wilayah.csv"
+# Population by province and regency/city (Kepmendagri No 300.2.2-2138 Tahun 2025), from
+# the same project and licence: what statistics' rates per 100,000 inhabitants divide by.
+SHIPPED_POPULATION = Path(__file__).resolve().parent / "data" / "population.csv"
 _CODE_SHAPES = {2, 5, 8, 13}  # lengths of 36, 36.03, 36.03.11, 36.03.11.2009
 IMPORT_BATCH = 10_000
 
@@ -176,3 +180,10 @@ def villages_named(session: Session, name: str, within: str) -> list[str]:
         )
     )
     return list(rows.all())
+
+
+@functools.cache
+def populations() -> dict[str, int]:
+    """Inhabitants by province and regency/city code, from the shipped table."""
+    with SHIPPED_POPULATION.open(encoding="utf-8", newline="") as source:
+        return {row["code"]: int(row["total"]) for row in csv.DictReader(source)}

@@ -145,6 +145,15 @@ class ReportType:
         fields set to when the hub ``received`` it and to the ``sender`` agency."""
         return dict(self.schema.get("x-sms", {}))
 
+    @property
+    def statistics(self) -> dict[str, Any]:
+        """What statistics count of a report of this type (``x-statistics``): the ``place``
+        it is counted at (the first region code found along these pointers), its
+        ``destination`` country (the first found), the number of ``people`` at risk (a
+        count field) and the ``persons`` whose age band and gender are tallied (and
+        counted, when there is no count field). Nothing identifying is ever among them."""
+        return dict(self.schema.get("x-statistics", {}))
+
     def examples(self) -> Iterator[tuple[Path, bool]]:
         for kind, valid in (("valid", True), ("invalid", False)):
             folder = self.path.parent / "examples" / kind
@@ -477,6 +486,20 @@ class SchemaRegistry:
             *sms.get("received", []),
             *sms.get("sender", []),
             *([sms["text"]] if "text" in sms else []),
+        ]
+        statistics = report_type.statistics
+        unknown_keys = set(statistics) - {"place", "destination", "people", "persons"}
+        if unknown_keys:
+            found.append(f"{label}: x-statistics has unknown keys {sorted(unknown_keys)}")
+        if statistics and not set(statistics.get("place", [])) <= set(
+            report_type.region_code_paths
+        ):
+            found.append(f"{label}: x-statistics place must be among the x-region-codes")
+        paths += [
+            *statistics.get("place", []),
+            *statistics.get("destination", []),
+            *statistics.get("persons", []),
+            *([statistics["people"]] if "people" in statistics else []),
         ]
         for path in paths:
             if not self._path_exists(report_type, path):

@@ -48,6 +48,7 @@ from exchange.reports.visibility import may_see, visible_to
 from exchange.routing import service as routing
 from exchange.routing.contracts import SEVERITY_ORDER
 from exchange.routing.service import RoutingFacts
+from exchange.statistics import facts as statistics
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 # How far ahead of the hub's clock an observation time may be: officers' phones drift.
@@ -321,6 +322,16 @@ def submit(
             ),
             *(ReportRef(report_id=report.id, refers_to=ref) for ref in sorted(referenced)),
         ]
+    )
+    statistics.record(
+        session,
+        report_id=report.id,
+        report_type=report_type,
+        payload=payload,
+        received_at=report.received_at,
+        severity=facts.severity,
+        indicators=facts.indicators,
+        sender=sender.id,
     )
     linking.record_links(
         session,

@@ -33,6 +33,7 @@ from exchange.registry.service import ReportType, SchemaRegistry, values_at
 from exchange.reports.models import Report, ReportFacet
 from exchange.routing.contracts import SEVERITY_ORDER, SubscriptionCreate
 from exchange.routing.models import Subscription, SubscriptionMatch, config_purpose
+from exchange.statistics import facts as statistics
 
 # Where region codes split: 36 | 36.03 | 36.03.11 | 36.03.11.2009.
 _PREFIX_CUTS = (2, 5, 8, 13)
@@ -556,6 +557,7 @@ def route(
         for target in plan.targets
     ]
     session.add_all(deliveries)
+    statistics.share(session, report_id=report_id, agencies=plan.routed_to)
     audit.record(
         session,
         action=action,

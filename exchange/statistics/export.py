@@ -1,0 +1,71 @@
+"""The statistics answer as a table (CSV): one line per region, per group and for the
+unplaced reports and the area's total, the same figures as the JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from exchange.statistics.contracts import Figures, RegionFigures, Statistics
+
+COLUMNS = (
+    "scope",
+    "code",
+    "name",
+    "group",
+    "reports",
+    "people",
+    "previous_reports",
+    "previous_people",
+    "change_reports",
+    "change_people",
+    "reports_per_100k",
+    "people_per_100k",
+    "withheld",
+    "expected",
+    "excess",
+    "hotspot",
+)
+
+
+def _line(scope: str, region: RegionFigures, figures: Figures, group: str) -> list[object]:
+    hotspot = region.hotspot if figures is region else None
+    return [
+        scope,
+        region.code,
+        region.name,
+        group,
+        *(
+            "" if value is None else value
+            for value in (
+                figures.reports,
+                figures.people,
+                figures.previous_reports,
+                figures.previous_people,
+                figures.change_reports,
+                figures.change_people,
+                figures.reports_per_100k,
+                figures.people_per_100k,
+            )
+        ),
+        "yes" if figures.withheld else "",
+        "" if hotspot is None else hotspot.expected,
+        "" if hotspot is None else hotspot.excess,
+        "" if hotspot is None else ("yes" if hotspot.flagged else "no"),
+    ]
+
+
+def csv_text(statistics: Statistics) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for scope, rows in (
+        ("region", statistics.regions),
+        ("unplaced", [statistics.unplaced]),
+        ("total", [statistics.total]),
+    ):
+        for region in rows:
+            writer.writerow(_line(scope, region, region, ""))
+            for group in region.groups:
+                writer.writerow(_line(scope, region, group, group.group))
+    return out.getvalue()

@@ -1,0 +1,157 @@
+"""The facts statistics count, taken from a report when it is accepted: where (the place
+at every level of the region codes), what (type, severity, indicators, destination
+country), how many people and their age bands and genders, and the day. Never a name,
+number, phone or free text: a schema's ``x-statistics`` names which fields to read, and
+the registry checks that they are codes, counts and enumerations.
+
+Written beside the report in the same unit of work, one row per reader the visibility
+rule names (the sender now, each recipient as it is routed), so that a reader's counts are
+a range scan of its own rows instead of a join with the deliveries."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from exchange.registry.service import ReportType, values_at
+from exchange.statistics.models import StatFact, StatIndicator, StatPerson
+
+# Days are counted in Western Indonesia Time, where the programme works.
+WIB = ZoneInfo("Asia/Jakarta")
+HUB = ""  # the reader whose rows count every report: what publication starts from
+LEVELS = ("province", "kabupaten", "kecamatan", "desa")
+CODE_LENGTHS = {"province": 2, "kabupaten": 5, "kecamatan": 8, "desa": 13}
+
+
+def day_of(moment: datetime) -> int:
+    """The WIB day of a moment, as the ordinal the facts store."""
+    return moment.astimezone(WIB).date().toordinal()
+
+
+def as_date(day: int) -> date:
+    return date.fromordinal(day)
+
+
+def place_levels(code: str | None) -> dict[str, str]:
+    """A region code at every level (``36.03.11`` → province ``36``, kabupaten ``36.03``,
+    kecamatan ``36.03.11``, desa ``""``)."""
+    code = code or ""
+    return {
+        level: code[:length] if len(code) >= length else ""
+        for level, length in CODE_LENGTHS.items()
+    }
+
+
+@dataclass(frozen=True)
+class Facts:
+    place: str | None
+    destination: str
+    people: int
+    persons: dict[tuple[str, str], int]
+
+
+def facts_of(report_type: ReportType, payload: dict[str, Any]) -> Facts:
+    """What ``x-statistics`` says to count of this payload."""
+    spec = report_type.statistics
+
+    def first(patterns: Iterable[str]) -> str | None:
+        return next(
+            (
+                value
+                for pattern in patterns
+                for _, value in values_at(payload, pattern)
+                if isinstance(value, str)
+            ),
+            None,
+        )
+
+    persons = [
+        person
+        for pattern in spec.get("persons", ())
+        for _, person in values_at(payload, pattern)
+        if isinstance(person, dict)
+    ]
+    tally = Counter((str(p.get("age_band", "")), str(p.get("gender", ""))) for p in persons)
+    counted = next(
+        (
+            value
+            for _, value in (values_at(payload, spec["people"]) if "people" in spec else ())
+            if isinstance(value, int) and not isinstance(value, bool)
+        ),
+        None,
+    )
+    people = max(counted, len(persons)) if counted is not None else len(persons)
+    return Facts(
+        place=first(spec.get("place", ())),
+        destination=first(spec.get("destination", ())) or "",
+        people=people,
+        persons=dict(tally),
+    )
+
+
+def record(
+    session: Session,
+    *,
+    report_id: str,
+    report_type: ReportType,
+    payload: dict[str, Any],
+    received_at: datetime,
+    severity: str | None,
+    indicators: Iterable[str],
+    sender: str,
+) -> None:
+    """Store a report's facts for the hub and its sender; recipients are added by
+    :func:`share` as the report is routed to them."""
+    facts = facts_of(report_type, payload)
+    row = {
+        **place_levels(facts.place),
+        "day": day_of(received_at),
+        "report_id": report_id,
+        "type": report_type.name,
+        "version": report_type.version,
+        "severity": severity or "",
+        "destination": facts.destination,
+        "people": facts.people,
+    }
+    session.execute(insert(StatFact), [{**row, "reader": HUB}, {**row, "reader": sender}])
+    chosen = sorted(set(indicators))
+    if chosen:
+        session.execute(
+            insert(StatIndicator), [{"report_id": report_id, "indicator": i} for i in chosen]
+        )
+    if facts.persons:
+        session.execute(
+            insert(StatPerson),
+            [
+                {"report_id": report_id, "age_band": band, "gender": gender, "people": n}
+                for (band, gender), n in sorted(facts.persons.items())
+            ],
+        )
+
+
+def share(session: Session, *, report_id: str, agencies: Iterable[str]) -> None:
+    """Count the report for these agencies too: it has been routed to them. A report with
+    no facts (accepted before statistics, not yet backfilled) is left alone."""
+    rows = session.exec(select(StatFact).where(col(StatFact.report_id) == report_id)).all()
+    hub_row = next((row for row in rows if row.reader == HUB), None)
+    if hub_row is None:
+        return
+    counted = {row.reader for row in rows}
+    fresh = sorted(set(agencies) - counted)
+    if fresh:
+        template = hub_row.model_dump()
+        session.execute(insert(StatFact), [{**template, "reader": agency} for agency in fresh])
+
+
+def recorded(session: Session, report_id: str) -> bool:
+    query = select(StatFact.report_id).where(
+        col(StatFact.report_id) == report_id, col(StatFact.reader) == HUB
+    )
+    return session.exec(query).first() is not None

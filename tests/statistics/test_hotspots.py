@@ -1,0 +1,71 @@
+"""The hotspot rule: planted clusters are found, and a uniform corpus raises no more false
+alarms than the documented rate."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from exchange.statistics import hotspots
+from tests.statistics.corpus import banten_villages
+
+VILLAGES = banten_villages()
+PARENTS = {code: code[:8] for code in VILLAGES}
+
+
+def poisson(rng: random.Random, mean: float) -> int:
+    """Knuth's method: fine for the small means here."""
+    limit, k, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        k += 1
+        product *= rng.random()
+    return k
+
+
+def uniform_history(rng: random.Random, mean: float) -> tuple[dict[str, int], dict[str, list[int]]]:
+    current = {code: poisson(rng, mean) for code in VILLAGES}
+    history = {code: [poisson(rng, mean) for _ in range(hotspots.HISTORY)] for code in VILLAGES}
+    return current, history
+
+
+def test_a_uniform_corpus_stays_within_the_false_alarm_rate() -> None:
+    rng = random.Random(7)
+    flagged = 0
+    rounds = 10
+    for _ in range(rounds):
+        current, history = uniform_history(rng, 0.4)
+        found = hotspots.assess(current, history, PARENTS)
+        flagged += sum(1 for spot in found.values() if spot.flagged)
+    # At most ALPHA per village and period: 1,551 x 10 x 0.001 ≈ 15.5 on average.
+    assert flagged <= len(VILLAGES) * rounds * hotspots.ALPHA
+
+
+def test_planted_clusters_are_found_with_their_excess() -> None:
+    rng = random.Random(11)
+    current, history = uniform_history(rng, 0.4)
+    planted = rng.sample(VILLAGES, 5)
+    for code in planted:
+        current[code] += 8
+    found = hotspots.assess(current, history, PARENTS)
+    assert {code for code, spot in found.items() if spot.flagged} >= set(planted)
+    for code in planted:
+        assert found[code].excess > 6
+        assert found[code].expected < 1.5
+
+
+def test_a_region_busy_all_along_is_not_a_hotspot() -> None:
+    """Judged against its own history: many reports every period are not news."""
+    current = {"36.01.01.2001": 20, "36.01.01.2002": 0}
+    history = {"36.01.01.2001": [19, 22, 18, 21, 20, 23, 17, 20], "36.01.01.2002": [0] * 8}
+    found = hotspots.assess(current, history, {code: "36.01.01" for code in current})
+    assert not found["36.01.01.2001"].flagged
+    # The quiet neighbour pulls the expectation down a little (weight 2 of 10 periods).
+    assert 15 < found["36.01.01.2001"].expected < 21
+
+
+def test_the_tail_is_exact() -> None:
+    mean = 2.5
+    below = sum(math.exp(-mean) * mean**k / math.factorial(k) for k in range(6))
+    assert math.isclose(hotspots.poisson_tail(6, mean), 1 - below, rel_tol=1e-9)
+    assert hotspots.poisson_tail(0, mean) == 1.0
+    assert 0 < hotspots.poisson_tail(60, 1.0) < 1e-60
