@@ -120,8 +120,13 @@ def _register(session: Session, hub: Hub, demo: DemoAgency) -> dict[str, Any]:
 
 
 def _region_directory(session: Session) -> dict[str, Any]:
-    """Load the Kemendagri directory shipped with the hub unless one is loaded: unknown
-    region codes are refused from the first report on."""
+    """Load the Kemendagri directory shipped with the hub unless one is loaded (unknown
+    region codes are refused from the first report on), and Banten's outlines unless some
+    are."""
+    if not regions.has_boundaries(session):  # the map's outlines, Banten's shipped
+        regions.import_boundaries(
+            session, data=regions.SHIPPED_BOUNDARIES.read_bytes(), actor=operator_actor()
+        )
     if regions.is_loaded(session):
         return {"loaded": False}
     with regions.SHIPPED_DIRECTORY.open(encoding="utf-8", newline="") as lines:
@@ -137,8 +142,9 @@ def init(
     as_json: JsonFlag = False,
 ) -> None:
     """Create or upgrade the database, generate the hub's keys if missing, load the shipped
-    region directory if none is loaded, and register the operator agency (and with --demo
-    the Banten agencies and their subscriptions), printing new API keys once."""
+    region directory and outlines if none are loaded, and register the operator agency
+    (and with --demo the Banten agencies and their subscriptions), printing new API keys
+    once."""
     settings = load_settings()
     with reporting(as_json):
         keyring = Keyring.load(settings.key_dir, origin=settings.log_origin, create_missing=True)
@@ -311,6 +317,25 @@ def regions_import(
         result = regions.import_directory(session, lines=lines, actor=operator_actor())
     document = {"count": result.count, "sha256": result.sha256}
     emit(document, as_json=as_json, human=lambda: typer.echo(f"{result.count} region codes loaded"))
+
+
+@regions_app.command("boundaries")
+def regions_boundaries(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="GeoJSON FeatureCollection of outlines, one Feature per region code "
+            "(default: Banten's, shipped)."
+        ),
+    ] = regions.SHIPPED_BOUNDARIES,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add regions' outlines for the statistics map, replacing those of the same codes:
+    another province's file adds to Banten's."""
+    with reporting(as_json), hub_session(load_settings()) as session:
+        result = regions.import_boundaries(session, data=file.read_bytes(), actor=operator_actor())
+    document = {"count": result.count, "sha256": result.sha256}
+    emit(document, as_json=as_json, human=lambda: typer.echo(f"{result.count} outlines loaded"))
 
 
 @db_app.command("upgrade")

@@ -606,6 +606,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "No probe with id '{probe}'.",
         "id": "Tidak ada probe dengan id '{probe}'.",
     },
+    "regions.bad_boundaries": {
+        "en": "This is not a boundary file the hub can read: {reason}.",
+        "id": "Berkas batas wilayah ini tidak dapat dibaca hub: {reason}.",
+    },
     "stats.public_year": {
         "en": (
             "Public tables cover one whole calendar year that has "
@@ -615,6 +619,10 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
             "Tabel publik mencakup satu tahun kalender penuh yang sudah berakhir: "
             "isi from=YYYY-01-01 dan to=YYYY-12-31, atau kosongkan keduanya untuk tahun lalu."
         ),
+    },
+    "stats.day_range": {
+        "en": "Must be a day from {first} to {last}.",
+        "id": "Harus tanggal dari {first} sampai {last}.",
     },
     "stats.bad_period": {
         "en": "The period starts after it ends.",

@@ -9,10 +9,10 @@ from exchange.delivery.models import Delivery, DeliveryAttempt
 from exchange.intake.models import FieldDraft, Intake, IntakeMessage
 from exchange.ops.models import Probe
 from exchange.protection.models import PersonLink, ReportKey
-from exchange.regions.models import Region
+from exchange.regions.models import Region, RegionBoundary
 from exchange.reports.models import IdempotencyRecord, Report, ReportFacet, ReportRef
 from exchange.routing.models import Subscription, SubscriptionMatch
-from exchange.statistics.models import StatFact, StatIndicator, StatPerson
+from exchange.statistics.models import StatFact, StatIndicator, StatPerson, StatTally
 
 metadata = SQLModel.metadata
 
@@ -32,6 +32,7 @@ __all__ = [
     "PersonLink",
     "Probe",
     "Region",
+    "RegionBoundary",
     "Report",
     "ReportFacet",
     "ReportKey",
@@ -41,6 +42,7 @@ __all__ = [
     "StatFact",
     "StatIndicator",
     "StatPerson",
+    "StatTally",
     "Subscription",
     "SubscriptionMatch",
     "User",

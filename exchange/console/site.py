@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from exchange.console import administration, auditing, desk, field, signin
+from exchange.console import administration, auditing, desk, field, signin, statistics
 from exchange.console.common import (
     HERE,
     PREFIX,
@@ -25,7 +25,7 @@ from exchange.errors import ExchangeError, translate_validation_error
 
 def install(app: FastAPI) -> None:
     """Mount the console's pages and its static files, and turn its refusals into pages."""
-    for module in (signin, desk, field, auditing, administration):
+    for module in (signin, desk, statistics, field, auditing, administration):
         app.include_router(module.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
 

@@ -28,6 +28,71 @@ TEXTS: dict[str, dict[Locale, str]] = {
         "en": "Alert desk",
         "id": "Meja peringatan",
     },
+    "stats": {"en": "Map and statistics", "id": "Peta dan statistik"},
+    "stats_trail": {"en": "Area", "id": "Wilayah"},
+    "stats_map_title": {
+        "en": "Reports in {area}, {start} to {end}",
+        "id": "Laporan di {area}, {start} sampai {end}",
+    },
+    "stats_reports": {"en": "Reports", "id": "Laporan"},
+    "stats_people": {"en": "People at risk", "id": "Orang berisiko"},
+    "stats_withheld": {"en": "Withheld", "id": "Disembunyikan"},
+    "stats_hotspot": {"en": "Hotspot", "id": "Titik rawan"},
+    "stats_hotspot_row": {
+        "en": "expected {expected}, {excess} more",
+        "id": "diperkirakan {expected}, lebih {excess}",
+    },
+    "stats_level": {"en": "Show by", "id": "Tampilkan per"},
+    "level_kabupaten": {"en": "Regency/city", "id": "Kabupaten/kota"},
+    "level_kecamatan": {"en": "District", "id": "Kecamatan"},
+    "level_desa": {"en": "Village", "id": "Desa/kelurahan"},
+    "stats_from": {"en": "From", "id": "Dari"},
+    "stats_to": {"en": "To", "id": "Sampai"},
+    "stats_measure": {"en": "Colour by", "id": "Warna menurut"},
+    "stats_show": {"en": "Show", "id": "Tampilkan"},
+    "stats_summary": {
+        "en": "{reports} reports about {people} people at risk from {start} to {end} "
+        "({previous} from {before_start} to {before_end}), counting the reports your agency "
+        "may read.",
+        "id": "{reports} laporan tentang {people} orang berisiko dari {start} sampai {end} "
+        "({previous} dari {before_start} sampai {before_end}), dari laporan yang boleh dibaca "
+        "instansi Anda.",
+    },
+    "stats_export_csv": {"en": "Table (CSV)", "id": "Tabel (CSV)"},
+    "stats_export_svg": {"en": "Map (SVG)", "id": "Peta (SVG)"},
+    "stats_export_png": {"en": "Map (PNG)", "id": "Peta (PNG)"},
+    "stats_map_caption": {
+        "en": "Darker is more. A ring marks a hotspot: more reports than the area's history "
+        "and its neighbours predict. Tap a region for its figures.",
+        "id": "Makin gelap makin banyak. Lingkaran menandai titik rawan: laporan lebih banyak "
+        "dari perkiraan menurut riwayat wilayah dan tetangganya. Ketuk wilayah untuk angkanya.",
+    },
+    "stats_previous": {"en": "Period before", "id": "Periode sebelumnya"},
+    "stats_change": {"en": "Change", "id": "Perubahan"},
+    "stats_rate": {"en": "Per 100,000 inhabitants", "id": "Per 100.000 penduduk"},
+    "stats_expected": {"en": "Expected", "id": "Perkiraan"},
+    "stats_open": {"en": "Open this area", "id": "Buka wilayah ini"},
+    "stats_table_caption": {
+        "en": "Reports by {level}, with the period before",
+        "id": "Laporan per {level}, dengan periode sebelumnya",
+    },
+    "stats_total": {"en": "Total", "id": "Jumlah"},
+    "stats_trends": {"en": "Modus operandi by month", "id": "Modus operandi per bulan"},
+    "stats_trends_caption": {
+        "en": "Reports raising each indicator, {first} to {last}; rising: the last month above "
+        "what its months before predict",
+        "id": "Laporan per indikator, {first} sampai {last}; naik: bulan terakhir di atas "
+        "perkiraan dari bulan-bulan sebelumnya",
+    },
+    "stats_months": {"en": "Months", "id": "Bulan"},
+    "stats_last_month": {"en": "Last month", "id": "Bulan terakhir"},
+    "stats_rising": {"en": "Rising", "id": "Naik"},
+    "stats_destinations": {"en": "Top destinations", "id": "Negara tujuan teratas"},
+    "stats_destinations_caption": {
+        "en": "Destination countries named in the period's reports",
+        "id": "Negara tujuan dalam laporan periode ini",
+    },
+    "stats_destination": {"en": "Country", "id": "Negara"},
     "sent": {
         "en": "My reports",
         "id": "Laporan saya",

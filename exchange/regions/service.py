@@ -6,17 +6,23 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import shapely
+import shapely.errors
+import shapely.geometry
 from sqlalchemy import delete, insert
 from sqlmodel import Session, col, func, select
 
 from exchange.audit import service as audit
 from exchange.errors import ErrorDetail, InvalidInput
 from exchange.i18n import t
-from exchange.regions.models import Region
+from exchange.regions.models import Region, RegionBoundary
 
 # Kemendagri's codes and names for all of Indonesia, as published by cahyadsn/wilayah (MIT,
 # the licence beside it): what `exchange regions import` loads unless given another list.
@@ -187,3 +193,113 @@ def populations() -> dict[str, int]:
     """Inhabitants by province and regency/city code, from the shipped table."""
     with SHIPPED_POPULATION.open(encoding="utf-8", newline="") as source:
         return {row["code"]: int(row["total"]) for row in csv.DictReader(source)}
+
+
+# Boundaries of Banten's regencies, districts and villages (cahyadsn/wilayah_boundaries,
+# MIT, the licence beside it): what `exchange regions boundaries` loads unless given more.
+SHIPPED_BOUNDARIES = Path(__file__).resolve().parent / "data" / "banten-boundaries.geojson"
+
+
+def _boundary_rows(document: Any) -> Iterator[dict[str, Any]]:
+    """The rows of a GeoJSON FeatureCollection of region outlines, each checked: a region
+    code (the feature's ``id`` or ``properties.code``), a valid Polygon or MultiPolygon in
+    longitude and latitude, and a point to mark it by (``properties.centroid`` or one
+    worked out inside the outline)."""
+    features = document.get("features") if isinstance(document, dict) else None
+    if document.get("type") != "FeatureCollection" or not isinstance(features, list):
+        raise InvalidInput.at(
+            t("regions.bad_boundaries", reason="not a FeatureCollection"), "/type"
+        )
+    for index, feature in enumerate(features):
+        at = f"/features/{index}"
+        properties = feature.get("properties") or {} if isinstance(feature, dict) else {}
+        code = properties.get("code") or (feature.get("id") if isinstance(feature, dict) else None)
+        digits = code.replace(".", "") if isinstance(code, str) else ""
+        if len(code or "") not in _CODE_SHAPES or not (digits.isascii() and digits.isdigit()):
+            raise InvalidInput.at(t("regions.bad_boundaries", reason="no region code"), at + "/id")
+        geometry = feature.get("geometry")
+        try:
+            outline = shapely.geometry.shape(geometry)
+        except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException):
+            outline = None
+        if outline is not None:
+            polygonal = outline.geom_type in ("Polygon", "MultiPolygon")
+            outline = _repaired(outline) if polygonal else None
+        if (
+            outline is None
+            or outline.is_empty
+            or not shapely.geometry.box(-180, -90, 180, 90).contains(outline)
+        ):
+            raise InvalidInput.at(
+                t("regions.bad_boundaries", reason="not a valid polygon in longitude, latitude"),
+                at + "/geometry",
+            )
+        centroid = properties.get("centroid")
+        if not (
+            isinstance(centroid, list)
+            and len(centroid) == 2
+            and all(isinstance(v, int | float) and math.isfinite(v) for v in centroid)
+        ):
+            inside = outline.representative_point()
+            centroid = [inside.x, inside.y]
+        yield {
+            "code": code,
+            "shape": shapely.to_wkb(outline),
+            "longitude": float(centroid[0]),
+            "latitude": float(centroid[1]),
+        }
+
+
+def _repaired(outline: Any) -> Any:
+    """An outline as GEOS would draw it: published boundaries have the odd ring that
+    touches itself or a sliver of too few points, which ``make_valid`` mends; only its
+    polygons are kept (a mended outline may add a stray line). None when nothing is left."""
+    if outline.is_valid:
+        return outline
+    parts = [
+        part
+        for part in shapely.get_parts(shapely.make_valid(outline))
+        if part.geom_type in ("Polygon", "MultiPolygon")
+    ]
+    polygons = [p for part in parts for p in getattr(part, "geoms", [part])]
+    return shapely.MultiPolygon(polygons) if polygons else None
+
+
+def import_boundaries(session: Session, *, data: bytes, actor: str) -> ImportResult:
+    """Add the outlines in a GeoJSON FeatureCollection, replacing those of the same
+    regions (another province's file adds to Banten's)."""
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput.at(t("regions.bad_boundaries", reason="not JSON"), "") from None
+    rows = list(_boundary_rows(document))
+    codes = [row["code"] for row in rows]
+    for start in range(0, len(codes), IMPORT_BATCH):
+        chunk = codes[start : start + IMPORT_BATCH]
+        session.execute(delete(RegionBoundary).where(col(RegionBoundary.code).in_(chunk)))
+    for start in range(0, len(rows), IMPORT_BATCH):
+        session.execute(insert(RegionBoundary), rows[start : start + IMPORT_BATCH])
+    result = ImportResult(count=len(rows), sha256=hashlib.sha256(data).hexdigest())
+    audit.record(
+        session,
+        action="regions.boundaries_imported",
+        subject="regions",
+        actor=actor,
+        details={"count": result.count, "sha256": result.sha256},
+    )
+    return result
+
+
+def has_boundaries(session: Session) -> bool:
+    return session.exec(select(RegionBoundary.code).limit(1)).first() is not None
+
+
+def boundaries_under(session: Session, within: str, *, length: int) -> dict[str, RegionBoundary]:
+    """The outlines of the regions under ``within`` whose code is ``length`` long."""
+    rows = session.exec(
+        select(RegionBoundary).where(
+            col(RegionBoundary.code).startswith(within + "."),
+            func.length(RegionBoundary.code) == length,
+        )
+    )
+    return {row.code: row for row in rows}

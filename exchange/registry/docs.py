@@ -25,8 +25,11 @@ submit it (`x-submitters`, by agency kind), its default TLP 2.0 marking (`x-defa
 where its routing keys are (`x-routing`: `region` lists every region a report concerns,
 the office, the person's home, the departure point), which fields hold region codes and NIKs
 (`x-region-codes`, `x-niks`), which name agencies the report is meant for (`x-recipients`),
-which hold times that cannot be in the future (`x-not-future`) and which records the
-person's consent to sharing (`x-consent`): all JSON pointers, `*` for every array item.
+which hold times that cannot be in the future (`x-not-future`), which records the
+person's consent to sharing (`x-consent`) and what statistics count (`x-statistics`: the
+`place` a report is counted at, its `destination` country, the number of `people` at risk and
+the `persons` whose age band and gender are tallied; docs/early-warning.md): all JSON
+pointers, `*` for every array item.
 Fields with `x-link` (NIK, passport, a recruiter's phone, a placement agency's licence) are
 linked across reports by keyed hash. Every enum value has an English and an Indonesian
 label (`x-labels`); fields with a pattern say in words what they expect (`x-expected`),

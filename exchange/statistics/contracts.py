@@ -16,7 +16,10 @@ ADDITIVE: frozenset[str] = frozenset({"destination", "severity", "month", "type"
 class HotspotOut(BaseModel):
     expected: float = Field(description="Reports the region's history and neighbours predict.")
     excess: float = Field(description="Observed minus expected.")
-    p_value: float = Field(description="P(a Poisson count with that mean ≥ observed).")
+    p_value: float | None = Field(
+        description="P(count ≥ observed) under the region's history (Poisson-gamma); "
+        "null at or below the expected count."
+    )
     flagged: bool
 
 

@@ -1,10 +1,15 @@
-"""The statistics answer as a table (CSV): one line per region, per group and for the
-unplaced reports and the area's total, the same figures as the JSON."""
+"""The statistics answer as a table (CSV: one line per region, per group and for the
+unplaced reports and the area's total, the same figures as the JSON) and as a map's data
+(GeoJSON)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+from collections.abc import Mapping
+
+import shapely
 
 from exchange.statistics.contracts import Figures, RegionFigures, Statistics
 
@@ -69,3 +74,23 @@ def csv_text(statistics: Statistics) -> str:
             for group in region.groups:
                 writer.writerow(_line(scope, region, group, group.group))
     return out.getvalue()
+
+
+def geojson_text(statistics: Statistics, outlines: Mapping[str, bytes]) -> str:
+    """The answer's regions as a GeoJSON FeatureCollection: each region with an outline
+    (WKB, by code) as a Feature whose properties are its figures; the unplaced reports and
+    the total, which have no outline of their own, as properties of the collection."""
+    codes = [row.code for row in statistics.regions if row.code in outlines]
+    shapes = shapely.from_wkb([outlines[code] for code in codes])
+    geometries = dict(zip(codes, shapely.to_geojson(shapes).tolist(), strict=True))
+    features = [
+        f'{{"type":"Feature","id":{json.dumps(row.code)},"geometry":{geometries[row.code]},'
+        f'"properties":{row.model_dump_json(exclude=None if row.groups else {"groups"})}}}'
+        for row in statistics.regions
+        if row.code in geometries
+    ]
+    about = json.dumps(
+        statistics.model_dump(mode="json", by_alias=True, exclude={"regions"}),
+        ensure_ascii=False,
+    )
+    return f'{{"type":"FeatureCollection","properties":{about},"features":[{",".join(features)}]}}'

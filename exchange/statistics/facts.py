@@ -10,6 +10,7 @@ a range scan of its own rows instead of a join with the deliveries."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,13 +19,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from exchange.registry.service import ReportType, values_at
-from exchange.statistics.models import StatFact, StatIndicator, StatPerson
+from exchange.statistics.models import StatFact, StatIndicator, StatPerson, StatTally
 
 # Days are counted in Western Indonesia Time, where the programme works.
 WIB = ZoneInfo("Asia/Jakarta")
+WORD = re.compile(r"[A-Za-z0-9+_-]+")
 HUB = ""  # the reader whose rows count every report: what publication starts from
 LEVELS = ("province", "kabupaten", "kecamatan", "desa")
 CODE_LENGTHS = {"province": 2, "kabupaten": 5, "kecamatan": 8, "desa": 13}
@@ -57,6 +60,15 @@ class Facts:
     persons: dict[tuple[str, str], int]
 
 
+def _word(value: object, longest: int) -> str:
+    """An enumeration's value as the facts keep it: a short word of letters, digits and
+    ``+-_`` (a country code, an age band, a gender), or "" for anything else, so a schema
+    that points statistics at the wrong field cannot put free text in them."""
+    if isinstance(value, str) and 0 < len(value) <= longest and WORD.fullmatch(value):
+        return value
+    return ""
+
+
 def facts_of(report_type: ReportType, payload: dict[str, Any]) -> Facts:
     """What ``x-statistics`` says to count of this payload."""
     spec = report_type.statistics
@@ -78,7 +90,7 @@ def facts_of(report_type: ReportType, payload: dict[str, Any]) -> Facts:
         for _, person in values_at(payload, pattern)
         if isinstance(person, dict)
     ]
-    tally = Counter((str(p.get("age_band", "")), str(p.get("gender", ""))) for p in persons)
+    tally = Counter((_word(p.get("age_band"), 8), _word(p.get("gender"), 32)) for p in persons)
     counted = next(
         (
             value
@@ -90,10 +102,48 @@ def facts_of(report_type: ReportType, payload: dict[str, Any]) -> Facts:
     people = max(counted, len(persons)) if counted is not None else len(persons)
     return Facts(
         place=first(spec.get("place", ())),
-        destination=first(spec.get("destination", ())) or "",
+        destination=_word(first(spec.get("destination", ())), 2),
         people=people,
         persons=dict(tally),
     )
+
+
+def month_of(day: int) -> int:
+    """The first day of ``day``'s month, as an ordinal."""
+    moment = date.fromordinal(day)
+    return date(moment.year, moment.month, 1).toordinal()
+
+
+def count_in_tallies(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add each fact row to its reader's tallies of the day and of the month. The rows go
+    in key order, the hub's first, so that two submissions about the same village lock
+    the same rows in the same order (PostgreSQL) and wait instead of deadlocking."""
+    keys = ("reader", "grain", *LEVELS, "start")
+    values = sorted(
+        (
+            {
+                "reader": row["reader"],
+                "grain": grain,
+                **{level: row[level] for level in LEVELS},
+                "start": start,
+                "reports": 1,
+                "people": row["people"],
+            }
+            for row in rows
+            for grain, start in (("d", row["day"]), ("m", month_of(row["day"])))
+        ),
+        key=lambda value: tuple(value[key] for key in keys),
+    )
+    dialect = session.get_bind().dialect.name
+    statement = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(StatTally)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={
+            "reports": StatTally.reports + statement.excluded.reports,
+            "people": StatTally.people + statement.excluded.people,
+        },
+    )
+    session.execute(statement, values)
 
 
 def record(
@@ -120,7 +170,9 @@ def record(
         "destination": facts.destination,
         "people": facts.people,
     }
-    session.execute(insert(StatFact), [{**row, "reader": HUB}, {**row, "reader": sender}])
+    rows = [{**row, "reader": HUB}, {**row, "reader": sender}]
+    session.execute(insert(StatFact), rows)
+    count_in_tallies(session, rows)
     chosen = sorted(set(indicators))
     if chosen:
         session.execute(
@@ -147,11 +199,6 @@ def share(session: Session, *, report_id: str, agencies: Iterable[str]) -> None:
     fresh = sorted(set(agencies) - counted)
     if fresh:
         template = hub_row.model_dump()
-        session.execute(insert(StatFact), [{**template, "reader": agency} for agency in fresh])
-
-
-def recorded(session: Session, report_id: str) -> bool:
-    query = select(StatFact.report_id).where(
-        col(StatFact.report_id) == report_id, col(StatFact.reader) == HUB
-    )
-    return session.exec(query).first() is not None
+        added = [{**template, "reader": agency} for agency in fresh]
+        session.execute(insert(StatFact), added)
+        count_in_tallies(session, added)

@@ -24,10 +24,10 @@ at most, fewer where counts are small (the discrete tail stays below ``ALPHA``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-HISTORY = 8  # periods before the current one
+HISTORY = 8  # periods before the current one (whole months of them: see the service)
 PRIOR_WEIGHT = 2.0  # how many periods of history the neighbours' mean stands for
 ALPHA = 0.001
 MINIMUM = 3
@@ -41,77 +41,81 @@ class Hotspot:
     observed: int
     expected: float
     excess: float
-    p_value: float
+    p_value: float | None  # None at or below the expected count: nothing to test
     flagged: bool
 
 
 def poisson_tail(observed: int, mean: float) -> float:
     """P(X ≥ observed) for X ~ Poisson(mean)."""
-    return _tail(observed, lambda k: -mean + k * math.log(mean) - math.lgamma(k + 1))
+    if observed <= 0:
+        return 1.0
+    log_at = -mean + observed * math.log(mean) - math.lgamma(observed + 1)
+    return _upper_tail(observed, log_at, lambda k: mean / (k + 1))
 
 
 def predictive_tail(observed: int, shape: float, rate: float) -> float:
     """P(X ≥ observed) when X is Poisson with a mean drawn from Gamma(shape, rate): the
     negative binomial, which widens the Poisson by what a short history leaves unknown
     about the mean."""
-    p = rate / (rate + 1)
-    return _tail(
-        observed,
-        lambda k: (
-            math.lgamma(k + shape)
-            - math.lgamma(shape)
-            - math.lgamma(k + 1)
-            + shape * math.log(p)
-            + k * math.log(1 - p)
-        ),
-    )
-
-
-def _tail(observed: int, log_pmf: Callable[[int], float]) -> float:
-    """1 - P(X < observed), or the upper terms summed directly where that subtraction
-    would lose the precision of a small tail."""
     if observed <= 0:
         return 1.0
-    below = sum(math.exp(log_pmf(k)) for k in range(observed))
-    if below < 0.5:
-        return max(0.0, 1.0 - below)
-    total, k = 0.0, observed
-    while True:
-        term = math.exp(log_pmf(k))
+    p = rate / (rate + 1)
+    log_at = (
+        math.lgamma(observed + shape)
+        - math.lgamma(shape)
+        - math.lgamma(observed + 1)
+        + shape * math.log(p)
+        + observed * math.log1p(-p)
+    )
+    return _upper_tail(observed, log_at, lambda k: (k + shape) / (k + 1) * (1 - p))
+
+
+def _upper_tail(observed: int, log_at: float, ratio: Callable[[int], float]) -> float:
+    """The terms from P(X = observed) up, each from the one before by ``ratio``, until
+    they no longer count. Only called above the mean, where they fall from the start."""
+    term, total, k = math.exp(log_at), 0.0, observed
+    while term > 1e-17 * total or total == 0.0:
         total += term
-        if term < 1e-18 * max(total, 1e-300) or k > observed + 100_000:
-            return total
+        term *= ratio(k)
         k += 1
+        if term == 0.0:
+            break
+    return min(total, 1.0)
 
 
 def assess(
     current: Mapping[str, int],
-    history: Mapping[str, Sequence[int]],
+    history: Mapping[str, int],
     parents: Mapping[str, str],
+    *,
+    periods: float,
 ) -> dict[str, Hotspot]:
-    """``current``: each region's count this period; ``history``: its counts in the
-    ``HISTORY`` periods before; ``parents``: each region's parent (siblings share one)."""
+    """``current``: each region's count this period; ``history``: its count over the
+    history, which lasted ``periods`` periods of this one's length; ``parents``: each
+    region's parent (siblings share one)."""
+    periods = max(periods, 1e-9)
     sibling_sum: dict[str, float] = {}
     sibling_count: dict[str, int] = {}
     for region, parent in parents.items():
-        sibling_sum[parent] = sibling_sum.get(parent, 0.0) + sum(history.get(region, ()))
+        sibling_sum[parent] = sibling_sum.get(parent, 0.0) + history.get(region, 0)
         sibling_count[parent] = sibling_count.get(parent, 0) + 1
     found = {}
+    rate = periods + PRIOR_WEIGHT
     for region, parent in parents.items():
-        own = sum(history.get(region, ()))
-        neighbours = sibling_sum[parent] - own
+        own = history.get(region, 0)
         others = sibling_count[parent] - 1
-        prior = neighbours / (others * HISTORY) if others else own / HISTORY
-        rate = HISTORY + PRIOR_WEIGHT
-        shape = max(own + PRIOR_WEIGHT * prior, FLOOR * rate)
+        neighbours = (sibling_sum[parent] - own) / others if others else own
+        shape = max(own + PRIOR_WEIGHT * neighbours / periods, FLOOR * rate)
         expected = shape / rate
         observed = current.get(region, 0)
-        p_value = predictive_tail(observed, shape, rate)
+        # At or below what was expected there is nothing to test (and summing a tail
+        # from below the mean would cost hundreds of terms a village).
+        p_value = predictive_tail(observed, shape, rate) if observed > expected else None
         found[region] = Hotspot(
             observed=observed,
             expected=round(expected, 3),
             excess=round(observed - expected, 3),
             p_value=p_value,
-            flagged=observed >= MINIMUM and p_value < ALPHA,
+            flagged=observed >= MINIMUM and p_value is not None and p_value < ALPHA,
         )
     return found

@@ -56,3 +56,23 @@ class StatPerson(SQLModel, table=True):
     age_band: str = Field(sa_column=Column(String(8), primary_key=True))
     gender: str = Field(sa_column=Column(String(32), primary_key=True))
     people: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class StatTally(SQLModel, table=True):
+    """How many reports (and people at risk) a reader counts at a place on a day
+    (``grain`` ``d``) and in a month (``m``, ``start`` its first day): what a count with
+    no filter reads instead of one row per report, a month at a time where the period
+    covers whole months. Kept beside ``stat_fact`` by the same writes."""
+
+    __tablename__ = "stat_tally"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    reader: str = Field(sa_column=Column(String(63), primary_key=True))
+    grain: str = Field(sa_column=Column(String(1), primary_key=True))
+    province: str = Field(sa_column=Column(String(2), primary_key=True))
+    kabupaten: str = Field(sa_column=Column(String(5), primary_key=True))
+    kecamatan: str = Field(sa_column=Column(String(8), primary_key=True))
+    desa: str = Field(sa_column=Column(String(13), primary_key=True))
+    start: int = Field(sa_column=Column(Integer, primary_key=True))  # a day's ordinal
+    reports: int = Field(sa_column=Column(Integer, nullable=False))
+    people: int = Field(sa_column=Column(Integer, nullable=False))

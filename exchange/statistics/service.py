@@ -7,12 +7,12 @@ from __future__ import annotations
 import calendar
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select
 from sqlmodel import Session, col
 from sqlmodel import select as sqlmodel_select
 
@@ -37,10 +37,12 @@ from exchange.statistics.contracts import (
     Statistics,
 )
 from exchange.statistics.facts import CODE_LENGTHS, HUB, LEVELS
-from exchange.statistics.models import StatFact, StatIndicator
+from exchange.statistics.models import StatFact, StatIndicator, StatTally
 from exchange.statistics.suppression import Count, Relation
 
 DEFAULT_DAYS = 30
+BACKFILL_BATCH = 500
+HISTORY_MONTHS = 36
 TOTAL = "(total)"  # the group of a region's total: no group value has parentheses
 UNPLACED = "(unplaced)"  # the answer's row of reports in the area not placed as deep
 
@@ -72,10 +74,20 @@ class Period:
         return Period(self.start - shift, self.end - shift)
 
 
+EARLIEST = date(2000, 1, 1)  # long before the hub, and far enough from date.min to count back
+LATEST = date(2999, 12, 31)
+
+
 def periods(query: StatsQuery, *, today: date) -> tuple[Period, Period]:
     """The period asked for and the one before it. In public mode both are whole calendar
     years that have ended: a table published for a period still open would change day by
     day, and two days' tables would differ by the reports between them."""
+    for day, pointer in ((query.period_from, "/from"), (query.period_to, "/to")):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise InvalidInput.at(
+                t("stats.day_range", first=EARLIEST.isoformat(), last=LATEST.isoformat()),
+                pointer,
+            )
     if query.public:
         year = (query.period_from or date(today.year - 1, 1, 1)).year
         wanted = Period(date(year, 1, 1), date(year, 12, 31))
@@ -91,6 +103,18 @@ def periods(query: StatsQuery, *, today: date) -> tuple[Period, Period]:
         raise InvalidInput.at(t("stats.long_period"), "/from")
     current = Period(start, end)
     return current, current.before()
+
+
+def history_window(current: Period) -> Window:
+    """What hotspots weigh a period against: the ``HISTORY`` periods of the same length
+    before it, as the whole months among them (at most ``HISTORY_MONTHS``; the month
+    tallies answer them a row per place), or as days when they hold no whole month."""
+    span = Period(
+        current.start - timedelta(days=current.days * hotspots.HISTORY),
+        current.start - timedelta(days=1),
+    )
+    whole = Window.of(span).months[-HISTORY_MONTHS:]
+    return Window(whole, ()) if whole else Window.of(span, by_month=False)
 
 
 def _check(query: StatsQuery, registry: SchemaRegistry) -> None:
@@ -149,37 +173,88 @@ def _group_column(query: StatsQuery, current: Period) -> ColumnElement[Any]:
     return column
 
 
-def _tally(
+@dataclass(frozen=True)
+class Window:
+    """The days one bucket counts: whole calendar months (their first days' ordinals),
+    which the month tallies answer a row per place, and the other days."""
+
+    months: tuple[int, ...]
+    days: tuple[tuple[int, int], ...]  # inclusive ranges of ordinals
+
+    @classmethod
+    def of(cls, period: Period, *, by_month: bool = True) -> Window:
+        if not by_month:
+            return cls((), ((period.start.toordinal(), period.end.toordinal()),))
+        months, days = [], []
+        day = period.start
+        while day <= period.end:
+            last = date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+            if day.day == 1 and last <= period.end:
+                months.append(day.toordinal())
+            else:
+                days.append((day.toordinal(), min(last, period.end).toordinal()))
+            day = last + timedelta(days=1)
+        return cls(tuple(months), tuple(days))
+
+    def ranges(self) -> list[tuple[int, int]]:
+        """Every day counted, as ranges."""
+        whole = [(start, _month_end(start)) for start in self.months]
+        return sorted([*whole, *self.days])
+
+    @property
+    def length(self) -> int:
+        return sum(last - first + 1 for first, last in self.ranges())
+
+
+def _month_end(first: int) -> int:
+    day = date.fromordinal(first)
+    return date(day.year, day.month, calendar.monthrange(day.year, day.month)[1]).toordinal()
+
+
+def _within(column: Any, ranges: Sequence[tuple[int, int]]) -> ColumnElement[bool]:
+    return or_(*(column.between(first, last) for first, last in ranges)) if ranges else false()
+
+
+def _one_of(column: Any, values: Sequence[int]) -> ColumnElement[bool]:
+    return column.in_(values) if values else false()
+
+
+def _area(table: Any, query: StatsQuery, reader: str) -> list[ColumnElement[bool]]:
+    return [table.reader == reader, getattr(table, _level_of(query.within)) == query.within]
+
+
+def _sums(conditions: Sequence[ColumnElement[bool]], people: Any, *, counted: Any = 1) -> list[Any]:
+    """Per bucket, the reports (``counted``: 1 a fact, or a tally's count) and, for the
+    first two, the people."""
+    return [
+        *(func.sum(case((inside, counted), else_=0)) for inside in conditions),
+        *(func.sum(case((inside, people), else_=0)) for inside in conditions[:2]),
+    ]
+
+
+def _from_facts(
     session: Session,
     *,
     reader: str,
     query: StatsQuery,
     path: Sequence[str],
-    buckets: Sequence[Period],
-    people_buckets: int,
+    windows: Sequence[Window],
     group: ColumnElement[Any],
-) -> Iterable[tuple[Any, ...]]:
+) -> list[tuple[Any, ...]]:
     """One pass over the reader's facts in the area: per place (``path``: the level
-    columns to group by) and group, the reports in each bucket and the people in the
-    first ``people_buckets``."""
+    columns to group by, a prefix of the table's key, so rows come grouped) and group,
+    the reports in each window and the people in the first two."""
     day = col(StatFact.day)
-    in_bucket = [day.between(b.start.toordinal(), b.end.toordinal()) for b in buckets]
+    every = [r for window in windows for r in window.ranges()]
     columns: list[Any] = [getattr(StatFact, level) for level in path]
     statement = select(
         *columns,
         group,
-        *(func.sum(case((inside, 1), else_=0)) for inside in in_bucket),
-        *(
-            func.sum(case((inside, StatFact.people), else_=0))
-            for inside in in_bucket[:people_buckets]
-        ),
+        *_sums([_within(day, w.ranges()) for w in windows], StatFact.people),
     )
     conditions = [
-        col(StatFact.reader) == reader,
-        getattr(StatFact, _level_of(query.within)) == query.within,
-        day.between(
-            min(b.start for b in buckets).toordinal(), max(b.end for b in buckets).toordinal()
-        ),
+        *_area(StatFact, query, reader),
+        day.between(min(r[0] for r in every), max(r[1] for r in every)),
     ]
     if query.type is not None:
         conditions.append(col(StatFact.type) == query.type)
@@ -196,7 +271,58 @@ def _tally(
             StatIndicator, col(StatIndicator.report_id) == col(StatFact.report_id)
         )
     statement = statement.where(and_(*conditions)).group_by(*columns, group)
-    return session.execute(statement).all()
+    return [tuple(row) for row in session.execute(statement).all()]
+
+
+def _from_tallies(
+    session: Session,
+    *,
+    reader: str,
+    query: StatsQuery,
+    path: Sequence[str],
+    windows: Sequence[Window],
+) -> list[tuple[Any, ...]]:
+    """The same counts (no filter, no group) from the tallies: a row per place and month
+    for the whole months, a row per place and day for the rest. A month of a busy
+    village is one row instead of hundreds."""
+    start = col(StatTally.start)
+    columns: list[Any] = [getattr(StatTally, level) for level in path]
+    months = [list(w.months) for w in windows]
+    days = [list(w.days) for w in windows]
+    queries: list[tuple[str, list[ColumnElement[bool]], list[tuple[int, int]]]] = []
+    if any(months):
+        queries.append(
+            (
+                "m",
+                [_one_of(start, chosen) for chosen in months],
+                [(m, m) for chosen in months for m in chosen],
+            )
+        )
+    if any(days):
+        queries.append(
+            (
+                "d",
+                [_within(start, chosen) for chosen in days],
+                [r for chosen in days for r in chosen],
+            )
+        )
+    found: list[tuple[Any, ...]] = []
+    for grain, inside, every in queries:
+        statement = (
+            select(
+                *columns,
+                literal(TOTAL),
+                *_sums(inside, StatTally.people, counted=StatTally.reports),
+            )
+            .where(
+                *_area(StatTally, query, reader),
+                col(StatTally.grain) == grain,
+                start.between(min(r[0] for r in every), max(r[1] for r in every)),
+            )
+            .group_by(*columns)
+        )
+        found.extend(tuple(row) for row in session.execute(statement).all())
+    return found
 
 
 def _nodes(place: Sequence[str], depth: int) -> list[str]:
@@ -221,30 +347,30 @@ def _count(
     reader: str,
     query: StatsQuery,
     depth: int,
-    buckets: Sequence[Period],
+    windows: Sequence[Window],
     group: ColumnElement[Any] | None,
 ) -> _Cells:
-    """Counts by (node, group) at every level down to ``depth``: the region totals from
-    one pass, each group's from a second when the query has groups (a report raising two
+    """Counts by (node, group) at every level down to ``depth``, per window: the region
+    totals from one pass (the tallies' when nothing filters), each group's from a second
+    over the first two windows when the query has groups (a report raising two
     indicators counts once in its region's total and once under each)."""
     cells = _Cells()
-    passes: list[tuple[ColumnElement[Any], int]] = [(literal(TOTAL), len(buckets))]
+    path = LEVELS[:depth]
+    if query.type is None and query.indicator is None:
+        rows = _from_tallies(session, reader=reader, query=query, path=path, windows=windows)
+    else:
+        rows = _from_facts(
+            session, reader=reader, query=query, path=path, windows=windows, group=literal(TOTAL)
+        )
     if group is not None:
-        passes.append((group, 2))
-    for grouping, report_buckets in passes:
-        for row in _tally(
-            session,
-            reader=reader,
-            query=query,
-            path=LEVELS[:depth],
-            buckets=buckets[:report_buckets],
-            people_buckets=2,
-            group=grouping,
-        ):
-            counts = [int(v or 0) for v in row[depth + 1 :]]
-            reports, people = counts[:-2], counts[-2:]
-            for node in _nodes(row[:depth], depth):
-                cells.add((node, str(row[depth])), reports, people)
+        rows += _from_facts(
+            session, reader=reader, query=query, path=path, windows=windows[:2], group=group
+        )
+    for row in rows:
+        counts = [int(v or 0) for v in row[depth + 1 :]]
+        reports, people = counts[:-2], counts[-2:]
+        for node in _nodes(row[:depth], depth):
+            cells.add((node, str(row[depth])), reports, people)
     return cells
 
 
@@ -343,7 +469,7 @@ def statistics(
             reader=HUB,
             query=replace(query, within=query.within[:2]),
             depth=len(LEVELS),
-            buckets=[current, previous],
+            windows=[Window.of(current), Window.of(previous)],
             group=grouping,
         )
         additive = query.group_by in ADDITIVE
@@ -352,14 +478,11 @@ def statistics(
             _public_hidden(cells, bucket=1, additive=additive),
         )
     else:
-        history = [current.before(n) for n in range(1, hotspots.HISTORY + 1)]
+        windows = [Window.of(current), Window.of(previous)]
+        if mark_hotspots:
+            windows.append(history_window(current))
         cells = _count(
-            session,
-            reader=reader,
-            query=query,
-            depth=depth,
-            buckets=[current, *history] if mark_hotspots else [current, previous],
-            group=grouping,
+            session, reader=reader, query=query, depth=depth, windows=windows, group=grouping
         )
 
     length = CODE_LENGTHS[query.level]
@@ -431,10 +554,12 @@ def statistics(
 
     found = {}
     if mark_hotspots:
+        history = windows[2]
         found = hotspots.assess(
             {code: cells.count((code, TOTAL), 0).reports for code in names},
-            {code: cells.reports.get((code, TOTAL), [0] * 10)[1:] for code in names},
+            {code: cells.reports.get((code, TOTAL), [0, 0, 0])[2] for code in names},
             {code: regions.parents(code)[0] for code in names},
+            periods=history.length / current.days,
         )
     within_name = regions.names_of(session, [query.within]).get(query.within, query.within)
     _gather_unplaced(cells, hidden, within=query.within, level=query.level)
@@ -482,6 +607,31 @@ class Backfilled:
     purged_without_facts: int
 
 
+def _backfill_one(
+    session: Session, report: Report, *, registry: SchemaRegistry, sealer: Sealer
+) -> None:
+    canonical = vault.unlock(session, report_id=report.id, ciphertext=report.payload, sealer=sealer)
+    indicators = session.exec(
+        sqlmodel_select(ReportFacet.value).where(
+            col(ReportFacet.report_id) == report.id, col(ReportFacet.facet) == "indicator"
+        )
+    ).all()
+    facts.record(
+        session,
+        report_id=report.id,
+        report_type=registry.get(report.type, report.version),
+        payload=json.loads(canonical),
+        received_at=report.received_at,
+        severity=report.severity,
+        indicators=indicators,
+        sender=report.sender,
+    )
+    recipients = session.exec(
+        sqlmodel_select(Delivery.agency_id).where(col(Delivery.report_id) == report.id)
+    ).all()
+    facts.share(session, report_id=report.id, agencies=recipients)
+
+
 def backfill(
     session: Session, *, registry: SchemaRegistry, sealer: Sealer, actor: str
 ) -> Backfilled:
@@ -489,37 +639,26 @@ def backfill(
     the hub still holds, counted for the hub, the sender and every agency it was routed
     to. A purged report's facts cannot be read any more; they are counted as missing."""
     have = select(col(StatFact.report_id)).where(col(StatFact.reader) == HUB)
-    missing = session.exec(
-        sqlmodel_select(Report).where(col(Report.id).not_in(have)).order_by(col(Report.id))
-    ).all()
     counted = purged = 0
-    for report in missing:
-        if report.purged_at is not None or not report.payload:
-            purged += 1
-            continue
-        canonical = vault.unlock(
-            session, report_id=report.id, ciphertext=report.payload, sealer=sealer
-        )
-        indicators = session.exec(
-            sqlmodel_select(ReportFacet.value).where(
-                col(ReportFacet.report_id) == report.id, col(ReportFacet.facet) == "indicator"
-            )
+    after = ""
+    while True:  # a batch at a time, in id order: a million reports do not fit in memory
+        batch = session.exec(
+            sqlmodel_select(Report)
+            .where(col(Report.id) > after, col(Report.id).not_in(have))
+            .order_by(col(Report.id))
+            .limit(BACKFILL_BATCH)
         ).all()
-        facts.record(
-            session,
-            report_id=report.id,
-            report_type=registry.get(report.type, report.version),
-            payload=json.loads(canonical),
-            received_at=report.received_at,
-            severity=report.severity,
-            indicators=indicators,
-            sender=report.sender,
-        )
-        recipients = session.exec(
-            sqlmodel_select(Delivery.agency_id).where(col(Delivery.report_id) == report.id)
-        ).all()
-        facts.share(session, report_id=report.id, agencies=recipients)
-        counted += 1
+        if not batch:
+            break
+        after = batch[-1].id
+        for report in batch:
+            if report.purged_at is not None or not report.payload:
+                purged += 1
+                continue
+            _backfill_one(session, report, registry=registry, sealer=sealer)
+            counted += 1
+        session.flush()
+        session.expunge_all()  # the batch's rows are written; keep memory flat
     audit.record(
         session,
         action="statistics.backfilled",
@@ -528,3 +667,71 @@ def backfill(
         details={"counted": counted, "purged_without_facts": purged},
     )
     return Backfilled(counted=counted, purged_without_facts=purged)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """An indicator's reports per month, and whether its last month rose above what its
+    own months before and the other indicators predict (the hotspot rule, with months
+    for periods and the other indicators for neighbours): a modus operandi spreading."""
+
+    indicator: str
+    label: str
+    counts: list[int]
+    expected: float
+    rising: bool
+
+
+def trends(
+    session: Session,
+    *,
+    reader: str,
+    within: str,
+    today: date,
+    registry: SchemaRegistry,
+    locale: Locale = "en",
+    months: int = 12,
+) -> tuple[list[str], list[Trend]]:
+    """The last ``months`` whole calendar months (``YYYY-MM``) and each indicator's
+    reports in them that ``reader`` may see, in the area."""
+    first_of_this = date(today.year, today.month, 1)
+    start = first_of_this
+    for _ in range(months):
+        start = date(start.year - (start.month == 1), (start.month - 2) % 12 + 1, 1)
+    period = Period(start, first_of_this - timedelta(days=1))
+    query = StatsQuery(within=within, group_by="month")
+    _check(replace(query, level="desa"), registry)
+    month = _group_column(query, period)
+    statement = (
+        select(col(StatIndicator.indicator), month, func.count())
+        .select_from(StatFact)
+        .join(StatIndicator, col(StatIndicator.report_id) == col(StatFact.report_id))
+        .where(
+            *_area(StatFact, query, reader),
+            col(StatFact.day).between(period.start.toordinal(), period.end.toordinal()),
+        )
+        .group_by(col(StatIndicator.indicator), month)
+    )
+    labels = [date.fromordinal(first).strftime("%Y-%m") for first in Window.of(period).months]
+    counts: dict[str, list[int]] = {}
+    for indicator, label, count in session.execute(statement).all():
+        counts.setdefault(indicator, [0] * len(labels))[labels.index(label)] += int(count)
+    names = registry.indicator_labels()
+    judged = hotspots.assess(
+        {name: series[-1] for name, series in counts.items()},
+        {name: sum(series[:-1]) for name, series in counts.items()},
+        dict.fromkeys(counts, ""),
+        periods=len(labels) - 1,
+    )
+    found = [
+        Trend(
+            indicator=name,
+            label=names.get(name, {}).get(locale, name),
+            counts=series,
+            expected=judged[name].expected,
+            rising=judged[name].flagged,
+        )
+        for name, series in counts.items()
+    ]
+    found.sort(key=lambda trend: (not trend.rising, -sum(trend.counts), trend.indicator))
+    return labels, found

@@ -23,7 +23,12 @@ from exchange.statistics.facts import WIB
 
 READERS = ("polda-banten", "bp3mi-banten", "dinsos-banten", "kanim-serang")
 TYPES = ("village-early-warning", "departure-interception", "victim-referral")
-INDICATORS = ("social_media_job_offer", "fake_documents", "unlicensed_agency", "debt_bondage")
+INDICATORS = (
+    "social_media_job_offer",
+    "fake_or_borrowed_documents",
+    "calo_recruiting",
+    "fee_or_debt",
+)
 DESTINATIONS = ("MY", "SA", "AE", "HK", "")
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -90,6 +95,28 @@ def generate(count: int, *, seed: int, start: date, days: int) -> list[Fact]:
             )
         )
     return corpus
+
+
+def planted(
+    villages: list[str], *, per_village: int, start: date, days: int, reader: str, seed: int
+) -> list[Fact]:
+    """A cluster: ``per_village`` more reports in each of ``villages`` in a few days,
+    readable by ``reader``."""
+    rng = random.Random(seed)
+    return [
+        Fact(
+            report_id=f"{seed:04d}{n:028d}",
+            place=village,
+            day=start + timedelta(days=rng.randrange(days)),
+            type=TYPES[0],
+            severity="high",
+            destination="MY",
+            people=rng.choice((1, 2, 3)),
+            indicators=frozenset({INDICATORS[1]}),
+            readers=frozenset({reader}),
+        )
+        for n, village in enumerate(v for v in villages for _ in range(per_village))
+    ]
 
 
 class _Type:

@@ -108,6 +108,42 @@ def test_counts_equal_a_recount_for_every_reader_and_filter(corpus_hub: Hub, lev
     assert (got.previous_from, got.previous_to) == before
 
 
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (date(2026, 3, 10), date(2026, 8, 20)),  # months inside, days at both ends
+        (date(2026, 11, 1), date(2026, 11, 30)),  # one month, the default's shape
+        (date(2026, 2, 3), date(2026, 2, 3)),  # one day
+    ],
+)
+def test_periods_of_whole_months_and_loose_days_count_the_same(
+    corpus_hub: Hub, start: date, end: date
+) -> None:
+    """Whole months are read from the month tallies, the other days from the day
+    tallies, a filtered count from the facts: all three agree with the recount."""
+    for reader in ("", READERS[1]):
+        for chosen in ({}, {"type": TYPES[2]}):
+            got = answer(
+                corpus_hub,
+                reader,
+                level="desa",
+                within="36",
+                period_from=start,
+                period_to=end,
+                **chosen,
+            )
+            expected = recount(
+                CORPUS,
+                reader=reader or None,
+                level_length=13,
+                within="36",
+                start=start,
+                end=end,
+                type_=chosen.get("type"),
+            )
+            assert counted(got) == expected, (reader, chosen)
+
+
 @pytest.mark.parametrize("dimension", ["indicator", "destination", "severity", "month", "type"])
 def test_groups_equal_a_recount(corpus_hub: Hub, dimension: str) -> None:
     start, end = date(2026, 1, 1), date(2026, 6, 30)

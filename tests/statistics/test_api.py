@@ -22,7 +22,9 @@ from tests.statistics.corpus import banten_directory
 def test_each_agency_counts_what_it_may_read(client: TestClient, hub: Hub) -> None:
     with hub.session() as session:
         regions.import_directory(session, lines=banten_directory(), actor="test")
-    village = bearer(issue_key(hub, "desa-a", [Scope.submit], kind=AgencyKind.village))
+    village = bearer(
+        issue_key(hub, "desa-a", [Scope.submit, Scope.receive], kind=AgencyKind.village)
+    )
     police = bearer(
         issue_key(hub, "polres-a", [Scope.receive, Scope.submit], kind=AgencyKind.police)
     )
@@ -75,3 +77,9 @@ def test_bad_queries_say_what_and_where(client: TestClient, hub: Hub) -> None:
         pointers = [d.get("pointer") for d in answer.json()["error"].get("details", [])]
         assert any(p and p.endswith(pointer) for p in pointers), (url, answer.json())
     assert client.get("/v1/stats").status_code == 401
+    # Counts are reading: a key that only submits gets the publishable table alone.
+    submitter = bearer(issue_key(hub, "desa-b", [Scope.submit], kind=AgencyKind.village))
+    assert client.get("/v1/stats", headers=submitter).status_code == 403
+    last_year = client.get("/v1/stats?public=true", headers=submitter)
+    assert last_year.status_code == 200, last_year.text
+    assert last_year.json()["public"] is True

@@ -22,9 +22,9 @@ def poisson(rng: random.Random, mean: float) -> int:
     return k
 
 
-def uniform_history(rng: random.Random, mean: float) -> tuple[dict[str, int], dict[str, list[int]]]:
+def uniform_history(rng: random.Random, mean: float) -> tuple[dict[str, int], dict[str, int]]:
     current = {code: poisson(rng, mean) for code in VILLAGES}
-    history = {code: [poisson(rng, mean) for _ in range(hotspots.HISTORY)] for code in VILLAGES}
+    history = {code: poisson(rng, mean * hotspots.HISTORY) for code in VILLAGES}
     return current, history
 
 
@@ -34,7 +34,7 @@ def test_a_uniform_corpus_stays_within_the_false_alarm_rate() -> None:
     rounds = 10
     for _ in range(rounds):
         current, history = uniform_history(rng, 0.4)
-        found = hotspots.assess(current, history, PARENTS)
+        found = hotspots.assess(current, history, PARENTS, periods=hotspots.HISTORY)
         flagged += sum(1 for spot in found.values() if spot.flagged)
     # At most ALPHA per village and period: 1,551 x 10 x 0.001 ≈ 15.5 on average.
     assert flagged <= len(VILLAGES) * rounds * hotspots.ALPHA
@@ -46,7 +46,7 @@ def test_planted_clusters_are_found_with_their_excess() -> None:
     planted = rng.sample(VILLAGES, 5)
     for code in planted:
         current[code] += 8
-    found = hotspots.assess(current, history, PARENTS)
+    found = hotspots.assess(current, history, PARENTS, periods=hotspots.HISTORY)
     assert {code for code, spot in found.items() if spot.flagged} >= set(planted)
     for code in planted:
         assert found[code].excess > 6
@@ -56,8 +56,10 @@ def test_planted_clusters_are_found_with_their_excess() -> None:
 def test_a_region_busy_all_along_is_not_a_hotspot() -> None:
     """Judged against its own history: many reports every period are not news."""
     current = {"36.01.01.2001": 20, "36.01.01.2002": 0}
-    history = {"36.01.01.2001": [19, 22, 18, 21, 20, 23, 17, 20], "36.01.01.2002": [0] * 8}
-    found = hotspots.assess(current, history, {code: "36.01.01" for code in current})
+    history = {"36.01.01.2001": 160, "36.01.01.2002": 0}
+    found = hotspots.assess(
+        current, history, {code: "36.01.01" for code in current}, periods=hotspots.HISTORY
+    )
     assert not found["36.01.01.2001"].flagged
     # The quiet neighbour pulls the expectation down a little (weight 2 of 10 periods).
     assert 15 < found["36.01.01.2001"].expected < 21
@@ -68,4 +70,8 @@ def test_the_tail_is_exact() -> None:
     below = sum(math.exp(-mean) * mean**k / math.factorial(k) for k in range(6))
     assert math.isclose(hotspots.poisson_tail(6, mean), 1 - below, rel_tol=1e-9)
     assert hotspots.poisson_tail(0, mean) == 1.0
+    shape, rate = 3.0, 4.0  # negative binomial with r = 3, success probability 4/5
+    p = rate / (rate + 1)
+    below = sum(math.comb(k + 2, k) * p**shape * (1 - p) ** k for k in range(4))
+    assert math.isclose(hotspots.predictive_tail(4, shape, rate), 1 - below, rel_tol=1e-9)
     assert 0 < hotspots.poisson_tail(60, 1.0) < 1e-60
