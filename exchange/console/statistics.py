@@ -37,7 +37,7 @@ from exchange.statistics.facts import CODE_LENGTHS, LEVELS, WIB
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=HubRoute)
 
-Area = Annotated[str | None, Query(pattern=r"^\d{2}(\.\d{2}(\.\d{2})?)?$")]
+Area = Annotated[str | None, Query(pattern=r"^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2})?)?$")]
 Measure = Literal["reports", "people"]
 TOP_DESTINATIONS = 10
 

@@ -8,6 +8,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,24 +201,42 @@ def populations() -> dict[str, int]:
 SHIPPED_BOUNDARIES = Path(__file__).resolve().parent / "data" / "banten-boundaries.geojson"
 
 
+REGION_CODE = re.compile(r"[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?")
+EARTH = shapely.geometry.box(-180, -90, 180, 90)
+
+
 def _boundary_rows(document: Any) -> Iterator[dict[str, Any]]:
     """The rows of a GeoJSON FeatureCollection of region outlines, each checked: a region
-    code (the feature's ``id`` or ``properties.code``), a valid Polygon or MultiPolygon in
-    longitude and latitude, and a point to mark it by (``properties.centroid`` or one
-    worked out inside the outline)."""
+    code (the feature's ``id`` or ``properties.code``), once in the file; a valid
+    Polygon or MultiPolygon in longitude and latitude; a point to mark it by
+    (``properties.centroid`` when it lies on Earth, else one worked out inside)."""
     features = document.get("features") if isinstance(document, dict) else None
-    if document.get("type") != "FeatureCollection" or not isinstance(features, list):
+    if (
+        not isinstance(document, dict)
+        or document.get("type") != "FeatureCollection"
+        or not (isinstance(features, list))
+    ):
         raise InvalidInput.at(
             t("regions.bad_boundaries", reason="not a FeatureCollection"), "/type"
         )
+    seen: set[str] = set()
     for index, feature in enumerate(features):
         at = f"/features/{index}"
-        properties = feature.get("properties") or {} if isinstance(feature, dict) else {}
-        code = properties.get("code") or (feature.get("id") if isinstance(feature, dict) else None)
-        digits = code.replace(".", "") if isinstance(code, str) else ""
-        if len(code or "") not in _CODE_SHAPES or not (digits.isascii() and digits.isdigit()):
-            raise InvalidInput.at(t("regions.bad_boundaries", reason="no region code"), at + "/id")
-        geometry = feature.get("geometry")
+        if not isinstance(feature, dict):
+            raise InvalidInput.at(t("regions.bad_boundaries", reason="not a Feature"), at)
+        properties = feature.get("properties")
+        properties = properties if isinstance(properties, dict) else {}
+        code = properties.get("code") or feature.get("id")
+        if not isinstance(code, str) or not REGION_CODE.fullmatch(code):
+            raise InvalidInput.at(
+                t("regions.bad_boundaries", reason="no Kemendagri region code"), at + "/id"
+            )
+        if code in seen:
+            raise InvalidInput.at(
+                t("regions.bad_boundaries", reason=f"{code} has two outlines"), at + "/id"
+            )
+        seen.add(code)
+        geometry: Any = feature.get("geometry")
         try:
             outline = shapely.geometry.shape(geometry)
         except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException):
@@ -225,21 +244,22 @@ def _boundary_rows(document: Any) -> Iterator[dict[str, Any]]:
         if outline is not None:
             polygonal = outline.geom_type in ("Polygon", "MultiPolygon")
             outline = _repaired(outline) if polygonal else None
-        if (
-            outline is None
-            or outline.is_empty
-            or not shapely.geometry.box(-180, -90, 180, 90).contains(outline)
-        ):
+        if outline is None or outline.is_empty or not EARTH.contains(outline):
             raise InvalidInput.at(
                 t("regions.bad_boundaries", reason="not a valid polygon in longitude, latitude"),
                 at + "/geometry",
             )
-        centroid = properties.get("centroid")
-        if not (
+        centroid: Any = properties.get("centroid")
+        marked = (
             isinstance(centroid, list)
             and len(centroid) == 2
-            and all(isinstance(v, int | float) and math.isfinite(v) for v in centroid)
-        ):
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                for v in centroid
+            )
+            and EARTH.contains(shapely.geometry.Point(centroid))
+        )
+        if not marked:
             inside = outline.representative_point()
             centroid = [inside.x, inside.y]
         yield {

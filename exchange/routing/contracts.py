@@ -13,7 +13,7 @@ from exchange.routing.models import Subscription
 
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITY_ORDER: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-RegionPrefix = Annotated[str, Field(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")]
+RegionPrefix = Annotated[str, Field(pattern=r"^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?$")]
 Indicator = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 TypeName = Annotated[str, Field(min_length=1, max_length=64)]
 

@@ -95,20 +95,35 @@ def show(
 
 @stats_app.command("backfill")
 def backfill(as_json: JsonFlag = False) -> None:
-    """Read the facts of reports accepted before statistics were kept (audited)."""
-    with reporting(as_json), running_hub(load_settings()) as hub, hub.session() as session:
-        done = service.backfill(
-            session,
-            registry=hub.registry,
-            sealer=hub.keyring.sealer,
-            actor=operator_actor(),
-        )
-        session.commit()
+    """Read the facts of reports accepted before statistics were kept, a batch per
+    transaction (audited)."""
+    total = service.Backfilled()
+    with reporting(as_json), running_hub(load_settings()) as hub:
+        while True:
+            with hub.session() as session:
+                done = service.backfill_batch(
+                    session, after=total.last, registry=hub.registry, sealer=hub.keyring.sealer
+                )
+            if done is None:
+                break
+            total = service.Backfilled(
+                counted=total.counted + done.counted,
+                purged_without_facts=total.purged_without_facts + done.purged_without_facts,
+                unknown_type=total.unknown_type + done.unknown_type,
+                last=done.last,
+            )
+        with hub.session() as session:
+            service.record_backfill(session, done=total, actor=operator_actor())
+    document = {
+        "counted": total.counted,
+        "purged_without_facts": total.purged_without_facts,
+        "unknown_type": total.unknown_type,
+    }
     emit(
-        {"counted": done.counted, "purged_without_facts": done.purged_without_facts},
+        document,
         as_json=as_json,
         human=lambda: typer.echo(
-            f"counted {done.counted} report(s); {done.purged_without_facts} purged before "
-            "their facts were kept"
+            f"counted {total.counted} report(s); {total.purged_without_facts} purged and "
+            f"{total.unknown_type} of an unknown type could not be read"
         ),
     )

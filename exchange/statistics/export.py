@@ -13,6 +13,7 @@ import shapely
 
 from exchange.statistics.contracts import Figures, RegionFigures, Statistics
 
+FORMULA_STARTS = frozenset("=+-@\t\r")
 COLUMNS = (
     "scope",
     "code",
@@ -33,13 +34,20 @@ COLUMNS = (
 )
 
 
+def _text(value: str) -> str:
+    """A name as a spreadsheet will not run it: one that starts like a formula gets a
+    leading apostrophe (OWASP's advice on CSV injection). Region names come from a file an
+    administrator uploads."""
+    return "'" + value if value[:1] in FORMULA_STARTS else value
+
+
 def _line(scope: str, region: RegionFigures, figures: Figures, group: str) -> list[object]:
     hotspot = region.hotspot if figures is region else None
     return [
         scope,
         region.code,
-        region.name,
-        group,
+        _text(region.name),
+        _text(group),
         *(
             "" if value is None else value
             for value in (

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -28,6 +28,9 @@ from exchange.statistics.models import StatFact, StatIndicator, StatPerson, Stat
 # Days are counted in Western Indonesia Time, where the programme works.
 WIB = ZoneInfo("Asia/Jakarta")
 WORD = re.compile(r"[A-Za-z0-9+_-]+")
+_JUST_RECORDED = "exchange.statistics.just_recorded"
+_PENDING_TALLIES = "exchange.statistics.pending_tallies"
+PENDING_BATCH = 500
 HUB = ""  # the reader whose rows count every report: what publication starts from
 LEVELS = ("province", "kabupaten", "kecamatan", "desa")
 CODE_LENGTHS = {"province": 2, "kabupaten": 5, "kecamatan": 8, "desa": 13}
@@ -114,36 +117,76 @@ def month_of(day: int) -> int:
     return date(moment.year, moment.month, 1).toordinal()
 
 
-def count_in_tallies(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Add each fact row to its reader's tallies of the day and of the month. The rows go
-    in key order, the hub's first, so that two submissions about the same village lock
-    the same rows in the same order (PostgreSQL) and wait instead of deadlocking."""
-    keys = ("reader", "grain", *LEVELS, "start")
-    values = sorted(
-        (
-            {
-                "reader": row["reader"],
-                "grain": grain,
-                **{level: row[level] for level in LEVELS},
-                "start": start,
-                "reports": 1,
-                "people": row["people"],
-            }
-            for row in rows
-            for grain, start in (("d", row["day"]), ("m", month_of(row["day"])))
-        ),
-        key=lambda value: tuple(value[key] for key in keys),
-    )
+TALLY_KEY = ("reader", "grain", *LEVELS, "start")
+
+
+def _dialect_insert(session: Session, table: Any) -> Any:
+    """An INSERT with the database's ON CONFLICT clause (SQLite and PostgreSQL spell it
+    the same way, through different constructs)."""
     dialect = session.get_bind().dialect.name
-    statement = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(StatTally)
+    return (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+
+
+def count_in_tallies(session: Session, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Add fact rows to their readers' tallies of the day and of the month, in one
+    statement, key by key in key order."""
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        for grain, start in (("d", row["day"]), ("m", month_of(row["day"]))):
+            key = (row["reader"], grain, *(row[level] for level in LEVELS), start)
+            found = sums.setdefault(key, [0, 0])
+            found[0] += 1
+            found[1] += row["people"]
+    if not sums:
+        return
+    statement = _dialect_insert(session, StatTally)
     statement = statement.on_conflict_do_update(
-        index_elements=list(keys),
+        index_elements=list(TALLY_KEY),
         set_={
             "reports": StatTally.reports + statement.excluded.reports,
             "people": StatTally.people + statement.excluded.people,
         },
     )
+    values = [
+        {**dict(zip(TALLY_KEY, key, strict=True)), "reports": n, "people": people}
+        for key, (n, people) in sorted(sums.items())
+    ]
     session.execute(statement, values)
+
+
+def _count_at_commit(session: Session, pairs: Iterable[tuple[str, str]]) -> None:
+    """Remember (report, reader) fact rows written in this transaction: their tallies are
+    added just before it commits (see :func:`_write_tallies`)."""
+    session.info.setdefault(_PENDING_TALLIES, set()).update(pairs)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_tallies(session: Session) -> None:
+    """The tallies of the fact rows this transaction wrote, in one statement at the end.
+
+    At the end, because a tally row is shared (every report about a village on a day adds
+    to the same one): taken during the transaction, in the order reports came, two
+    transactions about the same two villages could each hold one and wait for the other
+    (PostgreSQL's deadlock). Taken last, all in key order, they cannot. Only the rows
+    still there are counted: a savepoint rolled back (a refused line of a bulk) took its
+    rows with it."""
+    pending: set[tuple[str, str]] = session.info.pop(_PENDING_TALLIES, set())
+    if not pending:
+        return
+    ids = sorted({report_id for report_id, _ in pending})
+    written = []
+    for first in range(0, len(ids), PENDING_BATCH):
+        chunk = ids[first : first + PENDING_BATCH]
+        for row in session.exec(select(StatFact).where(col(StatFact.report_id).in_(chunk))):
+            if (row.report_id, row.reader) in pending:
+                written.append(row.model_dump())
+    count_in_tallies(session, written)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_tallies(session: Session) -> None:
+    session.info.pop(_PENDING_TALLIES, None)
+    session.info.pop(_JUST_RECORDED, None)
 
 
 def record(
@@ -172,7 +215,9 @@ def record(
     }
     rows = [{**row, "reader": HUB}, {**row, "reader": sender}]
     session.execute(insert(StatFact), rows)
-    count_in_tallies(session, rows)
+    _count_at_commit(session, [(report_id, HUB), (report_id, sender)])
+    # Routing shares the report in the same unit of work: it need not read the row back.
+    session.info.setdefault(_JUST_RECORDED, {})[report_id] = (row, {HUB, sender})
     chosen = sorted(set(indicators))
     if chosen:
         session.execute(
@@ -191,14 +236,22 @@ def record(
 def share(session: Session, *, report_id: str, agencies: Iterable[str]) -> None:
     """Count the report for these agencies too: it has been routed to them. A report with
     no facts (accepted before statistics, not yet backfilled) is left alone."""
-    rows = session.exec(select(StatFact).where(col(StatFact.report_id) == report_id)).all()
-    hub_row = next((row for row in rows if row.reader == HUB), None)
-    if hub_row is None:
-        return
-    counted = {row.reader for row in rows}
+    recorded = session.info.get(_JUST_RECORDED, {}).pop(report_id, None)
+    if recorded is not None:
+        template, counted = recorded
+    else:
+        rows = session.exec(select(StatFact).where(col(StatFact.report_id) == report_id)).all()
+        hub_row = next((row for row in rows if row.reader == HUB), None)
+        if hub_row is None:
+            return
+        template, counted = hub_row.model_dump(), {row.reader for row in rows}
     fresh = sorted(set(agencies) - counted)
     if fresh:
-        template = hub_row.model_dump()
-        added = [{**template, "reader": agency} for agency in fresh]
-        session.execute(insert(StatFact), added)
-        count_in_tallies(session, added)
+        # Two subscriptions' backfills may share a report with the same agency at once:
+        # the second finds the row there and counts nothing.
+        statement = _dialect_insert(session, StatFact).on_conflict_do_nothing()
+        added = session.execute(
+            statement.returning(col(StatFact.reader)),
+            [{**template, "reader": agency} for agency in fresh],
+        )
+        _count_at_commit(session, [(report_id, reader) for reader in added.scalars()])

@@ -45,14 +45,6 @@ class Hotspot:
     flagged: bool
 
 
-def poisson_tail(observed: int, mean: float) -> float:
-    """P(X ≥ observed) for X ~ Poisson(mean)."""
-    if observed <= 0:
-        return 1.0
-    log_at = -mean + observed * math.log(mean) - math.lgamma(observed + 1)
-    return _upper_tail(observed, log_at, lambda k: mean / (k + 1))
-
-
 def predictive_tail(observed: int, shape: float, rate: float) -> float:
     """P(X ≥ observed) when X is Poisson with a mean drawn from Gamma(shape, rate): the
     negative binomial, which widens the Poisson by what a short history leaves unknown

@@ -22,7 +22,7 @@ from exchange.statistics.facts import CODE_LENGTHS, WIB
 
 router = APIRouter(tags=["statistics"], route_class=HubRoute)
 
-Area = Annotated[str, Query(pattern=r"^\d{2}(\.\d{2}(\.\d{2})?)?$")]
+Area = Annotated[str, Query(pattern=r"^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2})?)?$")]
 
 
 @router.get(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -40,6 +41,9 @@ from exchange.statistics.facts import CODE_LENGTHS, HUB, LEVELS
 from exchange.statistics.models import StatFact, StatIndicator, StatTally
 from exchange.statistics.suppression import Count, Relation
 
+AREA = re.compile(
+    r"[0-9]{2}(\.[0-9]{2}(\.[0-9]{2})?)?"
+)  # ASCII digits: a province, regency, district
 DEFAULT_DAYS = 30
 BACKFILL_BATCH = 500
 HISTORY_MONTHS = 36
@@ -119,7 +123,7 @@ def history_window(current: Period) -> Window:
 
 def _check(query: StatsQuery, registry: SchemaRegistry) -> None:
     depth = len(query.within)
-    if depth not in (2, 5, 8) or depth >= CODE_LENGTHS[query.level]:
+    if not AREA.fullmatch(query.within) or depth >= CODE_LENGTHS[query.level]:
         raise InvalidInput.at(t("stats.within_level", level=query.level), "/within")
     if query.type is not None and query.type not in registry.names():
         raise InvalidInput.at(t("stats.unknown_type", type=query.type), "/type")
@@ -367,6 +371,8 @@ def _count(
             session, reader=reader, query=query, path=path, windows=windows[:2], group=group
         )
     for row in rows:
+        if query.group_by == "month" and row[depth] == "":
+            continue  # the period before's facts, in no month of this one
         counts = [int(v or 0) for v in row[depth + 1 :]]
         reports, people = counts[:-2], counts[-2:]
         for node in _nodes(row[:depth], depth):
@@ -601,10 +607,12 @@ def statistics(
     )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Backfilled:
-    counted: int
-    purged_without_facts: int
+    counted: int = 0
+    purged_without_facts: int = 0
+    unknown_type: int = 0
+    last: str = ""  # the last report id looked at: where the next batch starts
 
 
 def _backfill_one(
@@ -632,41 +640,50 @@ def _backfill_one(
     facts.share(session, report_id=report.id, agencies=recipients)
 
 
-def backfill(
-    session: Session, *, registry: SchemaRegistry, sealer: Sealer, actor: str
-) -> Backfilled:
-    """Facts for the reports accepted before statistics were kept: read from each payload
-    the hub still holds, counted for the hub, the sender and every agency it was routed
-    to. A purged report's facts cannot be read any more; they are counted as missing."""
+def backfill_batch(
+    session: Session, *, after: str, registry: SchemaRegistry, sealer: Sealer
+) -> Backfilled | None:
+    """Facts for the next ``BACKFILL_BATCH`` reports after ``after`` (by id) accepted
+    before statistics were kept, read from each payload the hub still holds and counted
+    for the hub, the sender and every agency it was routed to; None when none are left.
+    A purged report's facts cannot be read any more, nor those of a type the registry no
+    longer has: they are counted as missing. The caller commits each batch, so a long
+    backfill holds no lock for long."""
     have = select(col(StatFact.report_id)).where(col(StatFact.reader) == HUB)
-    counted = purged = 0
-    after = ""
-    while True:  # a batch at a time, in id order: a million reports do not fit in memory
-        batch = session.exec(
-            sqlmodel_select(Report)
-            .where(col(Report.id) > after, col(Report.id).not_in(have))
-            .order_by(col(Report.id))
-            .limit(BACKFILL_BATCH)
-        ).all()
-        if not batch:
-            break
-        after = batch[-1].id
-        for report in batch:
-            if report.purged_at is not None or not report.payload:
-                purged += 1
-                continue
+    batch = session.exec(
+        sqlmodel_select(Report)
+        .where(col(Report.id) > after, col(Report.id).not_in(have))
+        .order_by(col(Report.id))
+        .limit(BACKFILL_BATCH)
+    ).all()
+    if not batch:
+        return None
+    done = Backfilled(last=batch[-1].id)
+    for report in batch:
+        if report.purged_at is not None or not report.payload:
+            done.purged_without_facts += 1
+        elif report.type not in registry.names() or report.version not in {
+            known.version for known in registry.versions(report.type)
+        }:
+            done.unknown_type += 1
+        else:
             _backfill_one(session, report, registry=registry, sealer=sealer)
-            counted += 1
-        session.flush()
-        session.expunge_all()  # the batch's rows are written; keep memory flat
+            done.counted += 1
+    return done
+
+
+def record_backfill(session: Session, *, done: Backfilled, actor: str) -> None:
     audit.record(
         session,
         action="statistics.backfilled",
         subject="statistics",
         actor=actor,
-        details={"counted": counted, "purged_without_facts": purged},
+        details={
+            "counted": done.counted,
+            "purged_without_facts": done.purged_without_facts,
+            "unknown_type": done.unknown_type,
+        },
     )
-    return Backfilled(counted=counted, purged_without_facts=purged)
 
 
 @dataclass(frozen=True)

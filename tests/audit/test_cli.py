@@ -34,9 +34,9 @@ def test_export_verify_then_detect_tampering(runner: CliRunner, tmp_path: Path) 
         k["note_verifier_key"] for k in init["published_keys"]["keys"] if k["use"] == "checkpoint"
     )
     agencies = (OPERATOR, *BANTEN)
-    # The region directory, each agency with its key and its console user, and each demo
-    # subscription.
-    recorded = 1 + 3 * len(agencies) + sum(len(a.subscriptions) for a in agencies)
+    # The region directory and the map's outlines, each agency with its key and its console
+    # user, and each demo subscription.
+    recorded = 2 + 3 * len(agencies) + sum(len(a.subscriptions) for a in agencies)
     assert invoke_json(runner, "audit", "integrate")["size"] == recorded
     export = tmp_path / "log.ndjson"
     assert runner.invoke(cli, ["audit", "export", "--output", str(export)]).exit_code == 0

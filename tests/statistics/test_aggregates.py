@@ -181,6 +181,8 @@ def test_groups_equal_a_recount(corpus_hub: Hub, dimension: str) -> None:
         }
     )
     assert found == expected
+    # Every group is a value of this period (the period before's months are not groups).
+    assert all(group.group or dimension != "month" for row in got.regions for group in row.groups)
 
 
 def test_rates_divide_by_the_regency_population(corpus_hub: Hub) -> None:

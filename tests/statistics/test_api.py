@@ -70,6 +70,7 @@ def test_bad_queries_say_what_and_where(client: TestClient, hub: Hub) -> None:
         "/v1/stats?from=2026-02-01&to=2026-01-01": "/from",
         "/v1/stats?type=no-such-type": "/type",
         "/v1/stats?within=36%00": "/within",
+        "/v1/stats?within=%D9%A3%D9%A6": "/within",  # Arabic-Indic digits are not a code
     }
     for url, pointer in cases.items():
         answer = client.get(url, headers=headers)

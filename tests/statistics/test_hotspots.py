@@ -66,12 +66,15 @@ def test_a_region_busy_all_along_is_not_a_hotspot() -> None:
 
 
 def test_the_tail_is_exact() -> None:
-    mean = 2.5
-    below = sum(math.exp(-mean) * mean**k / math.factorial(k) for k in range(6))
-    assert math.isclose(hotspots.poisson_tail(6, mean), 1 - below, rel_tol=1e-9)
-    assert hotspots.poisson_tail(0, mean) == 1.0
     shape, rate = 3.0, 4.0  # negative binomial with r = 3, success probability 4/5
     p = rate / (rate + 1)
-    below = sum(math.comb(k + 2, k) * p**shape * (1 - p) ** k for k in range(4))
-    assert math.isclose(hotspots.predictive_tail(4, shape, rate), 1 - below, rel_tol=1e-9)
-    assert 0 < hotspots.poisson_tail(60, 1.0) < 1e-60
+
+    def below(observed: int) -> float:
+        return sum(math.comb(k + 2, k) * p**shape * (1 - p) ** k for k in range(observed))
+
+    for observed in (1, 4, 9):
+        assert math.isclose(
+            hotspots.predictive_tail(observed, shape, rate), 1 - below(observed), rel_tol=1e-9
+        )
+    assert hotspots.predictive_tail(0, shape, rate) == 1.0
+    assert 0 < hotspots.predictive_tail(200, shape, rate) < 1e-60  # far out, still a number

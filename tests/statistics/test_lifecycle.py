@@ -75,7 +75,11 @@ def test_the_backfill_counts_reports_accepted_before(
     assert nothing["total"]["reports"] == 0
     done = runner.invoke(app, ["stats", "backfill", "--json"])
     assert done.exit_code == 0, done.output
-    assert json.loads(done.output) == {"counted": 1, "purged_without_facts": 1}
+    assert json.loads(done.output) == {
+        "counted": 1,
+        "purged_without_facts": 1,
+        "unknown_type": 0,
+    }
     again = client.get("/v1/stats?level=desa&within=36.03.11", headers=police).json()
     assert again["total"]["reports"] == 1  # counted for the recipient too
     by_code = {row["code"]: row for row in again["regions"]}
@@ -121,7 +125,7 @@ def test_outlines_import_add_and_refuse(hub: Hub, runner: CliRunner, tmp_path: P
     with hub.session() as session:
         assert set(regions.boundaries_under(session, "32", length=5)) == {"32.01"}
         assert len(regions.boundaries_under(session, "36", length=13)) == 1551  # still there
-    broken = [
+    broken: list[tuple[object, str]] = [
         ({"type": "Topology"}, "/type"),
         (
             {"type": "FeatureCollection", "features": [{"id": "Bogor", "geometry": None}]},
@@ -152,11 +156,46 @@ def test_outlines_import_add_and_refuse(hub: Hub, runner: CliRunner, tmp_path: P
             "/features/0/geometry",
         ),
     ]
+    polygon = other["features"][0]["geometry"]
+    broken += [
+        ([], "/type"),
+        ("x", "/type"),
+        ({"type": "FeatureCollection", "features": ["x"]}, "/features/0"),
+        (
+            {"type": "FeatureCollection", "features": [{"id": 32, "geometry": polygon}]},
+            "/features/0/id",
+        ),
+        (
+            {"type": "FeatureCollection", "features": [{"id": "3.201", "geometry": polygon}]},
+            "/features/0/id",
+        ),
+        (
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {"id": "32.01", "properties": [1], "geometry": polygon},
+                    {"id": "32.01", "geometry": polygon},
+                ],
+            },
+            "/features/1/id",
+        ),
+    ]
     for document, pointer in broken:
         file.write_text(json.dumps(document))
         refused = runner.invoke(app, ["regions", "boundaries", str(file), "--json"])
         assert refused.exit_code == 1, refused.output
         assert json.loads(refused.output)["error"]["details"][0]["pointer"] == pointer
+    odd_mark = {
+        "type": "FeatureCollection",
+        "features": [
+            {"id": "32.02", "properties": {"centroid": [True, 1e308]}, "geometry": polygon}
+        ],
+    }
+    file.write_text(json.dumps(odd_mark))
+    assert runner.invoke(app, ["regions", "boundaries", str(file)]).exit_code == 0
+    with hub.session() as session:
+        marked = regions.boundaries_under(session, "32", length=5)["32.02"]
+    assert 106.5 <= marked.longitude <= 107.0  # worked out inside, not taken
     file.write_bytes(b"\xff not json")
     assert runner.invoke(app, ["regions", "boundaries", str(file)]).exit_code == 1
 

@@ -13,6 +13,7 @@ import shapely
 from exchange.regions.service import SHIPPED_BOUNDARIES
 from exchange.statistics import maps
 from exchange.statistics.contracts import HotspotOut, RegionFigures, Statistics
+from exchange.statistics.export import csv_text
 
 WORDS = {
     "title": "Banten",
@@ -125,3 +126,10 @@ def test_a_public_map_shows_withheld_regions_grey() -> None:
     drawing = maps.svg(_answer(rows, public=True), outlines, words=WORDS)
     assert drawing.count(f'fill="{maps.WITHHELD}"') >= 8
     assert "withheld" in drawing
+
+
+def test_the_csv_runs_no_formula() -> None:
+    rows = [_figures("36.01", 3, name='=HYPERLINK("http://x")'), _figures("36.02", 4)]
+    table = csv_text(_answer(rows))
+    assert "\n" + "region,36.01,'=HYPERLINK" in table.replace('"', "")
+    assert "region,36.02,36.02,,4," in table
