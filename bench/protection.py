@@ -26,6 +26,8 @@ from exchange.protection.redaction import redact
 from exchange.reports import service as reports
 from exchange.reports.contracts import ReportSubmission
 from exchange.reports.models import Report
+from exchange.routing import service as routing
+from exchange.routing.contracts import SubscriptionCreate
 from exchange.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +61,17 @@ def main() -> None:
         token = agencies.create_api_key(
             session, agency_id="sender", scopes=[Scope.submit], actor="bench"
         ).token
+        # The reader subscribes: a report that would reach no one is refused.
+        routing.create_subscription(
+            session,
+            agency_id="reader",
+            request=SubscriptionCreate(connector="inbox", types=["village-early-warning"]),
+            registry=hub.registry,
+            context=hub.connector_context,
+            sealer=hub.keyring.sealer,
+            limit=hub.settings.max_subscriptions_per_agency,
+            actor="bench",
+        )
     report_type = hub.registry.get("village-early-warning")
 
     ids = []
