@@ -33,11 +33,11 @@ from exchange.routing.contracts import Indicator
 from exchange.statistics import maps, service
 from exchange.statistics.contracts import Level, Statistics
 from exchange.statistics.export import csv_text
-from exchange.statistics.facts import CODE_LENGTHS, LEVELS, WIB
+from exchange.statistics.facts import AREA_PATTERN, CODE_LENGTHS, LEVELS, WIB, level_of
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=HubRoute)
 
-Area = Annotated[str | None, Query(pattern=r"^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2})?)?$")]
+Area = Annotated[str | None, Query(pattern=AREA_PATTERN)]
 Measure = Literal["reports", "people"]
 TOP_DESTINATIONS = 10
 
@@ -58,7 +58,7 @@ class View:
         measure: Measure,
     ) -> None:
         self.within = within or hub.settings.statistics_area
-        deeper = LEVELS[min(len(LEVELS) - 1, LEVELS.index(_level_of(self.within)) + 1)]
+        deeper = LEVELS[min(len(LEVELS) - 1, LEVELS.index(level_of(self.within)) + 1)]
         self.query = service.StatsQuery(
             level=level or cast(Level, deeper),
             within=self.within,
@@ -83,12 +83,14 @@ class View:
         return urlencode({key: value for key, value in values.items() if value})
 
 
-def _level_of(code: str) -> str:
-    return next(level for level, length in CODE_LENGTHS.items() if length == len(code))
-
-
-def _answer(session: Session, hub: Hub, visitor: Visitor, view: View, locale: Locale) -> Statistics:
-    return service.statistics(
+def _answer(
+    request: Request, session: Session, hub: Hub, visitor: Visitor, view: View
+) -> tuple[Statistics, Locale]:
+    """What every statistics route starts with: a receiver's agency's counts for the view,
+    in the reader's language."""
+    require(visitor, Role.receiver)
+    locale = language(request)
+    answer = service.statistics(
         session,
         reader=visitor.agency.id,
         query=view.query,
@@ -96,6 +98,7 @@ def _answer(session: Session, hub: Hub, visitor: Visitor, view: View, locale: Lo
         today=utcnow().astimezone(WIB).date(),
         locale=locale,
     )
+    return answer, locale
 
 
 def _drawing(session: Session, statistics: Statistics, view: View, locale: Locale) -> str:
@@ -164,9 +167,7 @@ def statistics_page(
     visitor: VisitorDep,
     view: Annotated[View, Depends(view_dependency)],
 ) -> Response:
-    require(visitor, Role.receiver)
-    locale = language(request)
-    answer = _answer(session, hub, visitor, view, locale)
+    answer, locale = _answer(request, session, hub, visitor, view)
     today = utcnow().astimezone(WIB).date()
     months, trends = service.trends(
         session,
@@ -227,8 +228,7 @@ def statistics_csv(
     visitor: VisitorDep,
     view: Annotated[View, Depends(view_dependency)],
 ) -> Response:
-    require(visitor, Role.receiver)
-    answer = _answer(session, hub, visitor, view, language(request))
+    answer, _ = _answer(request, session, hub, visitor, view)
     return Response(
         csv_text(answer),
         media_type="text/csv; charset=utf-8",
@@ -247,9 +247,7 @@ def statistics_svg(
     visitor: VisitorDep,
     view: Annotated[View, Depends(view_dependency)],
 ) -> Response:
-    require(visitor, Role.receiver)
-    locale = language(request)
-    answer = _answer(session, hub, visitor, view, locale)
+    answer, locale = _answer(request, session, hub, visitor, view)
     drawing = _drawing(session, answer, view, locale)
     return Response(
         '<?xml version="1.0" encoding="UTF-8"?>\n' + drawing,

@@ -36,6 +36,15 @@ LEVELS = ("province", "kabupaten", "kecamatan", "desa")
 CODE_LENGTHS = {"province": 2, "kabupaten": 5, "kecamatan": 8, "desa": 13}
 
 
+# A province, regency or district code, in ASCII digits: what counts are asked "within".
+AREA_PATTERN = r"^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2})?)?$"
+
+
+def level_of(code: str) -> str:
+    """The level a code of one of the four shapes names (``36.03`` → ``kabupaten``)."""
+    return next(level for level, length in CODE_LENGTHS.items() if length == len(code))
+
+
 def day_of(moment: datetime) -> int:
     """The WIB day of a moment, as the ordinal the facts store."""
     return moment.astimezone(WIB).date().toordinal()
@@ -118,6 +127,10 @@ def month_of(day: int) -> int:
 
 
 TALLY_KEY = ("reader", "grain", *LEVELS, "start")
+# What a fact row adds to its tallies (and the id that says which row it is).
+TALLIED = tuple(
+    col(getattr(StatFact, name)) for name in ("report_id", "reader", *LEVELS, "day", "people")
+)
 
 
 def _dialect_insert(session: Session, table: Any) -> Any:
@@ -174,12 +187,13 @@ def _write_tallies(session: Session) -> None:
     if not pending:
         return
     ids = sorted({report_id for report_id, _ in pending})
-    written = []
+    written: list[dict[str, Any]] = []
     for first in range(0, len(ids), PENDING_BATCH):
         chunk = ids[first : first + PENDING_BATCH]
-        for row in session.exec(select(StatFact).where(col(StatFact.report_id).in_(chunk))):
-            if (row.report_id, row.reader) in pending:
-                written.append(row.model_dump())
+        rows = session.execute(
+            select(*TALLIED).where(col(StatFact.report_id).in_(chunk))
+        ).mappings()
+        written += [dict(row) for row in rows if (row["report_id"], row["reader"]) in pending]
     count_in_tallies(session, written)
 
 

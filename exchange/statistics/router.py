@@ -18,11 +18,11 @@ from exchange.routing.contracts import Indicator
 from exchange.statistics import service
 from exchange.statistics.contracts import Dimension, Level, Statistics
 from exchange.statistics.export import csv_text, geojson_text
-from exchange.statistics.facts import CODE_LENGTHS, WIB
+from exchange.statistics.facts import AREA_PATTERN, CODE_LENGTHS, WIB
 
 router = APIRouter(tags=["statistics"], route_class=HubRoute)
 
-Area = Annotated[str, Query(pattern=r"^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2})?)?$")]
+Area = Annotated[str, Query(pattern=AREA_PATTERN)]
 
 
 @router.get(

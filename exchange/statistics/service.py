@@ -37,13 +37,11 @@ from exchange.statistics.contracts import (
     RegionFigures,
     Statistics,
 )
-from exchange.statistics.facts import CODE_LENGTHS, HUB, LEVELS
+from exchange.statistics.facts import AREA_PATTERN, CODE_LENGTHS, HUB, LEVELS, level_of
 from exchange.statistics.models import StatFact, StatIndicator, StatTally
 from exchange.statistics.suppression import Count, Relation
 
-AREA = re.compile(
-    r"[0-9]{2}(\.[0-9]{2}(\.[0-9]{2})?)?"
-)  # ASCII digits: a province, regency, district
+AREA = re.compile(AREA_PATTERN)
 DEFAULT_DAYS = 30
 BACKFILL_BATCH = 500
 HISTORY_MONTHS = 36
@@ -129,10 +127,6 @@ def _check(query: StatsQuery, registry: SchemaRegistry) -> None:
         raise InvalidInput.at(t("stats.unknown_type", type=query.type), "/type")
     if query.public and (query.type or query.indicator):
         raise InvalidInput.at(t("stats.public_filters"), "/type" if query.type else "/indicator")
-
-
-def _level_of(code: str) -> str:
-    return next(level for level, length in CODE_LENGTHS.items() if length == len(code))
 
 
 @dataclass
@@ -224,7 +218,7 @@ def _one_of(column: Any, values: Sequence[int]) -> ColumnElement[bool]:
 
 
 def _area(table: Any, query: StatsQuery, reader: str) -> list[ColumnElement[bool]]:
-    return [table.reader == reader, getattr(table, _level_of(query.within)) == query.within]
+    return [table.reader == reader, getattr(table, level_of(query.within)) == query.within]
 
 
 def _sums(conditions: Sequence[ColumnElement[bool]], people: Any, *, counted: Any = 1) -> list[Any]:
