@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -177,6 +176,7 @@ def verify(
         "root": result.checkpoint.root_hash.hex(),
         "checkpoints": result.checkpoints_checked,
         "cosigned_by": result.cosigned_by,
+        "witnessed_size": result.witnessed.size if result.witnessed else None,
         "seconds": round(time.monotonic() - started, 3),
     }
 
@@ -184,7 +184,12 @@ def verify(
         typer.echo(
             f"OK: {document['size']} events, {document['checkpoints']} checkpoint(s) verified"
             f" in {document['seconds']} s"
-            + (f"; cosigned by {', '.join(result.cosigned_by)}" if result.cosigned_by else "")
+            + (
+                f"; cosigned by {', '.join(result.cosigned_by)} at size "
+                f"{document['witnessed_size']}, which the newest checkpoint extends"
+                if result.witnessed
+                else ""
+            )
         )
 
     emit(document, as_json=as_json, human=human)
@@ -248,7 +253,9 @@ def witness_run(
     token: Token = None,
     interval: Annotated[float, typer.Option(help="Seconds between rounds.")] = 10.0,
     once: Annotated[bool, typer.Option(help="Cosign once and exit.")] = False,
-    as_json: JsonFlag = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON line per round (NDJSON).")
+    ] = False,
 ) -> None:
     """Cosign the hub's latest checkpoint whenever it extends the last one cosigned."""
     private = load_pem_private_key(key.read_bytes(), password=None)
@@ -263,12 +270,20 @@ def witness_run(
                 )
             except (VerificationFailed, httpx.HTTPError) as failure:
                 _report_failure(failure, as_json, verdict="REFUSED")
-            summary = f"cosigned size {cosigned.size}"
-            emit(
-                {"ok": True, "size": cosigned.size, "time": cosigned.timestamp},
-                as_json=as_json,
-                human=functools.partial(typer.echo, summary),
+            summary = (
+                f"cosigned size {cosigned.size}"
+                if cosigned.fresh
+                else f"size {cosigned.size} unchanged, already cosigned"
             )
+            round_document = {
+                "ok": True,
+                "size": cosigned.size,
+                "cosigned": cosigned.fresh,
+                "time": cosigned.timestamp if cosigned.fresh else None,
+            }
+            # One compact line per round (NDJSON), for a log that a long-running witness
+            # keeps; --json elsewhere prints one indented document.
+            typer.echo(json.dumps(round_document) if as_json else summary)
             if once:
                 return
             time.sleep(interval)

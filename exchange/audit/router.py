@@ -98,15 +98,11 @@ def add_cosignature(
 ) -> dict[str, Any]:
     """A witness's cosignature/v1 line for the checkpoint of ``size``, checked against the
     witness agency's registered Ed25519 keys."""
+    # Not an audit event: a cosignature is itself a signature over the log, kept beside its
+    # checkpoint and exported with it. Logging it would grow the log, and a running witness
+    # would then cosign its own event's checkpoint forever.
     stored = service.add_cosignature(
         session, agency_id=auditor.agency_id, size=body.size, signature_line=body.signature
-    )
-    service.record(
-        session,
-        action="audit.cosigned",
-        subject=f"checkpoint:{stored.checkpoint_size}",
-        actor=auditor.actor,
-        details={"witness": stored.witness_name, "time": stored.cosigned_at},
     )
     return {
         "size": stored.checkpoint_size,

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import base64
 import getpass
+import itertools
 import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -196,14 +197,18 @@ def signed_checkpoint(session: Session, size: int) -> SignedCheckpoint:
 
 
 def checkpoint_with_cosignatures(session: Session, checkpoint: SignedCheckpoint) -> str:
-    note = Note.parse(checkpoint.note)
-    cosignatures = session.exec(
-        select(Cosignature)
+    lines = session.exec(
+        select(Cosignature.signature_line)
         .where(Cosignature.checkpoint_size == checkpoint.size)
         .order_by(col(Cosignature.witness_name))
     )
-    for cosignature in cosignatures:
-        note = note.with_signature(SignatureLine.parse(cosignature.signature_line.rstrip("\n")))
+    return _cosigned_note(checkpoint.note, lines)
+
+
+def _cosigned_note(note_text: str, signature_lines: Iterable[str]) -> str:
+    note = Note.parse(note_text)
+    for line in signature_lines:
+        note = note.with_signature(SignatureLine.parse(line.rstrip("\n")))
     return note.text()
 
 
@@ -327,17 +332,26 @@ def evidence(session: Session, *, subject: str) -> dict[str, Any]:
 
 
 def export_lines(session: Session, *, chunk: int = 5000) -> Iterator[dict[str, Any]]:
-    """The log as one stream: a header, every checkpoint (oldest first, cosignatures on the
-    latest), then every integrated event up to the latest checkpoint with its logged leaf."""
+    """The log as one stream: a header, every checkpoint (oldest first, each with the
+    witnesses' cosignatures it has), then every integrated event up to the latest
+    checkpoint with its logged leaf."""
     latest = current_checkpoint(session)
     yield {"type": "header", "format": "exchange-audit-export/1", "size": latest.size}
-    for checkpoint in session.exec(select(SignedCheckpoint).order_by(col(SignedCheckpoint.size))):
-        note = (
-            checkpoint_with_cosignatures(session, checkpoint)
-            if checkpoint.size == latest.size
-            else checkpoint.note
+    # Only checkpoints up to the one the header names: on a live hub newer ones are signed
+    # while the export streams, and their events would be missing from it.
+    rows = session.exec(
+        select(SignedCheckpoint.size, SignedCheckpoint.note, Cosignature.signature_line)
+        .join(
+            Cosignature,
+            col(Cosignature.checkpoint_size) == col(SignedCheckpoint.size),
+            isouter=True,
         )
-        yield {"type": "checkpoint", "note": note}
+        .where(col(SignedCheckpoint.size) <= latest.size)
+        .order_by(col(SignedCheckpoint.size), col(Cosignature.witness_name))
+    )
+    for (_size, note), group in itertools.groupby(rows, key=lambda row: (row[0], row[1])):
+        lines = [line for _, _, line in group if line is not None]
+        yield {"type": "checkpoint", "note": _cosigned_note(note, lines)}
     start = 0
     while start < latest.size:
         end = min(start + chunk, latest.size)

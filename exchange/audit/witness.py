@@ -19,9 +19,12 @@ from exchange.audit.verify import TrustedState, VerificationFailed
 
 @dataclass(frozen=True)
 class Cosigned:
+    """``fresh`` is False when the checkpoint was the one already cosigned: nothing sent."""
+
     size: int
     root_hash: bytes
     timestamp: int
+    fresh: bool = True
 
 
 def cosign_latest(
@@ -33,7 +36,8 @@ def cosign_latest(
     state_path: Path,
 ) -> Cosigned:
     """Fetch the hub's checkpoint, prove it consistent with the last one this witness
-    cosigned, cosign it and hand the cosignature to the hub. State advances only then."""
+    cosigned, cosign it and hand the cosignature to the hub. State advances only then. A
+    checkpoint already cosigned is left alone: an idle log is not cosigned again."""
     response = client.get("/v1/audit/checkpoint")
     response.raise_for_status()
     try:
@@ -43,6 +47,8 @@ def cosign_latest(
     state = TrustedState.load(state_path)
     if state is not None:
         _check_extends(client, state, checkpoint)
+        if state.size == checkpoint.size and state.size > 0:
+            return Cosigned(size=state.size, root_hash=state.root_hash, timestamp=0, fresh=False)
     timestamp = int(time.time())
     line = cosign(note.body, name, key, timestamp=timestamp)
     posted = client.post(

@@ -499,7 +499,7 @@ def test_witnesses_cosign_and_auditors_require_a_quorum(
             "stranger.test/w", KeyType.cosignature_v1, raw_public_bytes(other.public_key())
         )
     )
-    with pytest.raises(VerificationFailed, match="1 required"):
+    with pytest.raises(VerificationFailed, match=r"1 valid witness cosignature\(s\) required"):
         verify(hub, witnesses=[stranger], quorum=1)
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,54 +14,12 @@ import httpx
 import pytest
 import redis
 
+from tests.processes import Topology, wait_ready
 from tests.servers import PostgresServer, RedisServer, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
-START_DEADLINE_S = 60.0
 JOB_DEADLINE_S = 30.0
-
-
-class Topology:
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def run(self, *args: str, env: dict[str, str] | None = None) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "exchange", *args],
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr.decode()
-        return result.stdout.decode()
-
-    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "exchange", *args],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.processes[name] = process
-        return process
-
-    def log(self, name: str) -> str:
-        return (self.log_dir / f"{name}.log").read_text(errors="replace")
-
-    def stop_all(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 @pytest.fixture
@@ -84,16 +40,6 @@ def topology(
         yield running
     finally:
         running.stop_all()
-
-
-def wait_ready(base_url: str) -> None:
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until(ready, what=f"{base_url} ready", deadline_s=START_DEADLINE_S)
 
 
 def test_two_apis_and_two_workers_share_the_work(topology: Topology) -> None:
