@@ -1,4 +1,5 @@
-"""Small encodings the hub's keys share: base64url and RFC 7638 JWK thumbprints of Ed25519 keys."""
+"""Small encodings the hub's keys share: base64url, RFC 7638 JWK thumbprints of Ed25519 keys,
+and what a recipient's signed receipt signs."""
 
 from __future__ import annotations
 
@@ -31,3 +32,12 @@ def jwk_thumbprint(raw_public_key: bytes) -> str:
     """RFC 7638 thumbprint: SHA-256 over the JWK's required members, sorted, no spaces."""
     members = json.dumps(ed25519_jwk(raw_public_key), sort_keys=True, separators=(",", ":"))
     return b64url(hashlib.sha256(members.encode("utf-8")).digest())
+
+
+RECEIPT_DOMAIN = b"exchange-receipt/v1\n"
+
+
+def receipt_message(delivery_id: str, data_hash: str) -> bytes:
+    """What a signed receipt signs: a domain tag, the envelope id and the hash of the data
+    received (the envelope's ``datahash``)."""
+    return RECEIPT_DOMAIN + f"{delivery_id}\n{data_hash}\n".encode()

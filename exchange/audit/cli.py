@@ -201,15 +201,25 @@ def verify_evidence_bundle(
     bundle: Annotated[Path, typer.Argument(help="A bundle from GET /v1/audit/evidence.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Check an evidence bundle offline with nothing but the log's public key."""
+    """Check an evidence bundle offline with nothing but the log's public key: each event's
+    inclusion in the signed checkpoint, and each signed receipt against the recipient's key
+    as the log recorded it when the receipt was given."""
     try:
-        events = verify_evidence(json.loads(bundle.read_text("utf-8")), log_key=_verifier(log_key))
+        check = verify_evidence(json.loads(bundle.read_text("utf-8")), log_key=_verifier(log_key))
     except VerificationFailed as failure:
         _report_failure(failure, as_json)
+    events = check.proven
+    receipts = [
+        {"index": r.index, "agency": r.agency, "delivery": r.delivery, "key_id": r.key_id}
+        for r in check.receipts
+    ]
     emit(
-        {"ok": True, "events": events},
+        {"ok": True, "events": events, "receipts": receipts},
         as_json=as_json,
-        human=lambda: typer.echo(f"OK: {len(events)} event(s) proven in the signed log"),
+        human=lambda: typer.echo(
+            f"OK: {len(events)} event(s) proven in the signed log, "
+            f"{len(receipts)} signed receipt(s) verified"
+        ),
     )
 
 

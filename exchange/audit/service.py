@@ -29,6 +29,7 @@ from exchange.audit.notes import (
     sign_checkpoint,
     verify_cosignature,
 )
+from exchange.audit.verify import KEY_ACTIONS
 from exchange.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from exchange.i18n import t
 from exchange.keyring import Keyring
@@ -303,31 +304,53 @@ def _with_logged_leaves(
 def evidence(session: Session, *, subject: str) -> dict[str, Any]:
     """Everything an auditor needs to verify, offline, what the log says about ``subject``:
     its events (canonical bytes), their inclusion proofs, and the signed checkpoint they
-    prove into. Events recorded but not yet integrated are listed as pending."""
+    prove into. Events recorded but not yet integrated are listed as pending.
+
+    When a recipient acknowledged with a signed receipt, the history of that agency's
+    signing keys (added, approved, revoked: events of the same log, with their proofs)
+    comes too, so that the receipt can be checked against the key in force when it was
+    given, from the log itself rather than from what the hub says today."""
     checkpoint = current_checkpoint(session)
     nodes = _Nodes(session)
-    entries, pending = [], []
+    entries, pending, receipt_agencies = [], [], set()
     for event in session.exec(
         select(AuditEvent).where(AuditEvent.subject == subject).order_by(col(AuditEvent.seq))
     ):
         if event.leaf_index is None or event.leaf_index >= checkpoint.size:
             pending.append(event.id)
             continue
-        entries.append(
-            {
-                "index": event.leaf_index,
-                "event": _b64(event.canonical),
-                "proof": [
-                    _b64(h)
-                    for h in merkle.inclusion_proof(nodes, event.leaf_index, checkpoint.size)
-                ],
-            }
+        entries.append(_proven(nodes, event.leaf_index, event.canonical, checkpoint.size))
+        if event.action == "delivery.acknowledged":
+            details = json.loads(event.canonical).get("details", {})
+            if details.get("receipt_signature"):
+                receipt_agencies.add(str(details.get("agency")))
+    key_events = session.exec(
+        select(AuditEvent.leaf_index, AuditEvent.canonical)
+        .where(
+            col(AuditEvent.subject).in_([f"agency:{agency}" for agency in receipt_agencies]),
+            col(AuditEvent.action).in_(KEY_ACTIONS),
+            col(AuditEvent.leaf_index) < checkpoint.size,
         )
+        .order_by(col(AuditEvent.leaf_index))
+    )
     return {
         "subject": subject,
         "checkpoint": checkpoint_with_cosignatures(session, checkpoint),
         "events": entries,
+        "key_events": [
+            _proven(nodes, index, canonical, checkpoint.size)
+            for index, canonical in key_events
+            if index is not None  # the query asks for integrated ones; None never comes
+        ],
         "pending": pending,
+    }
+
+
+def _proven(nodes: _Nodes, index: int, canonical: bytes, size: int) -> dict[str, Any]:
+    return {
+        "index": index,
+        "event": _b64(canonical),
+        "proof": [_b64(h) for h in merkle.inclusion_proof(nodes, index, size)],
     }
 
 

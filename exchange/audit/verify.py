@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from exchange.audit import merkle
 from exchange.audit.notes import (
@@ -32,6 +34,7 @@ from exchange.audit.notes import (
     open_checkpoint,
     verify_cosignature,
 )
+from exchange.crypto import b64url_decode, jwk_thumbprint, receipt_message
 
 EXPORT_FORMAT = "exchange-audit-export/1"
 
@@ -309,6 +312,18 @@ class EventCheck:
 
 
 @dataclass(frozen=True)
+class ReceiptCheck:
+    """A recipient's signed receipt (in a ``delivery.acknowledged`` event), checked against
+    the agency's key as the log had it at the receipt's place in the log."""
+
+    index: int
+    agency: str
+    delivery: str
+    key_id: str
+    problem: str | None
+
+
+@dataclass(frozen=True)
 class EvidenceCheck:
     """An evidence bundle checked step by step, every step kept so that a page can show how
     the verdict was reached; ``problems`` is empty when everything verified."""
@@ -316,6 +331,8 @@ class EvidenceCheck:
     checkpoint: Checkpoint | None
     checkpoint_problem: str | None
     events: list[EventCheck]
+    key_events: list[EventCheck] = field(default_factory=list)
+    receipts: list[ReceiptCheck] = field(default_factory=list)
 
     @property
     def problems(self) -> list[tuple[int | None, str]]:
@@ -323,51 +340,159 @@ class EvidenceCheck:
         if self.checkpoint_problem:
             found.append((None, self.checkpoint_problem))
         found += [(e.index, e.problem) for e in self.events if e.problem]
+        found += [(e.index, e.problem) for e in self.key_events if e.problem]
+        found += [(r.index, r.problem) for r in self.receipts if r.problem]
         return found
+
+    @property
+    def proven(self) -> list[dict[str, Any]]:
+        """The subject's events, as the log holds them."""
+        return [entry.event for entry in self.events]
+
+
+def _check_entry(
+    entry: dict[str, Any], checkpoint: Checkpoint, about: Callable[[dict[str, Any]], str | None]
+) -> EventCheck:
+    """One proven event: its leaf, its path to the checkpoint's root, and ``about``'s
+    objection to what it says (None when it is the kind of event expected)."""
+    index = entry.get("index")
+    if not isinstance(index, int):
+        raise VerificationFailed("an evidence entry has no leaf index")
+    canonical = _decode(entry.get("event"), "event bytes", index)
+    proof = [_decode(p, "proof hash", index) for p in entry.get("proof", [])]
+    leaf = merkle.leaf_hash(canonical)
+    steps: list[merkle.Step] = []
+    problem = None
+    try:
+        steps = merkle.inclusion_path(index, checkpoint.size, leaf, proof)
+        reached = steps[-1].result if steps else leaf
+        if reached != checkpoint.root_hash:
+            problem = f"not in the signed log: the proof leads to {reached.hex()}, not the root"
+    except merkle.ProofError as exc:
+        problem = f"not in the signed log: {exc}"
+    try:
+        event = json.loads(canonical)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        event, problem = {}, problem or "the event's bytes are not a JSON object"
+    else:
+        problem = problem or about(event)
+    return EventCheck(index, event, leaf, steps, problem)
 
 
 def check_evidence(bundle: dict[str, Any], *, log_key: Verifier) -> EvidenceCheck:
     """Check an evidence bundle with nothing but the log's public key, keeping each step:
-    the checkpoint's signature, then for each event its leaf hash and the path to the root."""
+    the checkpoint's signature, then for each event its leaf hash and the path to the root,
+    then each signed receipt against the key history the bundle proves from the log."""
     try:
         checkpoint, _ = open_checkpoint(str(bundle.get("checkpoint", "")), log_key)
     except NoteError as exc:
         return EvidenceCheck(None, f"the bundle's checkpoint does not verify: {exc}", [])
-    checked: list[EventCheck] = []
     subject = bundle.get("subject")
-    for entry in bundle.get("events", []):
-        index = entry.get("index")
-        if not isinstance(index, int):
-            raise VerificationFailed("an evidence entry has no leaf index")
-        canonical = _decode(entry.get("event"), "event bytes", index)
-        proof = [_decode(p, "proof hash", index) for p in entry.get("proof", [])]
-        leaf = merkle.leaf_hash(canonical)
-        steps: list[merkle.Step] = []
-        problem = None
-        try:
-            steps = merkle.inclusion_path(index, checkpoint.size, leaf, proof)
-            reached = steps[-1].result if steps else leaf
-            if reached != checkpoint.root_hash:
-                problem = f"not in the signed log: the proof leads to {reached.hex()}, not the root"
-        except merkle.ProofError as exc:
-            problem = f"not in the signed log: {exc}"
-        try:
-            event = json.loads(canonical)
-        except ValueError:
-            event = None
-        if not isinstance(event, dict):
-            event, problem = {}, problem or "the event's bytes are not a JSON object"
-        elif event.get("subject") != subject:
-            # The proof holds for the bytes, but they are about something else: an event
-            # moved under this subject is not evidence about it.
-            problem = problem or f"the event is about {event.get('subject')!r}, not {subject!r}"
-        checked.append(EventCheck(index, event, leaf, steps, problem))
-    return EvidenceCheck(checkpoint, None, checked)
+
+    def about_subject(event: dict[str, Any]) -> str | None:
+        # The proof holds for the bytes, but they may be about something else: an event
+        # moved under this subject is not evidence about it.
+        if event.get("subject") != subject:
+            return f"the event is about {event.get('subject')!r}, not {subject!r}"
+        return None
+
+    def about_a_key(event: dict[str, Any]) -> str | None:
+        if event.get("action") not in KEY_ACTIONS or not str(event.get("subject")).startswith(
+            "agency:"
+        ):
+            return f"a key event is a {event.get('action')!r} about {event.get('subject')!r}"
+        return None
+
+    events = [_check_entry(e, checkpoint, about_subject) for e in bundle.get("events", [])]
+    key_events = [_check_entry(e, checkpoint, about_a_key) for e in bundle.get("key_events", [])]
+    history = KeyHistory.of((k.index, k.event) for k in key_events if not k.problem)
+    receipts = [
+        history.check_receipt(e.index, e.event)
+        for e in events
+        if not e.problem
+        and e.event.get("action") == "delivery.acknowledged"
+        and e.event.get("details", {}).get("receipt_signature")
+    ]
+    return EvidenceCheck(checkpoint, None, events, key_events, receipts)
 
 
-def verify_evidence(bundle: dict[str, Any], *, log_key: Verifier) -> list[dict[str, Any]]:
-    """Check an evidence bundle with nothing but the log's public key; return its events."""
+KEY_ACTIONS = ("signing_key.added", "signing_key.approved", "signing_key.revoked")
+
+
+@dataclass
+class _KeyLife:
+    public_key: str
+    added: int
+    awaiting_approval: bool
+    approved: int | None = None
+    revoked: int | None = None
+
+    def in_force_at(self, index: int) -> bool:
+        approved = not self.awaiting_approval or (
+            self.approved is not None and self.approved < index
+        )
+        return self.added < index and approved and (self.revoked is None or self.revoked > index)
+
+
+@dataclass
+class KeyHistory:
+    """The agencies' signing keys as the log recorded them: when each was added, approved
+    and revoked, by leaf index."""
+
+    keys: dict[tuple[str, str], _KeyLife]
+
+    @classmethod
+    def of(cls, entries: Iterable[tuple[int, dict[str, Any]]]) -> KeyHistory:
+        keys: dict[tuple[str, str], _KeyLife] = {}
+        for index, event in entries:
+            agency = str(event.get("subject", "")).removeprefix("agency:")
+            details = event.get("details") or {}
+            key = (agency, str(details.get("key_id")))
+            action = event.get("action")
+            if action == "signing_key.added":
+                keys[key] = _KeyLife(
+                    public_key=str(details.get("public_key")),
+                    added=index,
+                    awaiting_approval=bool(details.get("awaiting_approval")),
+                )
+            elif key in keys and action == "signing_key.approved":
+                keys[key].approved = index
+            elif key in keys and action == "signing_key.revoked":
+                keys[key].revoked = index
+        return cls(keys)
+
+    def check_receipt(self, index: int, event: dict[str, Any]) -> ReceiptCheck:
+        details = event.get("details") or {}
+        agency, delivery = str(details.get("agency")), str(details.get("delivery"))
+        key_id = str(details.get("receipt_key_id"))
+
+        def checked(problem: str | None) -> ReceiptCheck:
+            return ReceiptCheck(index, agency, delivery, key_id, problem)
+
+        life = self.keys.get((agency, key_id))
+        if life is None:
+            return checked(f"the receipt's key {key_id} of {agency} is not in the key history")
+        if not life.in_force_at(index):
+            return checked(f"the key {key_id} of {agency} was not in force when it signed")
+        try:
+            raw = b64url_decode(life.public_key)
+            if jwk_thumbprint(raw) != key_id:
+                return checked(f"the key history's key {key_id} is not the key it names")
+            Ed25519PublicKey.from_public_bytes(raw).verify(
+                b64url_decode(str(details.get("receipt_signature"))),
+                receipt_message(delivery, str(details.get("data_hash") or "")),
+            )
+        except (InvalidSignature, ValueError, binascii.Error):
+            return checked(f"the receipt for {delivery} does not verify under key {key_id}")
+        return checked(None)
+
+
+def verify_evidence(bundle: dict[str, Any], *, log_key: Verifier) -> EvidenceCheck:
+    """Check an evidence bundle with nothing but the log's public key; fail at the first
+    problem."""
     check = check_evidence(bundle, log_key=log_key)
     for index, problem in check.problems:
         raise VerificationFailed(problem, index=index)
-    return [entry.event for entry in check.events]
+    return check

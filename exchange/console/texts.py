@@ -478,6 +478,16 @@ TEXTS: dict[str, dict[Locale, str]] = {
         "en": "NOT verified: see the failing step below.",
         "id": "TIDAK terverifikasi: lihat langkah yang gagal di bawah.",
     },
+    "signed_receipts": {
+        "en": "Signed receipts",
+        "id": "Tanda terima bertanda tangan",
+    },
+    "receipt_explained": {
+        "en": "Each receipt is checked against the recipient's key as the log recorded it "
+        "(added, approved, not yet revoked) at the receipt's place in the log.",
+        "id": "Setiap tanda terima diperiksa dengan kunci penerima sebagaimana dicatat log "
+        "(ditambahkan, disetujui, belum dicabut) pada posisi tanda terima itu di log.",
+    },
     "download_bundle": {
         "en": "Download the evidence bundle (JSON)",
         "id": "Unduh bundel bukti (JSON)",

@@ -10,26 +10,18 @@ from sqlmodel import Session
 
 from exchange.agencies import signatures
 from exchange.audit import service as audit
-from exchange.crypto import b64url_decode
+from exchange.crypto import b64url_decode, receipt_message
 from exchange.delivery.models import Delivery, DeliveryState
 from exchange.delivery.service import DeliveryConflict, get_delivery
 from exchange.errors import InvalidInput
 from exchange.i18n import t
 from exchange.models import utcnow
 
-RECEIPT_DOMAIN = b"exchange-receipt/v1\n"
-
 
 class ReceiptInvalid(InvalidInput):
     """Raised when a signed receipt names an unknown key or does not verify."""
 
     code = "receipt_invalid"
-
-
-def receipt_message(delivery_id: str, data_hash: str) -> bytes:
-    """What a signed receipt signs: a domain tag, the envelope id and the hash of the data
-    received (the envelope's ``datahash``)."""
-    return RECEIPT_DOMAIN + f"{delivery_id}\n{data_hash}\n".encode()
 
 
 def _checked_receipt(session: Session, delivery: Delivery, *, key_id: str, signature: str) -> None:

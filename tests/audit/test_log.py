@@ -289,7 +289,7 @@ def test_evidence_verifies_with_only_the_published_key(
     (tmp_path / "bundle.json").write_text(json.dumps(bundle))
     events = verify_evidence(
         json.loads((tmp_path / "bundle.json").read_text()), log_key=Verifier.parse(vkey)
-    )
+    ).proven
     assert [e["action"] for e in events] == ["agency.created", "agency.updated"]
     assert events[1]["details"] == {"changed": {"active": False}}
 

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_structured_event
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlmodel import select
+from typer.testing import CliRunner
 
 from exchange.agencies import service as agencies
 from exchange.agencies.models import AgencyKind, Scope
 from exchange.app import create_app
+from exchange.audit import service as audit
 from exchange.audit.models import AuditEvent
-from exchange.crypto import b64url, raw_public_bytes
+from exchange.audit.notes import Verifier
+from exchange.audit.service import integrate
+from exchange.audit.verify import VerificationFailed, check_evidence, verify_evidence
+from exchange.cli import app as cli
+from exchange.crypto import b64url, raw_public_bytes, receipt_message
 from exchange.delivery.models import Delivery, DeliveryState
-from exchange.delivery.receipts import receipt_message
 from exchange.hub import Hub
 from exchange.models import utcnow
 from tests.conftest import bearer, issue_key
@@ -189,3 +198,117 @@ def test_a_refused_bulk_line_keeps_the_jobs_of_the_lines_before_it(
         assert [orjson.loads(r)["status"] for r in response.text.splitlines()] == [202, 422]
         hub.broker.join("delivery")
         assert [d.state for d in deliveries(hub)] == [DeliveryState.delivered]
+
+
+def test_a_signed_receipt_verifies_offline_against_the_key_the_log_recorded(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    runner: CliRunner,
+    tmp_path: Path,
+) -> None:
+    """An evidence bundle carries the recipient's key history from the log, so an auditor
+    checks the receipt with nothing but the log's key; a receipt the hub made up, or one
+    signed by a key revoked before it, fails."""
+    private = Ed25519PrivateKey.generate()
+    with hub.session() as session:
+        key = agencies.add_signing_key(
+            session,
+            agency_id="polda-banten",
+            public_key=b64url(raw_public_bytes(private.public_key())),
+            actor="test",
+        )
+    subscribe(client, polda)
+    report_id = submit(client, village)
+    delivered(hub, 1)
+    (item,) = client.get("/v1/inbox", headers=polda).json()["items"]
+    delivery_id, data_hash = item["delivery_id"], item["envelope"]["datahash"]
+    signature = b64url(private.sign(receipt_message(delivery_id, data_hash)))
+    acked = client.post(
+        f"/v1/deliveries/{delivery_id}/ack",
+        json={"key_id": key.id, "signature": signature},
+        headers=polda,
+    )
+    assert acked.status_code == 200
+    auditor = bearer(issue_key(hub, "inspektorat", [Scope.audit]))
+    log_key = Verifier.parse(hub.keyring.log_verifier_key())
+
+    def bundle() -> dict[str, Any]:
+        with hub.session() as session:
+            integrate(session, keyring=hub.keyring)
+        answer = client.get(f"/v1/reports/{report_id}/evidence", headers=auditor)
+        assert answer.status_code == 200
+        return dict(answer.json())
+
+    genuine = bundle()
+    assert [json.loads(base64.b64decode(e["event"]))["action"] for e in genuine["key_events"]] == [
+        "signing_key.added"
+    ]
+    check = verify_evidence(genuine, log_key=log_key)
+    assert [(r.agency, r.delivery, r.key_id) for r in check.receipts] == [
+        ("polda-banten", delivery_id, key.id)
+    ]
+    saved = tmp_path / "bundle.json"
+    saved.write_text(json.dumps(genuine))
+    result = runner.invoke(
+        cli,
+        [
+            "audit",
+            "verify-evidence",
+            str(saved),
+            "--log-key",
+            hub.keyring.log_verifier_key(),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["receipts"][0]["delivery"] == delivery_id
+
+    without_history = {**genuine, "key_events": []}
+    with pytest.raises(VerificationFailed, match="not in the key history"):
+        verify_evidence(without_history, log_key=log_key)
+
+    # A hub that writes a receipt of its own making into the log: the log proves the
+    # event, but the signature is not the recipient's.
+    with hub.session() as session:
+        audit.record(
+            session,
+            action="delivery.acknowledged",
+            subject=f"report:{report_id}",
+            actor="hub",
+            details={
+                "delivery": delivery_id,
+                "agency": "polda-banten",
+                "data_hash": data_hash,
+                "receipt_key_id": key.id,
+                "receipt_signature": b64url(
+                    Ed25519PrivateKey.generate().sign(receipt_message(delivery_id, data_hash))
+                ),
+            },
+        )
+    with pytest.raises(VerificationFailed, match="does not verify under key"):
+        verify_evidence(bundle(), log_key=log_key)
+
+    # And one signed by the recipient's key after the log recorded its revocation.
+    with hub.session() as session:
+        agencies.revoke_signing_key(session, agency_id="polda-banten", key_id=key.id, actor="test")
+    with hub.session() as session:
+        audit.record(
+            session,
+            action="delivery.acknowledged",
+            subject=f"report:{report_id}",
+            actor="hub",
+            details={
+                "delivery": delivery_id,
+                "agency": "polda-banten",
+                "data_hash": data_hash,
+                "receipt_key_id": key.id,
+                "receipt_signature": signature,
+            },
+        )
+    receipts = check_evidence(bundle(), log_key=log_key).receipts
+    assert len(receipts) == 3
+    assert receipts[0].problem is None
+    assert "does not verify under key" in str(receipts[1].problem)
+    assert "was not in force when it signed" in str(receipts[2].problem)

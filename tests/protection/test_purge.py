@@ -102,7 +102,7 @@ def test_purge_destroys_the_data_and_keeps_the_trail(
     assert evidence.status_code == 200
     proven = verify_evidence(
         evidence.json(), log_key=Verifier.parse(hub.keyring.log_verifier_key())
-    )
+    ).proven
     assert proven[0]["action"] == "report.submitted"
     assert "report.purged" in [e["action"] for e in proven]
 

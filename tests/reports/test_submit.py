@@ -538,5 +538,5 @@ def test_a_reports_evidence_verifies_offline(
     assert client.get(f"/v1/reports/{report_id}/evidence", headers=village).status_code == 403
     assert client.get(f"/v1/reports/{'0' * 32}/evidence", headers=auditor).status_code == 404
     bundle = client.get(f"/v1/reports/{report_id}/evidence", headers=auditor).json()
-    events = verify_evidence(bundle, log_key=Verifier.parse(hub.keyring.log_verifier_key()))
+    events = verify_evidence(bundle, log_key=Verifier.parse(hub.keyring.log_verifier_key())).proven
     assert [e["action"] for e in events] == ["report.submitted", "report.routed", "report.read"]
