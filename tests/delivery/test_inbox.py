@@ -12,6 +12,9 @@ import orjson
 import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_structured_event
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from exchange_verify import Failed
+from exchange_verify.evidence import verify_evidence as standalone_evidence
+from exchange_verify.notes import ED25519, Key
 from fastapi.testclient import TestClient
 from sqlmodel import select
 from typer.testing import CliRunner
@@ -265,9 +268,19 @@ def test_a_signed_receipt_verifies_offline_against_the_key_the_log_recorded(
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["receipts"][0]["delivery"] == delivery_id
 
+    # The standalone verifier, sharing no code with the hub, says the same.
+    standalone_key = Key.parse(hub.keyring.log_verifier_key(), key_type=ED25519)
+    standalone = standalone_evidence(genuine, log=standalone_key)
+    assert [(r["agency"], r["delivery"]) for r in standalone.receipts] == [
+        ("polda-banten", delivery_id)
+    ]
+    assert [e["action"] for e in standalone.events] == [e["action"] for e in check.proven]
+
     without_history = {**genuine, "key_events": []}
     with pytest.raises(VerificationFailed, match="not in the key history"):
         verify_evidence(without_history, log_key=log_key)
+    with pytest.raises(Failed, match="not in the key history"):
+        standalone_evidence(without_history, log=standalone_key)
 
     # A hub that writes a receipt of its own making into the log: the log proves the
     # event, but the signature is not the recipient's.
@@ -287,8 +300,11 @@ def test_a_signed_receipt_verifies_offline_against_the_key_the_log_recorded(
                 ),
             },
         )
+    made_up = bundle()
     with pytest.raises(VerificationFailed, match="does not verify under key"):
-        verify_evidence(bundle(), log_key=log_key)
+        verify_evidence(made_up, log_key=log_key)
+    with pytest.raises(Failed, match="does not verify under key"):
+        standalone_evidence(made_up, log=standalone_key)
 
     # And one signed by the recipient's key after the log recorded its revocation.
     with hub.session() as session:
@@ -307,8 +323,16 @@ def test_a_signed_receipt_verifies_offline_against_the_key_the_log_recorded(
                 "receipt_signature": signature,
             },
         )
-    receipts = check_evidence(bundle(), log_key=log_key).receipts
+    revoked_first = bundle()
+    receipts = check_evidence(revoked_first, log_key=log_key).receipts
     assert len(receipts) == 3
     assert receipts[0].problem is None
     assert "does not verify under key" in str(receipts[1].problem)
     assert "was not in force when it signed" in str(receipts[2].problem)
+
+    # The standalone verifier stops at the first problem: drop the made-up receipt's event
+    # (its proof goes with it) and the one by the revoked key is what fails.
+    made_up_index = receipts[1].index
+    revoked_first["events"] = [e for e in revoked_first["events"] if e["index"] != made_up_index]
+    with pytest.raises(Failed, match="was not in force when it signed"):
+        standalone_evidence(revoked_first, log=standalone_key)

@@ -1,0 +1,5 @@
+import sys
+
+from exchange_verify.cli import main
+
+sys.exit(main())
