@@ -30,6 +30,7 @@ from exchange.hub import Hub
 from exchange.i18n import t
 from exchange.intake.cli import intake_app
 from exchange.keyring import Keyring
+from exchange.ops.cli import backup, backup_key, restore
 from exchange.protection.cli import keys_app
 from exchange.regions import service as regions
 from exchange.registry.docs import markdown
@@ -61,6 +62,9 @@ app.add_typer(intake_app, name="intake")
 app.add_typer(subscription_app, name="subscription")
 app.add_typer(keys_app, name="keys")
 app.command("purge")(purge)
+app.command("backup")(backup)
+app.command("restore")(restore)
+app.command("backup-key")(backup_key)
 
 # --- init, serve, worker, db -----------------------------------------------------------------
 

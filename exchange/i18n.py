@@ -492,6 +492,37 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "{field}: {reason}",
         "id": "{field}: {reason}",
     },
+    # Backup and restore
+    "backup.bad_recipient": {
+        "en": "Not an age X25519 recipient (age1...): {value}.",
+        "id": "Bukan penerima age X25519 (age1...): {value}.",
+    },
+    "backup.bad_identity": {
+        "en": "The identity file holds no age X25519 identity (AGE-SECRET-KEY-1...).",
+        "id": "Berkas identitas tidak berisi identitas age X25519 (AGE-SECRET-KEY-1...).",
+    },
+    "backup.undecryptable": {
+        "en": "The backup cannot be decrypted with this identity, or is not an age file.",
+        "id": "Cadangan tidak dapat didekripsi dengan identitas ini, atau bukan berkas age.",
+    },
+    "backup.not_a_backup": {
+        "en": "Not an exchange backup: {reason}.",
+        "id": "Bukan cadangan hub: {reason}.",
+    },
+    "backup.tool_failed": {
+        "en": "{tool} failed: {reason}",
+        "id": "{tool} gagal: {reason}",
+    },
+    "backup.target_not_empty": {
+        "en": "{what} is not empty; restore into an empty database and key folder "
+        "(or pass --force to overwrite them).",
+        "id": "{what} tidak kosong; pulihkan ke basis data dan folder kunci yang kosong "
+        "(atau gunakan --force untuk menimpanya).",
+    },
+    "backup.other_database": {
+        "en": "The backup is of a {backup} database; EXCHANGE_DATABASE_URL is {target}.",
+        "id": "Cadangan ini dari basis data {backup}; EXCHANGE_DATABASE_URL adalah {target}.",
+    },
     # The audit log
     "audit.no_checkpoint": {
         "en": "The log has no signed checkpoint yet.",
