@@ -167,8 +167,17 @@ def verify(
     except (VerificationFailed, httpx.HTTPError) as failure:
         _report_failure(failure, as_json)
     if state:
+        # With witnesses required, only what they vouched for becomes trusted: the events
+        # after it are checked again, against a later quorum, next time.
+        trusted_checkpoint, trusted_note = (
+            (result.witnessed, result.witnessed_note)
+            if quorum > 0 and result.witnessed
+            else (result.checkpoint, result.note)
+        )
         TrustedState(
-            size=result.checkpoint.size, root_hash=result.checkpoint.root_hash, note=result.note
+            size=trusted_checkpoint.size,
+            root_hash=trusted_checkpoint.root_hash,
+            note=trusted_note,
         ).save(state)
     document = {
         "ok": True,
@@ -177,6 +186,9 @@ def verify(
         "checkpoints": result.checkpoints_checked,
         "cosigned_by": result.cosigned_by,
         "witnessed_size": result.witnessed.size if result.witnessed else None,
+        "unwitnessed_events": result.checkpoint.size - result.witnessed.size
+        if result.witnessed
+        else None,
         "seconds": round(time.monotonic() - started, 3),
     }
 

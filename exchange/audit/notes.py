@@ -21,7 +21,6 @@ is checked here against the examples in the C2SP documents.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import struct
 from dataclasses import dataclass
@@ -73,7 +72,7 @@ class Verifier:
             material = base64.b64decode(encoded, validate=True)
             key_type = KeyType(material[0])
             public_key = Ed25519PublicKey.from_public_bytes(material[1:])
-        except (ValueError, IndexError, binascii.Error) as exc:
+        except (ValueError, IndexError) as exc:
             raise NoteError(f"not a verifier key: {exc}") from None
         verifier = cls(name, key_type, public_key)
         if verifier.key_id.hex() != hex_id:
@@ -99,11 +98,13 @@ class Checkpoint:
         origin, size_text, root_text = lines[0], lines[1], lines[2]
         if not origin:
             raise NoteError("the checkpoint has no origin")
-        if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+        if not (size_text.isascii() and size_text.isdigit()) or (
+            size_text != "0" and size_text.startswith("0")
+        ):
             raise NoteError(f"the checkpoint size {size_text!r} is not a decimal number")
         try:
             root_hash = base64.b64decode(root_text, validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or characters that are not ASCII
             raise NoteError("the checkpoint root hash is not base64") from None
         if len(root_hash) != 32:
             raise NoteError(f"the checkpoint root hash has {len(root_hash)} bytes, not 32")
@@ -127,7 +128,7 @@ class SignatureLine:
         name, _, encoded = line[len(SIGNATURE_PREFIX) :].rstrip("\n").rpartition(" ")
         try:
             raw = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
+        except ValueError:
             raise NoteError(f"the signature of {name} is not base64") from None
         if not name or len(raw) < 5:
             raise NoteError("a signature line names its signer and carries key id and signature")

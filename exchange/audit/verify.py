@@ -17,7 +17,7 @@ import itertools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,7 @@ class VerifiedLog:
     checkpoints_checked: int
     cosigned_by: list[str] = field(default_factory=list)
     witnessed: Checkpoint | None = None
+    witnessed_note: str = ""
 
 
 def _decode(value: Any, what: str, index: int) -> bytes:
@@ -95,14 +96,19 @@ def _decode(value: Any, what: str, index: int) -> bytes:
         raise VerificationFailed(f"{what} is missing", index=index)
     try:
         return base64.b64decode(value, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or characters that are not ASCII
         raise VerificationFailed(f"{what} is not base64", index=index) from None
 
 
 def valid_witnesses(note: Note, witnesses: Iterable[Verifier]) -> list[str]:
-    """Names of the witnesses with a valid cosignature on ``note``."""
+    """Names of the witnesses with a valid cosignature on ``note``; a key given twice counts
+    once."""
     valid: list[str] = []
+    counted: set[tuple[str, bytes]] = set()
     for witness in witnesses:
+        if (witness.name, witness.key_id) in counted:
+            continue
+        counted.add((witness.name, witness.key_id))
         for line in note.signed_by(witness):
             try:
                 verify_cosignature(note.body, line, witness)
@@ -154,7 +160,7 @@ def _check_events(lines: list[ExportLine], first: int) -> tuple[bytes, tuple[int
                 return bytes(leaves), (index, "the event's bytes do not hash to its logged leaf")
         except (orjson.JSONDecodeError, AttributeError):
             return bytes(leaves), (expected, "the line is not a JSON object")
-        except (KeyError, TypeError, binascii.Error):
+        except (KeyError, TypeError, ValueError):  # ValueError: binascii's, or not ASCII
             return bytes(leaves), (expected, "the event or its leaf hash is not base64")
         leaves += leaf
         expected += 1
@@ -222,7 +228,7 @@ def verify_export(
     witnesses = list(witnesses)
     # On a live hub the newest checkpoint has seldom been cosigned yet (witnesses come by
     # every few seconds): the quorum is asked of the newest checkpoint that has it.
-    witnessed: tuple[Checkpoint, list[str]] | None = None
+    witnessed: tuple[Checkpoint, Note, list[str]] | None = None
     line = next(stream, None)
     while line is not None:
         record = _record(line, "a checkpoint line")
@@ -240,7 +246,7 @@ def verify_export(
         if witnesses and (witnessed is None or checkpoint.size >= witnessed[0].size):
             cosigners = valid_witnesses(note, witnesses)
             if len(cosigners) >= max(quorum, 1):
-                witnessed = (checkpoint, cosigners)
+                witnessed = (checkpoint, note, cosigners)
         line = next(stream, None)
     if latest is None:
         raise VerificationFailed("the export holds no signed checkpoint")
@@ -290,12 +296,20 @@ def verify_export(
         raise VerificationFailed(
             f"no signed checkpoint has the {quorum} valid witness cosignature(s) required"
         )
+    if quorum > 0 and witnessed and state is not None and witnessed[0].size < state.size:
+        # What the auditor trusts already went further than any witness has: the quorum
+        # must vouch for at least that much, or a fork after it would pass.
+        raise VerificationFailed(
+            f"the newest checkpoint with {quorum} witness cosignature(s) has size "
+            f"{witnessed[0].size}, below the {state.size} verified before"
+        )
     return VerifiedLog(
         checkpoint=final,
         note=final_note.text(),
         checkpoints_checked=len(roots),
-        cosigned_by=witnessed[1] if witnessed else [],
+        cosigned_by=witnessed[2] if witnessed else [],
         witnessed=witnessed[0] if witnessed else None,
+        witnessed_note=witnessed[1].text() if witnessed else "",
     )
 
 
@@ -359,7 +373,10 @@ def _check_entry(
     if not isinstance(index, int):
         raise VerificationFailed("an evidence entry has no leaf index")
     canonical = _decode(entry.get("event"), "event bytes", index)
-    proof = [_decode(p, "proof hash", index) for p in entry.get("proof", [])]
+    hashes = entry.get("proof") or []
+    if not isinstance(hashes, list):
+        raise VerificationFailed("an inclusion proof is not a list", index=index)
+    proof = [_decode(p, "proof hash", index) for p in hashes]
     leaf = merkle.leaf_hash(canonical)
     steps: list[merkle.Step] = []
     problem = None
@@ -385,6 +402,8 @@ def check_evidence(bundle: dict[str, Any], *, log_key: Verifier) -> EvidenceChec
     """Check an evidence bundle with nothing but the log's public key, keeping each step:
     the checkpoint's signature, then for each event its leaf hash and the path to the root,
     then each signed receipt against the key history the bundle proves from the log."""
+    if not isinstance(bundle, dict):
+        return EvidenceCheck(None, "the bundle is not a JSON object", [])
     try:
         checkpoint, _ = open_checkpoint(str(bundle.get("checkpoint", "")), log_key)
     except NoteError as exc:
@@ -405,17 +424,32 @@ def check_evidence(bundle: dict[str, Any], *, log_key: Verifier) -> EvidenceChec
             return f"a key event is a {event.get('action')!r} about {event.get('subject')!r}"
         return None
 
-    events = [_check_entry(e, checkpoint, about_subject) for e in bundle.get("events", [])]
-    key_events = [_check_entry(e, checkpoint, about_a_key) for e in bundle.get("key_events", [])]
-    history = KeyHistory.of((k.index, k.event) for k in key_events if not k.problem)
+    events = [_check_entry(e, checkpoint, about_subject) for e in _entries(bundle, "events")]
+    key_events = [_check_entry(e, checkpoint, about_a_key) for e in _entries(bundle, "key_events")]
+    history = KeyHistory.of([(k.index, k.event) for k in key_events if not k.problem])
+    key_events = [
+        replace(k, problem=k.problem or history.problems.get(k.index)) for k in key_events
+    ]
     receipts = [
         history.check_receipt(e.index, e.event)
         for e in events
         if not e.problem
         and e.event.get("action") == "delivery.acknowledged"
-        and e.event.get("details", {}).get("receipt_signature")
+        and _details(e.event).get("receipt_signature")
     ]
     return EvidenceCheck(checkpoint, None, events, key_events, receipts)
+
+
+def _entries(bundle: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    entries = bundle.get(name) or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise VerificationFailed(f"the bundle's {name} is not a list of entries")
+    return entries
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    details = event.get("details")
+    return details if isinstance(details, dict) else {}
 
 
 KEY_ACTIONS = ("signing_key.added", "signing_key.approved", "signing_key.revoked")
@@ -439,32 +473,47 @@ class _KeyLife:
 @dataclass
 class KeyHistory:
     """The agencies' signing keys as the log recorded them: when each was added, approved
-    and revoked, by leaf index."""
+    and revoked, by leaf index. Taken in log order whatever order the bundle lists them
+    in; ``problems`` (by leaf index) are events that contradict that order: a key added
+    twice, approved or revoked before it was added, an event listed twice."""
 
     keys: dict[tuple[str, str], _KeyLife]
+    problems: dict[int, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, entries: Iterable[tuple[int, dict[str, Any]]]) -> KeyHistory:
+    def of(cls, entries: list[tuple[int, dict[str, Any]]]) -> KeyHistory:
         keys: dict[tuple[str, str], _KeyLife] = {}
-        for index, event in entries:
+        problems: dict[int, str] = {}
+        seen: set[int] = set()
+        for index, event in sorted(entries, key=lambda entry: entry[0]):
+            if index in seen:
+                problems[index] = "a key event listed twice"
+                continue
+            seen.add(index)
             agency = str(event.get("subject", "")).removeprefix("agency:")
-            details = event.get("details") or {}
+            details = _details(event)
             key = (agency, str(details.get("key_id")))
             action = event.get("action")
+            life = keys.get(key)
             if action == "signing_key.added":
+                if life is not None:
+                    problems[index] = f"the key {key[1]} of {agency} added a second time"
+                    continue
                 keys[key] = _KeyLife(
                     public_key=str(details.get("public_key")),
                     added=index,
                     awaiting_approval=bool(details.get("awaiting_approval")),
                 )
-            elif key in keys and action == "signing_key.approved":
-                keys[key].approved = index
-            elif key in keys and action == "signing_key.revoked":
-                keys[key].revoked = index
-        return cls(keys)
+            elif life is None:
+                problems[index] = f"the key {key[1]} of {agency} changed before it was added"
+            elif action == "signing_key.approved":
+                life.approved = index if life.approved is None else life.approved
+            else:
+                life.revoked = index if life.revoked is None else life.revoked
+        return cls(keys, problems)
 
     def check_receipt(self, index: int, event: dict[str, Any]) -> ReceiptCheck:
-        details = event.get("details") or {}
+        details = _details(event)
         agency, delivery = str(details.get("agency")), str(details.get("delivery"))
         key_id = str(details.get("receipt_key_id"))
 

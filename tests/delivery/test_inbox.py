@@ -330,9 +330,25 @@ def test_a_signed_receipt_verifies_offline_against_the_key_the_log_recorded(
     assert "does not verify under key" in str(receipts[1].problem)
     assert "was not in force when it signed" in str(receipts[2].problem)
 
+    # The key history is read in log order: listing the revocation first, or the key's
+    # registration twice, does not hide the revocation from either verifier.
+    shuffled = {**revoked_first, "key_events": list(reversed(revoked_first["key_events"]))}
+    assert "was not in force" in str(check_evidence(shuffled, log_key=log_key).receipts[2].problem)
+    doubled = {
+        **revoked_first,
+        "key_events": [*revoked_first["key_events"], revoked_first["key_events"][0]],
+    }
+    with pytest.raises(VerificationFailed, match="listed twice"):
+        verify_evidence(doubled, log_key=log_key)
+    with pytest.raises(Failed, match="listed twice"):
+        standalone_evidence(doubled, log=standalone_key)
+
     # The standalone verifier stops at the first problem: drop the made-up receipt's event
     # (its proof goes with it) and the one by the revoked key is what fails.
     made_up_index = receipts[1].index
     revoked_first["events"] = [e for e in revoked_first["events"] if e["index"] != made_up_index]
     with pytest.raises(Failed, match="was not in force when it signed"):
         standalone_evidence(revoked_first, log=standalone_key)
+    reversed_order = {**revoked_first, "key_events": shuffled["key_events"]}
+    with pytest.raises(Failed, match="was not in force when it signed"):
+        standalone_evidence(reversed_order, log=standalone_key)

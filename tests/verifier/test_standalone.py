@@ -22,12 +22,15 @@ from exchange_verify import merkle
 from exchange_verify.cli import main
 from typer.testing import CliRunner
 
+from exchange.audit import service as audit_service
 from exchange.audit.notes import Checkpoint as HubCheckpoint
 from exchange.audit.notes import KeyType, Note, cosign, sign_checkpoint, verifier_key
 from exchange.audit.notes import Verifier as HubVerifier
-from exchange.audit.verify import VerificationFailed, verify_export
+from exchange.audit.verify import TrustedState, VerificationFailed, check_evidence, verify_export
 from exchange.cli import app as cli
 from exchange.crypto import raw_public_bytes
+from exchange.hub import Hub
+from exchange.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO / "tests" / "audit" / "testdata" / "rfc9162"
@@ -323,3 +326,102 @@ def test_the_package_needs_nothing_but_cryptography_and_shares_no_code_with_the_
                     source.name,
                     name,
                 )
+
+
+def test_a_quorum_below_what_the_auditor_trusts_fails_and_state_keeps_only_the_witnessed(
+    hub_log: tuple[str, Lines], tmp_path: Path
+) -> None:
+    vkey, lines = hub_log
+    witness_key = Ed25519PrivateKey.generate()
+    witness = verifier_key(
+        "bp3mi.test/w", KeyType.cosignature_v1, raw_public_bytes(witness_key.public_key())
+    )
+    checkpoints = [i for i, line in enumerate(lines) if line["type"] == "checkpoint"]
+    cosigned = [dict(line) for line in lines]
+    note = Note.parse(cosigned[checkpoints[0]]["note"])
+    witnessed_size = int(note.body.split("\n")[1])
+    line = cosign(note.body, "bp3mi.test/w", witness_key, timestamp=1_700_000_000)
+    cosigned[checkpoints[0]]["note"] = note.with_signature(line).text()
+    export = write(tmp_path / "c.ndjson", cosigned)
+    quorum = ("--witness", witness, "--quorum", "1")
+
+    state = tmp_path / "auditor.json"
+    assert run("log", str(export), "--log-key", vkey, "--state", str(state), *quorum)[0] == 0
+    assert json.loads(state.read_text())["size"] == witnessed_size  # not the newest
+    assert run("log", str(export), "--log-key", vkey, "--state", str(state), *quorum)[0] == 0
+
+    # Trusting the newest (no witness asked), then asking a quorum only an older one has.
+    newest = tmp_path / "newest.json"
+    assert run("log", str(export), "--log-key", vkey, "--state", str(newest))[0] == 0
+    code, document = run("log", str(export), "--log-key", vkey, "--state", str(newest), *quorum)
+    assert code == 1
+    assert "below the" in document["reason"]
+    trusted = json.loads(newest.read_text())
+    seen = TrustedState(trusted["size"], base64.b64decode(trusted["root"]), note="")
+    with pytest.raises(VerificationFailed, match="below the"):
+        verify_export(
+            [json.dumps(x) for x in cosigned],
+            log_key=HubVerifier.parse(vkey),
+            state=seen,
+            witnesses=[HubVerifier.parse(witness)],
+            quorum=1,
+        )
+    # One witness key given twice is one witness.
+    code, document = run("log", str(export), "--log-key", vkey, "--witness", witness,
+                         "--witness", witness, "--quorum", "2")  # fmt: skip
+    assert code == 1
+
+
+MANGLED_VALUES: list[Any] = [None, [], {}, 7, "", "²", "é==", "AAAA", [1, 2], {"a": None}]
+
+
+def mangled(document: dict[str, Any]) -> list[Any]:
+    """Copies of ``document`` with one field (at any depth in the first entry of each list)
+    replaced by a value of the wrong type or shape."""
+    copies = []
+    for name in list(document):
+        for value in MANGLED_VALUES:
+            copies.append({**document, name: value})
+        entries = document[name]
+        if isinstance(entries, list) and entries and isinstance(entries[0], dict):
+            for field in entries[0]:
+                for value in MANGLED_VALUES:
+                    copies.append({**document, name: [{**entries[0], field: value}, *entries[1:]]})
+    return copies
+
+
+def test_malformed_bundles_and_exports_fail_cleanly_in_both_verifiers(
+    hub_log: tuple[str, Lines], runner: CliRunner, tmp_path: Path
+) -> None:
+    vkey, lines = hub_log
+    hub = Hub.start(Settings())
+    try:
+        with hub.session() as session:
+            bundle = audit_service.evidence(session, subject="agency:extra-0")
+    finally:
+        hub.close()
+    assert bundle["events"]
+    assert run_evidence(bundle, vkey, tmp_path)[0] == 0
+    hub_key = HubVerifier.parse(vkey)
+    for copy in [*mangled(bundle), [], "text", {"checkpoint": 5}]:
+        code, document = run_evidence(copy, vkey, tmp_path)  # a document, never a crash
+        assert code == (0 if document["ok"] else 1)
+        try:
+            hub_ok = not check_evidence(copy, log_key=hub_key).problems
+        except VerificationFailed:
+            hub_ok = False
+        assert hub_ok == document["ok"], (copy, document)
+    header, *rest = lines
+    first_event = next(i for i, line in enumerate(rest) if line["type"] == "event")
+    for record in mangled({"event": rest[first_event]})[1:]:
+        broken = [header, *rest[:first_event], record["event"], *rest[first_event + 1 :]]
+        if not isinstance(broken[first_event + 1], dict):
+            continue
+        code, _ = run("log", str(write(tmp_path / "m.ndjson", broken)), "--log-key", vkey)
+        assert (code == 0) == (hub_verdict(broken, vkey) is None), record
+
+
+def run_evidence(bundle: Any, vkey: str, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    return run("evidence", str(path), "--log-key", vkey)

@@ -30,8 +30,11 @@ def _witnesses(args: argparse.Namespace) -> list[Key]:
 def _seen(path: Path | None) -> Seen | None:
     if path is None or not path.exists():
         return None
-    state = json.loads(path.read_text("utf-8"))
-    return Seen(size=int(state["size"]), root=base64.b64decode(state["root"]))
+    try:
+        state = json.loads(path.read_text("utf-8"))
+        return Seen(size=int(state["size"]), root=base64.b64decode(state["root"], validate=True))
+    except (ValueError, KeyError, TypeError):
+        raise Failed(f"the state file {path} is not one this tool wrote") from None
 
 
 def _log(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -44,7 +47,9 @@ def _log(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     )
     newest = result.checkpoint
     if args.state:
-        state = {"size": newest.size, "root": base64.b64encode(newest.root).decode()}
+        # With witnesses required, only what they vouched for becomes trusted.
+        trusted = result.witnessed if args.quorum > 0 and result.witnessed else newest
+        state = {"size": trusted.size, "root": base64.b64encode(trusted.root).decode()}
         draft = args.state.with_name(args.state.name + ".tmp")
         draft.write_text(json.dumps(state), "utf-8")
         draft.replace(args.state)
@@ -130,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         document, summary = args.run(args)
-    except (Failed, OSError) as failure:
+    except (Failed, OSError, UnicodeDecodeError) as failure:
         reason = failure.reason if isinstance(failure, Failed) else str(failure)
         index = failure.index if isinstance(failure, Failed) else None
         if args.json:

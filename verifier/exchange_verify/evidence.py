@@ -6,7 +6,6 @@ it (added, approved where approval was awaited, not yet revoked) at the receipt'
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ class EvidenceResult:
 def _b64(value: object, what: str, index: int) -> bytes:
     try:
         return base64.b64decode(str(value), validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or characters that are not ASCII
         raise Failed(f"{what} is not base64", index=index) from None
 
 
@@ -43,7 +42,10 @@ def _proven(entry: object, checkpoint: Checkpoint) -> tuple[int, dict[str, Any]]
         raise Failed("an evidence entry has no leaf index")
     index: int = entry["index"]
     data = _b64(entry.get("event"), "the event", index)
-    proof = [_b64(p, "a proof hash", index) for p in entry.get("proof") or []]
+    hashes = entry.get("proof") or []
+    if not isinstance(hashes, list):
+        raise Failed("an inclusion proof is not a list", index=index)
+    proof = [_b64(p, "a proof hash", index) for p in hashes]
     try:
         verify_inclusion(index, checkpoint.size, leaf_hash(data), proof, checkpoint.root)
     except ValueError as exc:
@@ -64,11 +66,23 @@ def _thumbprint(raw: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(members.encode()).digest()).rstrip(b"=").decode()
 
 
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    details = event.get("details")
+    return details if isinstance(details, dict) else {}
+
+
+def _list(bundle: dict[str, Any], name: str) -> list[Any]:
+    entries = bundle.get(name) or []
+    if not isinstance(entries, list):
+        raise Failed(f"the bundle's {name} is not a list")
+    return entries
+
+
 def verify_evidence(bundle: dict[str, Any], *, log: Key) -> EvidenceResult:
     checkpoint = open_checkpoint(str(bundle.get("checkpoint")), log)
     subject = bundle.get("subject")
     events = []
-    for entry in bundle.get("events") or []:
+    for entry in _list(bundle, "events"):
         index, event = _proven(entry, checkpoint)
         if event.get("subject") != subject:
             raise Failed(
@@ -76,15 +90,23 @@ def verify_evidence(bundle: dict[str, Any], *, log: Key) -> EvidenceResult:
             )
         events.append((index, event))
 
+    # The key history in log order, whatever order the bundle lists it in.
+    proven = sorted((_proven(entry, checkpoint) for entry in _list(bundle, "key_events")),
+                    key=lambda pair: pair[0])  # fmt: skip
     keys: dict[tuple[str, str], dict[str, Any]] = {}
-    for entry in bundle.get("key_events") or []:
-        index, event = _proven(entry, checkpoint)
+    seen: set[int] = set()
+    for index, event in proven:
         action, about = event.get("action"), str(event.get("subject"))
         if action not in KEY_ACTIONS or not about.startswith("agency:"):
             raise Failed(f"a key event is a {action!r} about {about!r}", index=index)
-        details = event.get("details") or {}
+        if index in seen:
+            raise Failed("a key event listed twice", index=index)
+        seen.add(index)
+        details = _details(event)
         key = (about.removeprefix("agency:"), str(details.get("key_id")))
         if action == "signing_key.added":
+            if key in keys:
+                raise Failed(f"the key {key[1]} added a second time", index=index)
             keys[key] = {
                 "public_key": str(details.get("public_key")),
                 "added": index,
@@ -92,12 +114,15 @@ def verify_evidence(bundle: dict[str, Any], *, log: Key) -> EvidenceResult:
                 "approved": None,
                 "revoked": None,
             }
-        elif key in keys:
-            keys[key]["approved" if action == "signing_key.approved" else "revoked"] = index
+        elif key not in keys:
+            raise Failed(f"the key {key[1]} changed before it was added", index=index)
+        else:
+            field = "approved" if action == "signing_key.approved" else "revoked"
+            keys[key][field] = keys[key][field] if keys[key][field] is not None else index
 
     receipts = []
     for index, event in events:
-        details = event.get("details") or {}
+        details = _details(event)
         if event.get("action") != "delivery.acknowledged" or not details.get("receipt_signature"):
             continue
         agency, delivery = str(details.get("agency")), str(details.get("delivery"))
@@ -118,7 +143,7 @@ def verify_evidence(bundle: dict[str, Any], *, log: Key) -> EvidenceResult:
         try:
             raw = _b64url(life["public_key"])
             signature = _b64url(str(details.get("receipt_signature")))
-        except (binascii.Error, ValueError):
+        except ValueError:
             raise Failed(f"the receipt for {delivery} is not base64url", index=index) from None
         if len(raw) != 32 or _thumbprint(raw) != key_id:
             raise Failed(f"the logged key {key_id} is not the key it names", index=index)

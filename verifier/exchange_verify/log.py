@@ -5,7 +5,6 @@ on the newest checkpoint that has it, and growth from the checkpoint this audito
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -60,7 +59,7 @@ def verify_log(
         raise Failed(f"not an {FORMAT} export")
     roots: dict[int, bytes] = {}
     newest: Checkpoint | None = None
-    witnessed: tuple[Checkpoint, list[str]] | None = None
+    witnessed: tuple[Checkpoint, list[str]] | None = None  # the newest with the quorum
     record = _object(next(stream, "{}"), "a line")
     while record.get("type") == "checkpoint":
         checkpoint = open_checkpoint(str(record.get("note")), log)
@@ -99,7 +98,7 @@ def verify_log(
             logged = record.get("leaf_hash")
             if logged is not None and base64.b64decode(str(logged), validate=True) != leaf:
                 raise Failed("the event's bytes do not hash to its logged leaf", index=index)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or characters that are not ASCII
             raise Failed("the event or its leaf hash is not base64", index=index) from None
         tree.append(leaf)
         expected = roots.get(tree.size)
@@ -119,6 +118,12 @@ def verify_log(
         raise Failed("event missing from the log", index=tree.size)
     if quorum > 0 and witnessed is None:
         raise Failed(f"no signed checkpoint has the {quorum} valid witness cosignature(s) required")
+    if quorum > 0 and witnessed and seen is not None and witnessed[0].size < seen.size:
+        raise Failed(
+            f"the newest checkpoint with {quorum} witness cosignature(s) has size "
+            f"{witnessed[0].size}, below the {seen.size} verified before"
+        )
+
     return LogResult(
         checkpoint=newest,
         checkpoints=len(roots),

@@ -4,7 +4,6 @@ witness cosignatures (tlog-cosignature), as far as an auditor needs them."""
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import struct
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ class Key:
         try:
             name, hex_id, encoded = text.strip().split("+", 2)
             material = base64.b64decode(encoded, validate=True)
-        except (ValueError, binascii.Error):
+        except ValueError:  # binascii.Error is one
             raise Failed(f"not a verifier key: {text[:40]!r}") from None
         if len(material) != 33 or material[0] != key_type:
             kind = "a log (Ed25519)" if key_type == ED25519 else "a witness (cosignature/v1)"
@@ -65,8 +64,12 @@ class Checkpoint:
 
     def cosigned_by(self, witnesses: list[Key]) -> list[str]:
         """Names of the witnesses with a valid cosignature/v1 on this checkpoint."""
-        valid = []
+        valid: list[str] = []
+        counted: set[bytes] = set()
         for witness in witnesses:
+            if witness.key_id in counted:  # one key given twice is one witness
+                continue
+            counted.add(witness.key_id)
             for name, raw in self.signatures:
                 if name != witness.name or raw[:4] != witness.key_id or len(raw) != 4 + 72:
                     continue
@@ -87,11 +90,13 @@ def open_checkpoint(text: str, log: Key) -> Checkpoint:
     if len(lines) < 3:
         raise Failed("a checkpoint body is origin, size and root hash")
     origin, size_text, root_text = lines[0], lines[1], lines[2]
-    if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+    if not (size_text.isascii() and size_text.isdigit()) or (
+        size_text != "0" and size_text.startswith("0")
+    ):
         raise Failed(f"the checkpoint size {size_text!r} is not a decimal number")
     try:
         root = base64.b64decode(root_text, validate=True)
-    except binascii.Error:
+    except ValueError:
         raise Failed("the checkpoint's root hash is not base64") from None
     if len(root) != 32:
         raise Failed("the checkpoint's root hash is not 32 bytes")
@@ -104,7 +109,7 @@ def open_checkpoint(text: str, log: Key) -> Checkpoint:
         name, _, encoded = line[len(SIGNATURE_PREFIX) :].rpartition(" ")
         try:
             signatures.append((name, base64.b64decode(encoded, validate=True)))
-        except binascii.Error:
+        except ValueError:
             raise Failed(f"the signature of {name} is not base64") from None
     signed_body = body + "\n"
     if not any(
