@@ -6,12 +6,16 @@ goes out, with the envelope ids it had."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import shutil
+import tarfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pyrage
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
@@ -30,6 +34,7 @@ from exchange.crypto import b64url, raw_public_bytes
 from exchange.delivery.models import DeliveryState
 from exchange.hub import Hub
 from exchange.ops.backup import create_backup
+from exchange.settings import Settings
 from tests.conftest import bearer, issue_key
 from tests.delivery.conftest import WARNING, deliveries, fast_settings, settle, submit
 from tests.delivery.receiver import Receiver, running_receiver
@@ -172,3 +177,50 @@ def test_a_backup_needs_a_real_recipient(runner: CliRunner, tmp_path: Path, reci
     assert result.exit_code == 1
     assert "age X25519 recipient" in result.stdout + result.stderr
     assert not (tmp_path / "b.age").exists()
+
+
+def repacked(backup: Path, identity: Path, change: Callable[[Path], None], out: Path) -> Path:
+    """The backup decrypted, changed by ``change`` (given its unpacked folder), packed and
+    encrypted again to the same operator: what someone with write access to the backup
+    store, but not the operator's identity, could not make, and a corrupt copy might be."""
+    secret = identity.read_text().splitlines()[-1]
+    operator = pyrage.x25519.Identity.from_str(secret)
+    unpacked = out.parent / "unpacked"
+    with tarfile.open(fileobj=io.BytesIO(pyrage.decrypt(backup.read_bytes(), [operator]))) as tar:
+        tar.extractall(unpacked, filter="data")
+    change(unpacked)
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for member in sorted(unpacked.iterdir()):
+            tar.add(member, arcname=member.name)
+    out.write_bytes(pyrage.encrypt(archive.getvalue(), [operator.to_public()]))
+    return out
+
+
+def test_a_restore_refuses_a_backup_that_is_not_what_it_says(
+    runner: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    invoke(runner, "init", "--demo")
+    identity = tmp_path / "operator.age"
+    recipient = str(invoke(runner, "backup-key", "--out", str(identity))["recipient"])
+    backup = tmp_path / "hub.age"
+    invoke(runner, "backup", "--to", str(backup), "--recipient", recipient)
+
+    def without_database(folder: Path) -> None:
+        for name in ("database.sqlite3", "database.pgdump"):
+            (folder / name).unlink(missing_ok=True)
+
+    def another_count(folder: Path) -> None:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        (folder / "manifest.json").write_text(json.dumps({**manifest, "reports": 7}))
+
+    for change, says in ((without_database, "holds no database"), (another_count, "manifest")):
+        shutil.rmtree(tmp_path / "unpacked", ignore_errors=True)
+        broken = repacked(backup, identity, change, tmp_path / "broken.age")
+        destroy(settings.database_url, settings.key_dir)
+        refused = runner.invoke(cli, ["restore", str(broken), "--identity", str(identity)])
+        assert refused.exit_code == 1
+        assert says in refused.stderr
+        # The keys stay as they were (absent): nothing half restored beside the database.
+        assert not settings.key_dir.exists()
+        settings.key_dir.mkdir()

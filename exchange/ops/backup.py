@@ -272,7 +272,12 @@ def _open(source: Path, identity: Path, work: Path) -> Manifest:
         document = json.loads((staging / MANIFEST).read_text("utf-8"))
     except (OSError, ValueError):
         raise InvalidInput(t("backup.not_a_backup", reason="it has no manifest")) from None
-    return Manifest.parse(document)
+    manifest = Manifest.parse(document)
+    database = SQLITE_FILE if manifest.facts.database == "sqlite" else PG_DUMP_FILE
+    for member in (database, KEYS):
+        if not (staging / member).exists():
+            raise InvalidInput(t("backup.not_a_backup", reason=f"it holds no {member}"))
+    return manifest
 
 
 def _database_is_empty(database_url: str) -> bool:
@@ -309,19 +314,48 @@ def restore_backup(settings: Settings, *, source: Path, identity: Path, force: b
                 raise Conflict(t("backup.target_not_empty", what="EXCHANGE_DATABASE_URL"))
             if not _folder_is_empty(settings.key_dir):
                 raise Conflict(t("backup.target_not_empty", what=str(settings.key_dir)))
-        _restore_keys(staging / KEYS, settings.key_dir)
+        # The database first, in one transaction where the tool allows: a restore that
+        # fails leaves the key folder as it was and no half-written schema.
         if target_dialect == "sqlite":
             _restore_sqlite(staging / SQLITE_FILE, _sqlite_path(settings.database_url))
         else:
             _run_tool(
                 "pg_restore",
-                ["--no-owner", "--no-privileges", "--exit-on-error", "--clean", "--if-exists",
+                ["--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
+                 "--clean", "--if-exists",
                  "--dbname", make_url(settings.database_url).database or "",
                  str(staging / PG_DUMP_FILE)],
                 settings.database_url,
             )  # fmt: skip
-    migrations.upgrade(settings.database_url)
+        migrations.upgrade(settings.database_url)
+        _check_against(manifest, settings.database_url)
+        _restore_keys(staging / KEYS, settings.key_dir)
     return manifest
+
+
+def _check_against(manifest: Manifest, database_url: str) -> None:
+    """The restored database must be the one the manifest describes: the same signed log
+    head and the same number of reports."""
+    engine = build_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            restored = read_facts(connection)
+    finally:
+        engine.dispose()
+    expected = manifest.facts
+    if (restored.checkpoint_size, restored.checkpoint_root, restored.reports) != (
+        expected.checkpoint_size,
+        expected.checkpoint_root,
+        expected.reports,
+    ):
+        raise Conflict(
+            t(
+                "backup.not_a_backup",
+                reason="the restored database does not match its manifest "
+                f"(log size {restored.checkpoint_size}, {restored.reports} reports; the "
+                f"manifest says {expected.checkpoint_size} and {expected.reports})",
+            )
+        )
 
 
 def record_restoration(session: Session, manifest: Manifest, *, actor: str) -> None:
@@ -342,14 +376,20 @@ def record_restoration(session: Session, manifest: Manifest, *, actor: str) -> N
 
 
 def _restore_keys(source: Path, target: Path) -> None:
-    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """The key folder is built beside its place and moved in whole at the end."""
+    draft = target.with_name(target.name + ".restoring")
+    shutil.rmtree(draft, ignore_errors=True)
+    draft.mkdir(mode=0o700, parents=True)
     for path in sorted(source.rglob("*")):
-        destination = target / path.relative_to(source)
+        destination = draft / path.relative_to(source)
         if path.is_dir():
             destination.mkdir(mode=0o700, exist_ok=True)
             continue
         shutil.copyfile(path, destination)
         destination.chmod(0o600)
+    if target.exists():
+        shutil.rmtree(target)  # empty, or --force said to overwrite it
+    draft.replace(target)
 
 
 def _restore_sqlite(source: Path, target: Path) -> None:
