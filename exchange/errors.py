@@ -16,6 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -141,6 +143,10 @@ class NotReady(ExchangeError):
 
     status = 503
     code = "not_ready"
+
+
+RETRY_AFTER_S = 2  # seconds a client waits before sending again while the database is away
+DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeout)
 
 
 class NotCommitted(ExchangeError):
@@ -362,7 +368,20 @@ def install_error_handlers(app: FastAPI) -> None:
             error.status = exc.status_code
         return error_response(request, error)
 
+    async def on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database restarting, unreachable or (SQLite) locked past the timeout: the
+        # request failed and may be sent again (if the connection broke in the very commit
+        # it may have been stored: an idempotency key makes the resend answer as the first
+        # did). The cause goes to the log, not to the caller.
+        logger.warning("database unavailable", extra={"error": type(exc).__name__})
+        unavailable = NotReady(
+            t("request.database_unavailable"), headers={"Retry-After": str(RETRY_AFTER_S)}
+        )
+        return error_response(request, unavailable)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DATABASE_AWAY):  # raised in a middleware, outside the handlers
+            return await on_database_unavailable(request, exc)
         incident = uuid.uuid4().hex[:12]
         # The traceback goes to the log under the incident id; the caller gets the id only.
         # The route's template, not the path: a path may carry a secret (a reset link).
@@ -372,6 +391,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, InternalError(t("request.internal", incident=incident)))
 
     app.add_exception_handler(ExchangeError, on_exchange_error)
+    for unavailable in DATABASE_AWAY:
+        app.add_exception_handler(unavailable, on_database_unavailable)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -46,6 +46,12 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "Method {method} is not allowed at {path}.",
         "id": "Metode {method} tidak diizinkan di {path}.",
     },
+    "request.database_unavailable": {
+        "en": "The database is unavailable for a moment. Send the request again after the "
+        "Retry-After delay (a submission with its Idempotency-Key, so that it is stored once).",
+        "id": "Basis data sedang tidak tersedia. Kirim lagi permintaan setelah jeda "
+        "Retry-After (pengiriman laporan dengan Idempotency-Key-nya, agar tersimpan sekali).",
+    },
     "request.internal": {
         "en": "The hub could not complete the request; quote incident {incident} to the operator.",
         "id": "Hub tidak dapat menyelesaikan permintaan; sebutkan insiden {incident} ke operator.",

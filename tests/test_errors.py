@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 
 from exchange.app import create_app
 from exchange.hub import Hub
@@ -193,3 +194,24 @@ def test_catalogue_is_complete_in_both_languages() -> None:
 )
 def test_accept_language_negotiation(header: str | None, locale: str) -> None:
     assert negotiate(header) == locale
+
+
+def database_gone(*_args: object, **_kwargs: object) -> None:
+    raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+
+@pytest.mark.parametrize("where", ["route", "middleware"])
+def test_a_database_away_is_503_with_retry_after_never_500(
+    client: TestClient, admin_token: str, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A restart of PostgreSQL (or SQLite locked past its timeout) mid-request: the client is
+    told to come back, in a JSON error that names no server detail."""
+    if where == "route":
+        monkeypatch.setattr("exchange.agencies.router.service.get_agency", database_gone)
+    else:
+        monkeypatch.setattr("exchange.middleware.authenticate", database_gone)
+    answer = client.get("/v1/agencies/hub", headers=bearer(admin_token))
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "2"
+    assert_error_shape(answer.json(), "not_ready")
+    assert "server closed" not in answer.text
