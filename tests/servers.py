@@ -70,8 +70,9 @@ class PostgresServer:
     """A private cluster in ``base_dir``. As root (CI), it runs as the ``postgres`` user,
     since PostgreSQL refuses to run as root."""
 
-    def __init__(self, bin_dir: Path, base_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, base_dir: Path, *, durable: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.durable = durable
         self.base_dir = base_dir
         self.data_dir = base_dir / "data"
         self.port = free_port()
@@ -96,11 +97,18 @@ class PostgresServer:
             "--encoding=UTF8",
             "--no-sync",
         )
-        # Durability settings off: these clusters live for one test run.
+        self.serve()
+
+    def serve(self) -> None:
+        """Start the initialised cluster (again, after :meth:`stop`)."""
+        # Durability off: these clusters live for one test run. A durable one (the soak
+        # crashes it on purpose) keeps synchronous commits: a commit answered is in the WAL
+        # when the server process dies, as on a real server (fsync only guards against the
+        # machine itself crashing, which no test does).
         options = (
             f"-p {self.port} -k {self.base_dir} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=200"
+            "-c fsync=off -c full_page_writes=off -c max_connections=200"
+            + ("" if self.durable else " -c synchronous_commit=off")
         )
         self._run(
             str(self.bin_dir / "pg_ctl"),
