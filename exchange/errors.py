@@ -149,6 +149,11 @@ RETRY_AFTER_S = 2  # seconds a client waits before sending again while the datab
 DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeout)
 
 
+def database_unavailable() -> NotReady:
+    """What a caller is told while the database is away: come back after Retry-After."""
+    return NotReady(t("request.database_unavailable"), headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 class NotCommitted(ExchangeError):
     """Raised when work could not be stored (a bulk batch whose commit failed)."""
 
@@ -374,10 +379,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # it may have been stored: an idempotency key makes the resend answer as the first
         # did). The cause goes to the log, not to the caller.
         logger.warning("database unavailable", extra={"error": type(exc).__name__})
-        unavailable = NotReady(
-            t("request.database_unavailable"), headers={"Retry-After": str(RETRY_AFTER_S)}
-        )
-        return error_response(request, unavailable)
+        return error_response(request, database_unavailable())
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, DATABASE_AWAY):  # raised in a middleware, outside the handlers

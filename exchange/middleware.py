@@ -14,10 +14,12 @@ from exchange.agencies.models import Scope as KeyScope
 from exchange.agencies.service import Principal, authenticate, public_key_id
 from exchange.audit.failures import AuthFailureTally
 from exchange.errors import (
+    DATABASE_AWAY,
     AuthenticationFailed,
     BodyTooLarge,
     ExchangeError,
     PayloadTooLarge,
+    database_unavailable,
     error_json,
 )
 from exchange.hub import Hub
@@ -25,6 +27,7 @@ from exchange.i18n import negotiate, t
 from exchange.metrics import UNMATCHED_ROUTE, HttpMetrics
 from exchange.ratelimit import RateLimited
 
+logger = logging.getLogger(__name__)
 access_log = logging.getLogger("exchange.access")
 
 
@@ -135,6 +138,12 @@ class Authenticate:
             principal = await run_in_threadpool(_authenticated, state.hub, token)
         except RateLimited as limited:  # a valid key, too busy: no authentication failure
             await error_json(limited, negotiate(_header(scope, b"accept-language")))(
+                scope, receive, send
+            )
+            return
+        except DATABASE_AWAY as away:  # nor is a database restarting one
+            logger.warning("database unavailable", extra={"error": type(away).__name__})
+            await error_json(database_unavailable(), negotiate(_header(scope, b"accept-language")))(
                 scope, receive, send
             )
             return

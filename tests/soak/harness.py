@@ -61,7 +61,7 @@ CI_PLAN = Plan(
 )  # fmt: skip
 FULL_PLAN = Plan(
     reports=10_000, rate=60, bulk_lines=200, killed_bulk_lines=800, redis_down_s=30,
-    subscriber_errors_s=60, subscriber_hangs_s=20, disk_full_s=20, settle_s=900,
+    subscriber_errors_s=60, subscriber_hangs_s=20, disk_full_s=20, settle_s=3600,
 )  # fmt: skip
 
 
