@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -123,9 +124,20 @@ def test_bad_inbox_requests(client: TestClient, polda: dict[str, str]) -> None:
     assert client.get("/v1/inbox").status_code == 401
 
 
-def test_a_signed_receipt_is_verified_and_kept(
+@dataclass(frozen=True)
+class Delivered:
+    """A report delivered to Polda's inbox, Polda holding a registered signing key."""
+
+    private: Ed25519PrivateKey
+    key_id: str
+    report_id: str
+    delivery_id: str
+    data_hash: str
+
+
+def delivered_to_a_signing_recipient(
     client: TestClient, hub: Hub, village: dict[str, str], polda: dict[str, str]
-) -> None:
+) -> Delivered:
     private = Ed25519PrivateKey.generate()
     with hub.session() as session:
         key = agencies.add_signing_key(
@@ -138,26 +150,34 @@ def test_a_signed_receipt_is_verified_and_kept(
     report_id = submit(client, village)
     delivered(hub, 1)
     (item,) = client.get("/v1/inbox", headers=polda).json()["items"]
-    delivery_id, data_hash = item["delivery_id"], item["envelope"]["datahash"]
+    return Delivered(private, key.id, report_id, item["delivery_id"], item["envelope"]["datahash"])
+
+
+def test_a_signed_receipt_is_verified_and_kept(
+    client: TestClient, hub: Hub, village: dict[str, str], polda: dict[str, str]
+) -> None:
+    sent = delivered_to_a_signing_recipient(client, hub, village, polda)
+    private, report_id = sent.private, sent.report_id
+    delivery_id, data_hash = sent.delivery_id, sent.data_hash
 
     def ack(body: dict[str, str]) -> tuple[int, dict[str, object]]:
         response = client.post(f"/v1/deliveries/{delivery_id}/ack", json=body, headers=polda)
         return response.status_code, response.json()
 
     forged = b64url(private.sign(receipt_message(delivery_id, "0" * 64)))
-    status, body = ack({"key_id": key.id, "signature": forged})
+    status, body = ack({"key_id": sent.key_id, "signature": forged})
     assert status == 422
     assert body["error"]["details"][0]["pointer"] == "/signature"
     status, body = ack({"key_id": "nope", "signature": forged})
     assert (status, body["error"]["details"][0]["pointer"]) == (422, "/key_id")
-    status, body = ack({"key_id": key.id})
+    status, body = ack({"key_id": sent.key_id})
     assert (status, body["error"]["details"][0]["pointer"]) == (422, "/signature")
 
     signature = b64url(private.sign(receipt_message(delivery_id, data_hash)))
-    status, body = ack({"key_id": key.id, "signature": signature})
+    status, body = ack({"key_id": sent.key_id, "signature": signature})
     assert status == 200
     assert body["state"] == "acknowledged"
-    assert body["receipt_key_id"] == key.id
+    assert body["receipt_key_id"] == sent.key_id
     evidence_events = []
     with hub.session() as session:
         for event in session.exec(
@@ -214,23 +234,13 @@ def test_a_signed_receipt_verifies_offline_against_the_key_the_log_recorded(
     """An evidence bundle carries the recipient's key history from the log, so an auditor
     checks the receipt with nothing but the log's key; a receipt the hub made up, or one
     signed by a key revoked before it, fails."""
-    private = Ed25519PrivateKey.generate()
-    with hub.session() as session:
-        key = agencies.add_signing_key(
-            session,
-            agency_id="polda-banten",
-            public_key=b64url(raw_public_bytes(private.public_key())),
-            actor="test",
-        )
-    subscribe(client, polda)
-    report_id = submit(client, village)
-    delivered(hub, 1)
-    (item,) = client.get("/v1/inbox", headers=polda).json()["items"]
-    delivery_id, data_hash = item["delivery_id"], item["envelope"]["datahash"]
+    sent = delivered_to_a_signing_recipient(client, hub, village, polda)
+    private, report_id = sent.private, sent.report_id
+    delivery_id, data_hash = sent.delivery_id, sent.data_hash
     signature = b64url(private.sign(receipt_message(delivery_id, data_hash)))
     acked = client.post(
         f"/v1/deliveries/{delivery_id}/ack",
-        json={"key_id": key.id, "signature": signature},
+        json={"key_id": sent.key_id, "signature": signature},
         headers=polda,
     )
     assert acked.status_code == 200
@@ -244,13 +254,30 @@ def test_a_signed_receipt_verifies_offline_against_the_key_the_log_recorded(
         assert answer.status_code == 200
         return dict(answer.json())
 
+    def logged_receipt(receipt_signature: str) -> None:
+        """An acknowledgement written straight into the log, as a subverted hub could."""
+        with hub.session() as session:
+            audit.record(
+                session,
+                action="delivery.acknowledged",
+                subject=f"report:{report_id}",
+                actor="hub",
+                details={
+                    "delivery": delivery_id,
+                    "agency": "polda-banten",
+                    "data_hash": data_hash,
+                    "receipt_key_id": sent.key_id,
+                    "receipt_signature": receipt_signature,
+                },
+            )
+
     genuine = bundle()
     assert [json.loads(base64.b64decode(e["event"]))["action"] for e in genuine["key_events"]] == [
         "signing_key.added"
     ]
     check = verify_evidence(genuine, log_key=log_key)
     assert [(r.agency, r.delivery, r.key_id) for r in check.receipts] == [
-        ("polda-banten", delivery_id, key.id)
+        ("polda-banten", delivery_id, sent.key_id)
     ]
     saved = tmp_path / "bundle.json"
     saved.write_text(json.dumps(genuine))
@@ -284,22 +311,9 @@ def test_a_signed_receipt_verifies_offline_against_the_key_the_log_recorded(
 
     # A hub that writes a receipt of its own making into the log: the log proves the
     # event, but the signature is not the recipient's.
-    with hub.session() as session:
-        audit.record(
-            session,
-            action="delivery.acknowledged",
-            subject=f"report:{report_id}",
-            actor="hub",
-            details={
-                "delivery": delivery_id,
-                "agency": "polda-banten",
-                "data_hash": data_hash,
-                "receipt_key_id": key.id,
-                "receipt_signature": b64url(
-                    Ed25519PrivateKey.generate().sign(receipt_message(delivery_id, data_hash))
-                ),
-            },
-        )
+    logged_receipt(
+        b64url(Ed25519PrivateKey.generate().sign(receipt_message(delivery_id, data_hash)))
+    )
     made_up = bundle()
     with pytest.raises(VerificationFailed, match="does not verify under key"):
         verify_evidence(made_up, log_key=log_key)
@@ -308,21 +322,10 @@ def test_a_signed_receipt_verifies_offline_against_the_key_the_log_recorded(
 
     # And one signed by the recipient's key after the log recorded its revocation.
     with hub.session() as session:
-        agencies.revoke_signing_key(session, agency_id="polda-banten", key_id=key.id, actor="test")
-    with hub.session() as session:
-        audit.record(
-            session,
-            action="delivery.acknowledged",
-            subject=f"report:{report_id}",
-            actor="hub",
-            details={
-                "delivery": delivery_id,
-                "agency": "polda-banten",
-                "data_hash": data_hash,
-                "receipt_key_id": key.id,
-                "receipt_signature": signature,
-            },
+        agencies.revoke_signing_key(
+            session, agency_id="polda-banten", key_id=sent.key_id, actor="test"
         )
+    logged_receipt(signature)
     revoked_first = bundle()
     receipts = check_evidence(revoked_first, log_key=log_key).receipts
     assert len(receipts) == 3

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -212,27 +213,46 @@ def test_state_catches_a_rollback_and_a_fork(hub_log: tuple[str, Lines], tmp_pat
     assert json.loads(state.read_text())["root"] != seen["root"]  # a failed run leaves it
 
 
-def test_witness_quorum_on_the_newest_cosigned_checkpoint(
-    hub_log: tuple[str, Lines], tmp_path: Path
-) -> None:
-    vkey, lines = hub_log
+@dataclass(frozen=True)
+class Witnessed:
+    """The export with its oldest checkpoint cosigned by a witness and the newest not yet,
+    as on a live hub."""
+
+    lines: Lines
+    export: Path
+    witness: str  # the witness's verifier key
+    position: int  # of the cosigned checkpoint's line
+    size: int  # of the cosigned checkpoint
+
+
+def cosigned_oldest(lines: Lines, tmp_path: Path) -> Witnessed:
     witness_key = Ed25519PrivateKey.generate()
     witness = verifier_key(
         "bp3mi.test/w", KeyType.cosignature_v1, raw_public_bytes(witness_key.public_key())
     )
-    checkpoints = [i for i, line in enumerate(lines) if line["type"] == "checkpoint"]
+    position = next(i for i, line in enumerate(lines) if line["type"] == "checkpoint")
     cosigned = [dict(line) for line in lines]
-    first = checkpoints[0]  # an older checkpoint cosigned, the newest not yet: a live hub
-    note = Note.parse(cosigned[first]["note"])
+    note = Note.parse(cosigned[position]["note"])
     line = cosign(note.body, "bp3mi.test/w", witness_key, timestamp=1_700_000_000)
-    cosigned[first]["note"] = note.with_signature(line).text()
-    export = write(tmp_path / "c.ndjson", cosigned)
+    cosigned[position]["note"] = note.with_signature(line).text()
+    size = int(note.body.split("\n")[1])
+    return Witnessed(cosigned, write(tmp_path / "c.ndjson", cosigned), witness, position, size)
+
+
+def test_witness_quorum_on_the_newest_cosigned_checkpoint(
+    hub_log: tuple[str, Lines], tmp_path: Path
+) -> None:
+    vkey, lines = hub_log
+    witnessed = cosigned_oldest(lines, tmp_path)
+    cosigned, export, witness = witnessed.lines, witnessed.export, witnessed.witness
+    checkpoints = [i for i, line in enumerate(lines) if line["type"] == "checkpoint"]
+    first = witnessed.position
 
     code, document = run("log", str(export), "--log-key", vkey, "--witness", witness,
                          "--quorum", "1")  # fmt: skip
     assert code == 0, document
     assert document["cosigned_by"] == ["bp3mi.test/w"]
-    assert document["witnessed_size"] == int(note.body.split("\n")[1]) < document["size"]
+    assert document["witnessed_size"] == witnessed.size < document["size"]
     hub = verify_export(
         [json.dumps(x) for x in cosigned],
         log_key=HubVerifier.parse(vkey),
@@ -332,17 +352,9 @@ def test_a_quorum_below_what_the_auditor_trusts_fails_and_state_keeps_only_the_w
     hub_log: tuple[str, Lines], tmp_path: Path
 ) -> None:
     vkey, lines = hub_log
-    witness_key = Ed25519PrivateKey.generate()
-    witness = verifier_key(
-        "bp3mi.test/w", KeyType.cosignature_v1, raw_public_bytes(witness_key.public_key())
-    )
-    checkpoints = [i for i, line in enumerate(lines) if line["type"] == "checkpoint"]
-    cosigned = [dict(line) for line in lines]
-    note = Note.parse(cosigned[checkpoints[0]]["note"])
-    witnessed_size = int(note.body.split("\n")[1])
-    line = cosign(note.body, "bp3mi.test/w", witness_key, timestamp=1_700_000_000)
-    cosigned[checkpoints[0]]["note"] = note.with_signature(line).text()
-    export = write(tmp_path / "c.ndjson", cosigned)
+    witnessed = cosigned_oldest(lines, tmp_path)
+    cosigned, export, witness = witnessed.lines, witnessed.export, witnessed.witness
+    witnessed_size = witnessed.size
     quorum = ("--witness", witness, "--quorum", "1")
 
     state = tmp_path / "auditor.json"
