@@ -40,7 +40,7 @@ def main() -> None:
         tally = soak.run()
     print(f"soak of {plan.reports} reports, {time.monotonic() - started:.0f} s in all")
     print("\n".join(tally.lines()))
-    if tally.lost or tally.problems:
+    if tally.lost or tally.problems or tally.accepted != tally.stored:
         raise SystemExit(1)
 
 

@@ -313,7 +313,11 @@ def delete_subscription(
 
 def disable_subscription(session: Session, *, subscription: Subscription, reason: str) -> None:
     """Stop routing to a subscription whose recipient asked to stop (HTTP 410). The owner
-    sees the reason on the subscription and in the audit log; re-creating it resumes."""
+    sees the reason on the subscription and in the audit log; re-creating it resumes. The
+    row is locked first: several sends answered 410 at once disable it, and log it, once."""
+    session.refresh(subscription, with_for_update=True)
+    if not subscription.active:
+        return
     subscription.active = False
     subscription.disabled_reason = reason[:300]
     session.add(subscription)

@@ -27,6 +27,7 @@ from exchange.delivery.service import DeliveryPolicy
 from exchange.hub import Hub
 from exchange.models import utcnow
 from exchange.routing.models import Subscription
+from exchange.routing.service import disable_subscription
 from tests.conftest import bearer
 from tests.delivery.conftest import (
     WARNING,
@@ -213,6 +214,16 @@ def test_410_disables_the_subscription_and_tells_its_owner(
             select(AuditEvent).where(AuditEvent.action == "subscription.disabled")
         ).all()
     assert len(disabled) == 1
+    # Another send answered 410 at the same time disables nothing more, and logs nothing.
+    with hub.session() as session:
+        stored = session.get(Subscription, subscription["id"])
+        assert stored is not None
+        disable_subscription(session, subscription=stored, reason="the receiver answered 410 Gone")
+    with hub.session() as session:
+        again = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "subscription.disabled")
+        ).all()
+    assert len(again) == 1
 
 
 def test_retry_schedule_jitter_floor_and_retry_after() -> None:

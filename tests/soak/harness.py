@@ -23,6 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ class Tally:
     refused: Counter[int] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # what each fault did
 
     def lines(self) -> list[str]:
         return [
@@ -87,16 +89,22 @@ class Tally:
             f"dead by reason: {dict(self.dead_reasons)}",
             f"answers that were not 2xx (sent again with their keys): {dict(self.refused)}",
             "phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in self.phases.items()),
+            "faults: " + ", ".join(f"{k} {v}" for k, v in self.counts.items()),
             *[f"PROBLEM: {p}" for p in self.problems],
         ]
 
 
+class Aborted(Exception):
+    """The soak stops: an answer no careful client could retry, or the run gave up."""
+
+
 class Client:
     """A careful agency client: every submission carries an idempotency key, and whatever
-    was not answered 2xx (an error, a dropped connection) is sent again with the same key,
-    to the other API process."""
+    was not answered 2xx (a 429 or 503, a dropped connection) is sent again with the same
+    key, to the other API process. Any other answer stops the soak."""
 
-    def __init__(self, apis: list[str], token: str, tally: Tally) -> None:
+    def __init__(self, apis: list[str], token: str, tally: Tally, abort: threading.Event) -> None:
+        self.abort = abort
         self.apis = apis
         self.headers = {"Authorization": f"Bearer {token}"}
         self.tally = tally
@@ -105,8 +113,15 @@ class Client:
         self.turn = 0
 
     def _api(self) -> str:
+        if self.abort.is_set():
+            raise Aborted("the soak was stopped")
         self.turn += 1
         return self.apis[self.turn % len(self.apis)]
+
+    def _refused(self, status: int, what: str) -> None:
+        self.tally.refused[status] += 1
+        if status not in (429, 503):
+            raise Aborted(f"{what}: answered {status}")
 
     def _accept(self, key: str, report_id: str) -> None:
         with self.lock:
@@ -131,9 +146,7 @@ class Client:
                 report_id = str(answer.json()["id"])
                 self._accept(key, report_id)
                 return report_id
-            self.tally.refused[answer.status_code] += 1
-            if answer.status_code not in (429, 503):
-                self.tally.problems.append(f"single {key}: {answer.status_code} {answer.text}")
+            self._refused(answer.status_code, f"single {key}: {answer.text}")
             time.sleep(0.2)
 
     def bulk(self, keys: list[str]) -> dict[str, str]:
@@ -157,9 +170,7 @@ class Client:
                 time.sleep(0.2)
                 continue
             if answer.status_code != 200:
-                self.tally.refused[answer.status_code] += 1
-                if answer.status_code not in (429, 503):
-                    self.tally.problems.append(f"bulk: {answer.status_code} {answer.text}")
+                self._refused(answer.status_code, f"bulk: {answer.text}")
                 time.sleep(0.2)
                 continue
             left = []
@@ -168,9 +179,7 @@ class Client:
                 if 200 <= record["status"] < 300:
                     self._accept(key, str(record["result"]["id"]))
                 else:
-                    self.tally.refused[record["status"]] += 1
-                    if record["status"] not in (429, 503):
-                        self.tally.problems.append(f"bulk line {key}: {record}")
+                    self._refused(record["status"], f"bulk line {key}: {record}")
                     left.append(key)
             pending = left
             if pending:
@@ -191,52 +200,67 @@ class Soak:
         self.receiver = Receiver()
         self.drop = work / "drop"
         self.stop_load = threading.Event()
-        self.inbox_acked: Counter[str] = Counter()
+        self.pause_load = threading.Event()
+        self.abort = threading.Event()
+        self.inbox_seen: Counter[str] = Counter()  # ids the inbox reader was handed
+        self.webhook_caught_up_at: datetime | None = None
 
     # --- setting up ------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Soak]:
-        self.postgres.start()
-        self.redis.start()
+        """Everything started in turn, and whatever was started stopped again, however the
+        run ends."""
+        with contextlib.ExitStack() as started:
+            started.callback(shutil.rmtree, self.postgres_dir, ignore_errors=True)
+            self.postgres.start()
+            started.callback(self._stop_postgres)
+            self.redis.start()
+            started.callback(self.redis.stop)
+            self._mount_drop()
+            started.callback(subprocess.run, ["umount", "-l", str(self.drop)], check=False)
+            started.enter_context(running_receiver(self.receiver))
+            self.database_url = self.postgres.create_database("soak")
+            env = {
+                **os.environ,
+                "EXCHANGE_DATABASE_URL": self.database_url,
+                "EXCHANGE_BROKER_URL": self.redis.url,
+                "EXCHANGE_KEY_DIR": str(self.work / "keys"),
+                "EXCHANGE_LOG_JSON": "true",
+                "EXCHANGE_FILEDROP_ROOT": str(self.drop),
+                "EXCHANGE_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',
+                # Retries every 2 s, 120 times: longer than any fault here lasts.
+                "EXCHANGE_DELIVERY_SCHEDULE_S": json.dumps([0] + [2.0] * 120),
+                "EXCHANGE_DELIVERY_TIMEOUT_S": "2",
+                "EXCHANGE_DELIVERY_BACKOFF_FLOOR_S": "0.5",
+                "EXCHANGE_SWEEP_INTERVAL_S": "1",
+                "EXCHANGE_SUBMISSIONS_PER_MINUTE_PER_KEY": "1000000",
+                "EXCHANGE_REQUESTS_PER_MINUTE_PER_KEY": "1000000",
+            }
+            self.topology = Topology(env, self.work)
+            started.callback(self.topology.stop_all)
+            self._set_up()
+            yield self
+
+    def _stop_postgres(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.postgres.stop()
+
+    def _mount_drop(self) -> None:
+        """The file-drop root on a small file system of its own, so that it can fill up."""
         self.drop.mkdir()
-        # The file-drop root on a small file system of its own, so that it can fill up.
         size = 64 * 1024 * 1024 + self.plan.reports * 16 * 1024
-        subprocess.run(
+        mounted = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(self.drop)],
-            check=True,
+            capture_output=True,
+            text=True,
+            check=False,
         )
-        try:
-            with running_receiver(self.receiver):
-                self.database_url = self.postgres.create_database("soak")
-                env = {
-                    **os.environ,
-                    "EXCHANGE_DATABASE_URL": self.database_url,
-                    "EXCHANGE_BROKER_URL": self.redis.url,
-                    "EXCHANGE_KEY_DIR": str(self.work / "keys"),
-                    "EXCHANGE_LOG_JSON": "true",
-                    "EXCHANGE_FILEDROP_ROOT": str(self.drop),
-                    "EXCHANGE_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',
-                    # Retries every 2 s for 4 minutes: longer than any fault here lasts.
-                    "EXCHANGE_DELIVERY_SCHEDULE_S": json.dumps([0] + [2.0] * 120),
-                    "EXCHANGE_DELIVERY_TIMEOUT_S": "2",
-                    "EXCHANGE_DELIVERY_BACKOFF_FLOOR_S": "0.5",
-                    "EXCHANGE_SWEEP_INTERVAL_S": "1",
-                    "EXCHANGE_SUBMISSIONS_PER_MINUTE_PER_KEY": "1000000",
-                    "EXCHANGE_REQUESTS_PER_MINUTE_PER_KEY": "1000000",
-                }
-                self.topology = Topology(env, self.work)
-                try:
-                    self._set_up()
-                    yield self
-                finally:
-                    self.topology.stop_all()
-        finally:
-            subprocess.run(["umount", "-l", str(self.drop)], check=False)
-            self.redis.stop()
-            with contextlib.suppress(subprocess.CalledProcessError):
-                self.postgres.stop()
-            shutil.rmtree(self.postgres_dir, ignore_errors=True)
+        if mounted.returncode != 0:
+            raise RuntimeError(
+                f"the soak mounts a tmpfs for the file drop (root with CAP_SYS_ADMIN): "
+                f"{mounted.stderr.strip()}"
+            )
 
     def _token(self, agency: str, scope: str) -> str:
         created = self.topology.run("agency", "key", "create", agency, "--scope", scope, "--json")
@@ -282,7 +306,9 @@ class Soak:
             assert made.status_code == 201, made.text
             if agency == "polda-soak":
                 self.receiver.secret = made.json()["secrets"]["secret"]
-        self.client = Client(self.apis, self._token("pimpasa-soak", "submit"), self.tally)
+        self.client = Client(
+            self.apis, self._token("pimpasa-soak", "submit"), self.tally, self.abort
+        )
 
     # --- load and the inbox reader ------------------------------------------------------------
 
@@ -293,6 +319,9 @@ class Soak:
         number = 0
         started = time.monotonic()
         while not (self.stop_load.is_set() and len(self.client.accepted) >= self.plan.reports):
+            if self.pause_load.is_set():
+                self.stop_load.wait(0.2)
+                continue
             keys = [f"soak-{number + i}" for i in range(self.plan.bulk_lines)]
             number += len(keys)
             if number // self.plan.bulk_lines % 5 == 0:
@@ -308,6 +337,9 @@ class Soak:
                     self.stop_load.wait(ahead)
 
     def _read_inbox(self, stop: threading.Event) -> None:
+        """Read the inbox and acknowledge what it holds, as a recipient would; an item
+        counts as received when listed (an acknowledgement whose answer is lost is made
+        again when the lease ends and the item comes back)."""
         headers = {"Authorization": f"Bearer {self.receivers['bp3mi-soak']}"}
         turn = 0
         while not stop.is_set():
@@ -320,17 +352,19 @@ class Soak:
                     continue
                 items = page.json()["items"]
                 for item in items:
-                    acked = httpx.post(
+                    self.inbox_seen[item["delivery_id"]] += 1
+                    httpx.post(
                         f"{api}/v1/deliveries/{item['delivery_id']}/ack",
                         json={},
                         headers=headers,
                         timeout=30,
                     )
-                    if acked.status_code == 200:
-                        self.inbox_acked[item["delivery_id"]] += 1
                 if not items:
                     stop.wait(0.5)
             except httpx.TransportError:
+                stop.wait(0.5)
+            except Exception as error:
+                self.tally.problems.append(f"inbox reader: {type(error).__name__}: {error}")
                 stop.wait(0.5)
 
     # --- faults ---------------------------------------------------------------------------
@@ -350,12 +384,25 @@ class Soak:
         self.topology.spawn(name, *args)
 
     def kill_a_worker(self) -> None:
+        """worker-a dies while it is delivering: once it has made attempts and some
+        delivery is held by a worker."""
+        pid = self.topology.processes["worker-a"].pid
+        wait_until(
+            lambda: bool(
+                self._query(
+                    "SELECT 1 FROM delivery_attempt WHERE worker LIKE %s LIMIT 1", (f"%:{pid}",)
+                )
+                and self._query("SELECT 1 FROM delivery WHERE state = 'in_flight' LIMIT 1")
+            ),
+            what="worker-a delivering",
+            deadline_s=300,
+        )
         self._restart("worker-a", "worker", "--threads", "4")
         self._grown_by(self.plan.bulk_lines)
 
     def kill_an_api_in_a_bulk(self) -> None:
         """api-b dies with a bulk body half sent; the client sends the same lines again
-        (to api-a) and gets, for the lines api-b had committed, the answers it lost."""
+        and gets, for the lines api-b had committed, the answers it lost."""
         run = uuid.uuid4().hex[:8]
         keys = [f"killed-{run}-{i}" for i in range(self.plan.killed_bulk_lines)]
         release = threading.Event()
@@ -400,7 +447,7 @@ class Soak:
         for key, report_id in committed.items():
             if again[key] != report_id:
                 self.tally.problems.append(f"{key}: resent answer {again[key]}, first {report_id}")
-        self.tally.phases["killed bulk: lines committed before the kill"] = len(committed)
+        self.tally.counts["killed bulk: lines committed before the kill"] = len(committed)
 
     def _committed(self, prefix: str) -> dict[str, str]:
         rows = self._query(
@@ -409,14 +456,41 @@ class Soak:
         return {key: json.loads(response)["id"] for key, response in rows}
 
     def redis_down(self) -> None:
+        before = len(self.client.accepted)
         self.redis.stop()
         time.sleep(self.plan.redis_down_s)  # the outage itself: reports keep coming
+        self.tally.counts["reports accepted while Redis was down"] = (
+            len(self.client.accepted) - before
+        )
         self.redis.start()
+        if len(self.client.accepted) == before:
+            self.tally.problems.append("no report was accepted while Redis was down")
         self._grown_by(self.plan.bulk_lines)
 
     def postgres_restart(self) -> None:
         self.postgres.stop()  # immediate: as if its processes crashed
         self.postgres.serve()
+        self._grown_by(self.plan.bulk_lines)
+
+    def webhook_caught_up(self) -> None:
+        """A pause in the load until every webhook delivery so far is delivered: the faults
+        before (a worker, an API, Redis, PostgreSQL) lost none of them. Only deliveries made
+        after this may die of the 410 to come."""
+        self.pause_load.set()
+        try:
+            wait_until(
+                lambda: (
+                    not self._query(
+                        "SELECT 1 FROM delivery WHERE connector = 'webhook' "
+                        "AND state <> 'delivered' LIMIT 1"
+                    )
+                ),
+                what="every webhook delivery so far delivered",
+                deadline_s=self.plan.settle_s,
+            )
+            self.webhook_caught_up_at = datetime.now(UTC)
+        finally:
+            self.pause_load.clear()
         self._grown_by(self.plan.bulk_lines)
 
     def subscriber_misbehaves(self) -> None:
@@ -430,6 +504,17 @@ class Soak:
             what="the webhook subscription disabled by its 410",
             deadline_s=120,
         )
+        attempts = self._query(
+            "SELECT count(*) FILTER (WHERE a.status_code = 500), "
+            "count(*) FILTER (WHERE a.status_code IS NULL AND a.outcome = 'retry') "
+            "FROM delivery_attempt a JOIN delivery d ON d.id = a.delivery_id "
+            "WHERE d.connector = 'webhook'"
+        )
+        errors, timeouts = attempts[0]
+        self.tally.counts["webhook attempts answered 500"] = errors
+        self.tally.counts["webhook attempts timed out"] = timeouts
+        if not errors or not timeouts:
+            self.tally.problems.append("the subscriber's 500s or its hanging were never seen")
 
     def disk_fills_up(self) -> None:
         filler = self.drop / "filler"
@@ -439,6 +524,14 @@ class Soak:
                 handle.flush()
         time.sleep(self.plan.disk_full_s)
         filler.unlink()
+        full = self._query(
+            "SELECT count(*) FROM delivery_attempt a JOIN delivery d ON d.id = a.delivery_id "
+            "WHERE d.connector = 'filedrop' AND a.error LIKE %s",
+            ("%No space left%",),
+        )[0][0]
+        self.tally.counts["file-drop attempts refused by the full disk"] = full
+        if not full:
+            self.tally.problems.append("no file-drop attempt met the full disk")
         self._grown_by(self.plan.bulk_lines)
 
     # --- the run and its accounts -----------------------------------------------------------
@@ -453,7 +546,9 @@ class Soak:
         raise TimeoutError("the database did not answer")
 
     def run(self) -> Tally:
-        load = threading.Thread(target=self._load, daemon=True)
+        """The faults in turn under load, the drain, then the accounts; a run that fails
+        part way still gives its accounts, with the failure among the problems."""
+        load = threading.Thread(target=self._load_until_stopped, daemon=True)
         stop_reading = threading.Event()
         reader = threading.Thread(target=self._read_inbox, args=(stop_reading,), daemon=True)
         started = time.monotonic()
@@ -465,6 +560,7 @@ class Soak:
                 self.kill_an_api_in_a_bulk,
                 self.redis_down,
                 self.postgres_restart,
+                self.webhook_caught_up,
                 self.subscriber_misbehaves,
                 self.disk_fills_up,
             ):
@@ -472,7 +568,7 @@ class Soak:
                 fault()
                 self.tally.phases[fault.__name__] = time.monotonic() - begun
             self.stop_load.set()
-            load.join()
+            load.join(timeout=self.plan.settle_s)
             self.tally.phases["load"] = time.monotonic() - started
             begun = time.monotonic()
             wait_until(
@@ -481,12 +577,24 @@ class Soak:
                 deadline_s=self.plan.settle_s,
             )
             self.tally.phases["drain"] = time.monotonic() - begun
+        except Exception as error:
+            self.tally.problems.insert(0, f"the run stopped: {type(error).__name__}: {error}")
         finally:
             self.stop_load.set()
+            self.abort.set()
             stop_reading.set()
-            reader.join()
+            reader.join(timeout=60)
+            load.join(timeout=60)
         self._account()
         return self.tally
+
+    def _load_until_stopped(self) -> None:
+        try:
+            self._load()
+        except Aborted as stopped:
+            if not self.abort.is_set():  # not the end of the run: a refusal
+                self.tally.problems.append(f"the load stopped: {stopped}")
+                self.abort.set()
 
     def _settled(self) -> bool:
         due = self._query(
@@ -494,6 +602,49 @@ class Soak:
             "OR (connector = 'inbox' AND state = 'delivered')"
         )
         return int(due[0][0]) == 0
+
+    def _account_events(self, stored: set[str], deliveries: list[tuple[Any, ...]]) -> None:
+        """One event per action: a report.submitted per report; per delivery one
+        delivery.delivered (delivered ones), one delivery.dead (dead ones), one
+        delivery.acknowledged (acknowledged ones), as many delivery.retrying as retried
+        attempts; one subscription.disabled for the 410."""
+        problems = self.tally.problems
+        per: Counter[tuple[str, str]] = Counter()
+        for action, canonical in self._query(
+            "SELECT action, canonical FROM audit_event WHERE action IN ('report.submitted', "
+            "'delivery.delivered', 'delivery.dead', 'delivery.acknowledged', "
+            "'delivery.retrying', 'subscription.disabled')"
+        ):
+            event = json.loads(bytes(canonical))
+            about = (
+                event["subject"]
+                if action in ("report.submitted", "subscription.disabled")
+                else event["details"]["delivery"]
+            )
+            per[(action, about)] += 1
+        if {subject.removeprefix("report:") for a, subject in per if a == "report.submitted"} != (
+            stored
+        ) or any(n != 1 for (a, _), n in per.items() if a == "report.submitted"):
+            problems.append("report.submitted is not one event per stored report")
+        retried = dict(
+            self._query(
+                "SELECT delivery_id, count(*) FROM delivery_attempt WHERE outcome = 'retry' "
+                "GROUP BY delivery_id"
+            )
+        )
+        for delivery_id, _report, connector, state, _error, _made in deliveries:
+            expected = {
+                "delivery.delivered": int(state in ("delivered", "acknowledged")),
+                "delivery.dead": int(state == "dead"),
+                "delivery.acknowledged": int(state == "acknowledged"),
+                "delivery.retrying": retried.get(delivery_id, 0),
+            }
+            found = {action: per[(action, delivery_id)] for action in expected}
+            if found != expected:
+                problems.append(f"events of delivery {delivery_id} ({connector}): {found}")
+        disabled = sum(n for (a, _), n in per.items() if a == "subscription.disabled")
+        if disabled != 1:
+            problems.append(f"{disabled} subscription.disabled events for one 410")
 
     def _account(self) -> None:
         tally = self.tally
@@ -506,28 +657,39 @@ class Soak:
 
         seen = {
             "webhook": Counter(self.receiver.accepted_ids()),
-            "inbox": self.inbox_acked,
+            "inbox": self.inbox_seen,
             "filedrop": Counter(
                 path.name.removesuffix(".json")
                 for path in (self.drop / "dinsos-soak" / "inbound").glob("*.json")
             ),
         }
-        rows = self._query("SELECT id, report_id, connector, state, last_error FROM delivery")
+        rows = self._query(
+            "SELECT id, report_id, connector, state, last_error, created_at FROM delivery"
+        )
         tally.deliveries = len(rows)
         known: dict[str, set[str]] = {name: set() for name in seen}
         per_report: Counter[tuple[str, str]] = Counter()
-        for delivery_id, report_id, connector, state, last_error in rows:
+        caught_up = self.webhook_caught_up_at
+        for delivery_id, report_id, connector, state, last_error, created_at in rows:
             known[connector].add(delivery_id)
             per_report[(report_id, connector)] += 1
             if state in ("delivered", "acknowledged") and seen[connector][delivery_id]:
                 tally.delivered += 1
                 tally.repeated += seen[connector][delivery_id] - 1
-            elif state == "dead" and connector == "webhook" and WEBHOOK_GONE in (last_error or ""):
+            elif (
+                state == "dead"
+                and connector == "webhook"
+                and WEBHOOK_GONE in (last_error or "")
+                and caught_up is not None
+                and created_at > caught_up
+            ):
                 tally.dead += 1
                 tally.dead_reasons[last_error] += 1
             else:
                 tally.lost += 1
-                tally.problems.append(f"delivery {delivery_id} ({connector}): {state} {last_error}")
+                tally.problems.append(
+                    f"delivery {delivery_id} ({connector}, made {created_at}): {state} {last_error}"
+                )
         for connector, ids in seen.items():
             foreign = set(ids) - known[connector]
             if foreign:
@@ -540,13 +702,8 @@ class Soak:
                     tally.lost += 1
                     tally.problems.append(f"report {report_id} has no {connector} delivery")
 
-        submitted = self._query(
-            "SELECT count(*) FROM audit_event WHERE action = 'report.submitted'"
-        )
-        if int(submitted[0][0]) != len(stored):
-            tally.problems.append(
-                f"{submitted[0][0]} report.submitted events, {len(stored)} reports"
-            )
+        self._account_events(stored, rows)
+        self.topology.run("audit", "integrate")
         verified = json.loads(
             self.topology.run(
                 "audit",
@@ -559,8 +716,9 @@ class Soak:
                 env={"EXCHANGE_TOKEN": self.admin},
             )
         )
-        if not verified["ok"]:
-            tally.problems.append(f"audit verify: {verified}")
+        events = self._query("SELECT count(*) FROM audit_event")[0][0]
+        if not verified["ok"] or verified["size"] != events:
+            tally.problems.append(f"audit verify: {verified}, {events} events recorded")
         for name, process in self.topology.processes.items():
             if process.poll() is not None:
                 tally.problems.append(f"{name} exited with {process.returncode}")
