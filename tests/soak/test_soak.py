@@ -11,7 +11,7 @@ import pytest
 from tests.servers import postgres_bin_dir, redis_executable, unavailable
 from tests.soak.harness import CI_PLAN, Soak
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
 
 def test_nothing_is_lost_through_every_fault(tmp_path: Path) -> None:
