@@ -149,8 +149,10 @@ RETRY_AFTER_S = 2  # seconds a client waits before sending again while the datab
 DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeout)
 
 
-def database_unavailable() -> NotReady:
-    """What a caller is told while the database is away: come back after Retry-After."""
+def database_unavailable(cause: Exception) -> NotReady:
+    """What a caller is told while the database is away: come back after Retry-After. The
+    cause goes to the log (its kind only), never to the caller."""
+    logger.warning("database unavailable", extra={"error": type(cause).__name__})
     return NotReady(t("request.database_unavailable"), headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
@@ -378,8 +380,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # request failed and may be sent again (if the connection broke in the very commit
         # it may have been stored: an idempotency key makes the resend answer as the first
         # did). The cause goes to the log, not to the caller.
-        logger.warning("database unavailable", extra={"error": type(exc).__name__})
-        return error_response(request, database_unavailable())
+        return error_response(request, database_unavailable(exc))
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, DATABASE_AWAY):  # raised in a middleware, outside the handlers

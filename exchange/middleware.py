@@ -27,7 +27,6 @@ from exchange.i18n import negotiate, t
 from exchange.metrics import UNMATCHED_ROUTE, HttpMetrics
 from exchange.ratelimit import RateLimited
 
-logger = logging.getLogger(__name__)
 access_log = logging.getLogger("exchange.access")
 
 
@@ -142,10 +141,9 @@ class Authenticate:
             )
             return
         except DATABASE_AWAY as away:  # nor is a database restarting one
-            logger.warning("database unavailable", extra={"error": type(away).__name__})
-            await error_json(database_unavailable(), negotiate(_header(scope, b"accept-language")))(
-                scope, receive, send
-            )
+            await error_json(
+                database_unavailable(away), negotiate(_header(scope, b"accept-language"))
+            )(scope, receive, send)
             return
         except ExchangeError as refused:
             tally.add(

@@ -171,43 +171,45 @@ def parse_recipients(values: list[str]) -> list[Any]:
     return recipients
 
 
-def _copy_database(settings: Settings, staging: Path) -> Facts:
-    if dialect_of(settings.database_url) == "sqlite":
-        source = sqlite3.connect(_sqlite_path(settings.database_url))
-        target = sqlite3.connect(staging / SQLITE_FILE)
-        try:
-            source.backup(target)  # one step: a consistent copy while writers wait
-        finally:
-            source.close()
-            target.close()
-        engine = build_engine(f"sqlite:///{staging / SQLITE_FILE}")
-        try:
-            with engine.connect() as connection:
-                return read_facts(connection)
-        finally:
-            engine.dispose()
-    # PostgreSQL: pg_dump reads the snapshot this transaction exported, so the facts in the
-    # manifest are those of the very copy.
-    engine = build_engine(settings.database_url)
+@contextmanager
+def _connection(database_url: str) -> Iterator[Connection]:
+    """A connection of an engine made for it alone: backup and restore run beside the hub."""
+    engine = build_engine(database_url)
     try:
         with engine.connect() as connection:
-            connection = connection.execution_options(isolation_level="REPEATABLE READ")
-            with connection.begin():
-                snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
-                facts = read_facts(connection)
-                _run_tool(
-                    "pg_dump",
-                    [
-                        "--format=custom",
-                        f"--snapshot={snapshot}",
-                        "--file",
-                        str(staging / PG_DUMP_FILE),
-                    ],
-                    settings.database_url,
-                )
-                return facts
+            yield connection
     finally:
         engine.dispose()
+
+
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """SQLite's online backup API, in one step: a consistent copy while writers wait."""
+    reading, writing = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        reading.backup(writing)
+    finally:
+        reading.close()
+        writing.close()
+
+
+def _copy_database(settings: Settings, staging: Path) -> Facts:
+    if dialect_of(settings.database_url) == "sqlite":
+        _sqlite_copy(_sqlite_path(settings.database_url), staging / SQLITE_FILE)
+        with _connection(f"sqlite:///{staging / SQLITE_FILE}") as connection:
+            return read_facts(connection)
+    # PostgreSQL: pg_dump reads the snapshot this transaction exported, so the facts in the
+    # manifest are those of the very copy.
+    with _connection(settings.database_url) as connection:
+        connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+            facts = read_facts(connection)
+            _run_tool(
+                "pg_dump",
+                ["--format=custom", f"--snapshot={snapshot}", f"--file={staging / PG_DUMP_FILE}"],
+                settings.database_url,
+            )
+            return facts
 
 
 def create_backup(settings: Settings, *, destination: Path, recipients: list[str]) -> Manifest:
@@ -285,12 +287,8 @@ def _database_is_empty(database_url: str) -> bool:
         path = _sqlite_path(database_url)
         if not path.exists() or path.stat().st_size == 0:
             return True
-    engine = build_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return not inspect(connection).get_table_names()
-    finally:
-        engine.dispose()
+    with _connection(database_url) as connection:
+        return not inspect(connection).get_table_names()
 
 
 def _folder_is_empty(folder: Path) -> bool:
@@ -336,12 +334,8 @@ def restore_backup(settings: Settings, *, source: Path, identity: Path, force: b
 def _check_against(manifest: Manifest, database_url: str) -> None:
     """The restored database must be the one the manifest describes: the same signed log
     head and the same number of reports."""
-    engine = build_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            restored = read_facts(connection)
-    finally:
-        engine.dispose()
+    with _connection(database_url) as connection:
+        restored = read_facts(connection)
     expected = manifest.facts
     if (restored.checkpoint_size, restored.checkpoint_root, restored.reports) != (
         expected.checkpoint_size,
@@ -394,17 +388,7 @@ def _restore_keys(source: Path, target: Path) -> None:
 
 def _restore_sqlite(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in (
-        target,
-        target.with_name(target.name + "-wal"),
-        target.with_name(target.name + "-shm"),
-    ):
-        leftover.unlink(missing_ok=True)
-    copy = sqlite3.connect(source)
-    restored = sqlite3.connect(target)
-    try:
-        copy.backup(restored)
-    finally:
-        copy.close()
-        restored.close()
+    for suffix in ("", "-wal", "-shm"):  # the old file and its journal, if any
+        target.with_name(target.name + suffix).unlink(missing_ok=True)
+    _sqlite_copy(source, target)
     target.chmod(0o600)
