@@ -62,10 +62,11 @@ def declare_actors(
         with database.session(broker=broker) as session:
             integrate(session, keyring=keyring)
 
-    def send(delivery_id: str) -> None:
+    def send(delivery_id: str, dispatch: int | None = None) -> None:
         delivery.deliver(
             lambda: database.session(broker=broker),
             delivery_id=delivery_id,
+            dispatch=dispatch,
             policy=policy,
             registry=registry,
             sealer=keyring.sealer,

@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Column, ForeignKey, Index, Integer, String
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from exchange.jobs import enqueue_after_commit
 from exchange.models import UTCDateTime, utcnow
 
 SEND_ACTOR = "delivery.send"
@@ -53,6 +54,12 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=300)
     last_status: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     data_hash: str | None = Field(default=None, max_length=64)
+    # The number of the one message meant to send it: every message sent for it carries the
+    # number it was sent with, and a message whose number is not this one was superseded
+    # (the sweeper sent another, or the delivery was rescheduled) and is dropped.
+    dispatch: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # Not before then does the sweeper send it again, however overdue it is.
+    resweep_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -65,6 +72,18 @@ class Delivery(SQLModel, table=True):
         self.state = DeliveryState.dead
         self.due_at = None
         self.last_error = reason[:ERROR_LENGTH]
+
+
+def enqueue_send(session: Session, delivery: Delivery, *, delay_ms: int | None = None) -> None:
+    """Send ``delivery`` a message (once the session commits) that supersedes every message
+    sent for it before: a delivery has one live message at a time, however many times a
+    sweeper, a throttle or a retry rescheduled it, so no outage can multiply its messages."""
+    delivery.dispatch += 1
+    delivery.resweep_at = None
+    session.add(delivery)
+    enqueue_after_commit(
+        session, SEND_ACTOR, delivery_id=delivery.id, dispatch=delivery.dispatch, delay_ms=delay_ms
+    )
 
 
 def end_due_deliveries(

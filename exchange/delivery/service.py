@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import case, func, text
+from sqlalchemy import case, func, or_, text
 from sqlmodel import Session, col, select
 
 from connectors.base import (
@@ -40,14 +40,13 @@ from exchange.delivery.envelope import build_envelope, build_test_envelope
 from exchange.delivery.models import (
     DUE_STATES,
     ERROR_LENGTH,
-    SEND_ACTOR,
     Delivery,
     DeliveryAttempt,
     DeliveryState,
+    enqueue_send,
 )
 from exchange.errors import Conflict, NotFound
 from exchange.i18n import t
-from exchange.jobs import enqueue_after_commit
 from exchange.models import utcnow
 from exchange.protection import service as protection
 from exchange.protection.sealing import Sealer
@@ -63,6 +62,9 @@ from exchange.routing.models import Subscription
 HOLD_TIMEOUTS = 2
 JITTER = 0.2
 SWEEP_BATCH = 1000
+# However overdue a delivery is, the sweeper sends it again at least this often (its message
+# may have been lost again); before, it waits as long as the delivery was overdue.
+RESWEEP_CAP = timedelta(minutes=5)
 SLOT_WAIT_S = 1.0
 
 
@@ -148,12 +150,15 @@ def claim(
     session: Session,
     *,
     delivery_id: str,
+    dispatch: int | None = None,
     policy: DeliveryPolicy,
     registry: SchemaRegistry,
     sealer: Sealer,
 ) -> Claim | None:
     """Take a due delivery for one attempt, or None if it is not due (already delivered,
-    held by another worker, waiting for its time or for its subscription's throttle)."""
+    held by another worker, waiting for its time or for its subscription's throttle) or the
+    message numbered ``dispatch`` was superseded by a later one (None: not numbered, a
+    message sent before messages were)."""
     now = utcnow()
     # One statement for everything the attempt needs; only the delivery row is locked
     # (FOR UPDATE OF delivery on PostgreSQL), so a report's deliveries to several
@@ -171,6 +176,8 @@ def claim(
     delivery, subscription, report, recipient = row
     if delivery.state not in DUE_STATES:
         return None
+    if dispatch is not None and dispatch != delivery.dispatch:
+        return None
     if delivery.due_at is not None and delivery.due_at > now:
         return None
     if not subscription.active:
@@ -182,10 +189,7 @@ def claim(
     if _slots_taken(session, delivery, policy=policy, now=now):
         # Wait for a slot without holding a worker: come back a little later.
         delivery.due_at = now + policy.slot_wait(random.Random())  # noqa: S311 - jitter
-        session.add(delivery)
-        enqueue_after_commit(
-            session, SEND_ACTOR, delivery_id=delivery.id, delay_ms=_delay_ms(delivery.due_at, now)
-        )
+        enqueue_send(session, delivery, delay_ms=_delay_ms(delivery.due_at, now))
         return None
     if subscription.throttle_per_s:
         # Slots are handed out one at a time: lock the subscription for this transaction.
@@ -193,10 +197,7 @@ def claim(
         slot = max(now, subscription.next_slot_at or now)
         if slot > now:
             delivery.due_at = slot
-            session.add(delivery)
-            enqueue_after_commit(
-                session, SEND_ACTOR, delivery_id=delivery.id, delay_ms=_delay_ms(slot, now)
-            )
+            enqueue_send(session, delivery, delay_ms=_delay_ms(slot, now))
             return None
         subscription.next_slot_at = slot + timedelta(seconds=1 / subscription.throttle_per_s)
         session.add(subscription)
@@ -211,6 +212,7 @@ def claim(
     delivery.state = DeliveryState.in_flight
     delivery.attempts += 1
     delivery.due_at = now + policy.hold
+    delivery.resweep_at = None
     delivery.data_hash = str(envelope.attributes["datahash"])
     session.add(delivery)
     return Claim(
@@ -361,9 +363,7 @@ def record(
             delivery.state = DeliveryState.retrying
             delivery.due_at = utcnow() + timedelta(seconds=delay)
             details["retry_in_s"] = round(delay, 3)
-            enqueue_after_commit(
-                session, SEND_ACTOR, delivery_id=delivery.id, delay_ms=int(delay * 1000)
-            )
+            enqueue_send(session, delivery, delay_ms=int(delay * 1000))
         if isinstance(failure, PermanentFailure) and failure.gone:
             subscription = session.get(Subscription, delivery.subscription_id)
             assert subscription is not None
@@ -409,6 +409,7 @@ def deliver(
     sessions: Callable[[], AbstractContextManager[Session]],
     *,
     delivery_id: str,
+    dispatch: int | None = None,
     policy: DeliveryPolicy,
     registry: SchemaRegistry,
     sealer: Sealer,
@@ -417,10 +418,15 @@ def deliver(
     rng: random.Random | None = None,
 ) -> Delivery | None:
     """Claim, attempt and record one delivery, each unit of work committed by ``sessions``.
-    None when the delivery was not due."""
+    None when the delivery was not due or the message superseded."""
     with sessions() as session:
         taken = claim(
-            session, delivery_id=delivery_id, policy=policy, registry=registry, sealer=sealer
+            session,
+            delivery_id=delivery_id,
+            dispatch=dispatch,
+            policy=policy,
+            registry=registry,
+            sealer=sealer,
         )
     if taken is None:
         return None
@@ -437,17 +443,32 @@ def deliver(
 
 
 def sweep(session: Session, *, grace: timedelta, limit: int = SWEEP_BATCH) -> int:
-    """Enqueue every delivery that was due more than ``grace`` ago — its message was lost,
+    """Send again every delivery that was due more than ``grace`` ago — its message was lost,
     or the worker holding it died — so that nothing depends on the broker keeping a
-    message. Returns how many were enqueued."""
+    message. Returns how many were sent.
+
+    An overdue delivery's message may only be waiting in a long queue (after an outage,
+    thousands are due at once). The new message supersedes it, so the delivery still has one
+    live message; and the sweeper waits as long as the delivery was overdue (at least
+    ``grace``, at most :data:`RESWEEP_CAP`) before sending it again, so a backlog costs a
+    few superseded messages per delivery, not one per sweep. Rows another sweeper or a
+    claim holds are skipped (PostgreSQL; SQLite serialises writers)."""
+    now = utcnow()
     due = session.exec(
-        select(Delivery.id)
-        .where(col(Delivery.state).in_(list(DUE_STATES)), col(Delivery.due_at) <= utcnow() - grace)
+        select(Delivery)
+        .where(
+            col(Delivery.state).in_(list(DUE_STATES)),
+            col(Delivery.due_at) <= now - grace,
+            or_(col(Delivery.resweep_at).is_(None), col(Delivery.resweep_at) <= now),
+        )
         .order_by(col(Delivery.due_at))
         .limit(limit)
+        .with_for_update(skip_locked=True)
     ).all()
-    for delivery_id in due:
-        enqueue_after_commit(session, SEND_ACTOR, delivery_id=delivery_id)
+    for delivery in due:
+        assert delivery.due_at is not None
+        enqueue_send(session, delivery)
+        delivery.resweep_at = now + min(max(grace, now - delivery.due_at), RESWEEP_CAP)
     return len(due)
 
 
@@ -507,7 +528,6 @@ def _requeue(session: Session, delivery: Delivery, *, actor: str) -> None:
     delivery.state = DeliveryState.pending
     delivery.attempts = 0
     delivery.due_at = utcnow()
-    session.add(delivery)
     audit.record(
         session,
         action="delivery.replayed",
@@ -515,7 +535,7 @@ def _requeue(session: Session, delivery: Delivery, *, actor: str) -> None:
         actor=actor,
         details={"delivery": delivery.id, "agency": delivery.agency_id, "was": previous},
     )
-    enqueue_after_commit(session, SEND_ACTOR, delivery_id=delivery.id)
+    enqueue_send(session, delivery)
 
 
 def recover(

@@ -23,10 +23,9 @@ from connectors.base import ConfigRefused, ConnectorContext, RotatingSecretConfi
 from connectors.registry import UnknownConnector, factory
 from exchange.agencies.models import Agency
 from exchange.audit import service as audit
-from exchange.delivery.models import SEND_ACTOR, Delivery, DeliveryState, end_due_deliveries
+from exchange.delivery.models import Delivery, DeliveryState, end_due_deliveries, enqueue_send
 from exchange.errors import Conflict, ErrorDetail, InvalidInput, NotFound, translate_model_error
 from exchange.i18n import t
-from exchange.jobs import enqueue_after_commit
 from exchange.models import utcnow
 from exchange.protection.sealing import Sealer
 from exchange.registry.service import ReportType, SchemaRegistry, values_at
@@ -576,7 +575,7 @@ def route(
         },
     )
     for delivery in deliveries:
-        enqueue_after_commit(session, SEND_ACTOR, delivery_id=delivery.id)
+        enqueue_send(session, delivery)
     return deliveries
 
 

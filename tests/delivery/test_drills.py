@@ -6,7 +6,9 @@ zero lost, zero duplicated.
 - the subscriber hangs past the timeout;
 - the worker is killed (SIGKILL) in the middle of a delivery;
 - Redis is stopped and restarted while reports keep arriving;
-- the broker loses every message (only the sweeper can deliver).
+- the broker loses every message (only the sweeper can deliver);
+- every delivery's message waits overdue in a long queue (an outage): the sweeper sends each
+  once more, not once per sweep, and the superseded messages are dropped unattempted.
 """
 
 from __future__ import annotations
@@ -19,17 +21,23 @@ import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from exchange.agencies.models import AgencyKind, Scope
 from exchange.app import create_app
-from exchange.delivery.models import DeliveryState
+from exchange.delivery import service
+from exchange.delivery.models import Delivery, DeliveryState
+from exchange.delivery.setup import delivery_policy, sweep_grace
 from exchange.hub import Hub
+from exchange.jobs import pending_jobs
+from exchange.models import utcnow
 from exchange.settings import Settings
 from tests.conftest import bearer, issue_key
 from tests.delivery.conftest import deliveries, settle, submit, webhook_subscription
@@ -271,3 +279,70 @@ def test_drill_broker_loses_every_message(
     worker_threads.start()
     all_accepted(receivers, 10)
     assert_exactly_once(receivers, report_ids, hub)
+
+
+def delivery_queue_length(settings: Settings) -> int:
+    """Messages waiting in the Redis delivery queue, ready or delayed."""
+    client = redis.Redis.from_url(settings.broker_url)
+    return int(client.llen("exchange:delivery")) + int(client.zcard("exchange:delivery.DQ"))
+
+
+@pytest.mark.redis
+def test_drill_sweeper_sends_a_delivery_stuck_in_a_long_queue_once_more_not_every_sweep(
+    api: TestClient,
+    redis_settings: Settings,
+    receivers: list[Receiver],
+    worker_threads: WorkerThreads,
+) -> None:
+    """After an outage every delivery is overdue while its message still waits in the queue.
+    The sweeper cannot tell a waiting message from a lost one, so it sends each delivery
+    once more; it must not send it again at every sweep (that flooded the queue with
+    hundreds of thousands of messages), and the message it superseded must be dropped when
+    it surfaces, not attempted and not rescheduled."""
+    hub: Hub = api.app.state.hub  # type: ignore[attr-defined]
+    subscribers(api, hub, receivers)
+    sender = submitter(hub)
+    report_ids = [submit(api, sender, tlp="GREEN") for _ in range(10)]
+    owed = len(report_ids) * len(receivers)
+    assert delivery_queue_length(redis_settings) == owed
+    overdue = timedelta(seconds=60)
+    with hub.session() as session:
+        for row in session.exec(select(Delivery)):
+            row.due_at = utcnow() - overdue
+            session.add(row)
+
+    grace = sweep_grace(redis_settings)
+    sent = []
+    for _ in range(5):
+        with hub.session() as session:
+            sent.append(service.sweep(session, grace=grace))
+    assert sent == [owed, 0, 0, 0, 0]
+    assert delivery_queue_length(redis_settings) == 2 * owed
+    swept = deliveries(hub)
+    assert {row.dispatch for row in swept} == {2}
+    for row in swept:
+        assert row.resweep_at is not None
+        assert row.due_at is not None
+        assert row.resweep_at - row.due_at >= 2 * overdue - timedelta(seconds=5)
+
+    with hub.session() as session:
+        superseded = service.claim(
+            session,
+            delivery_id=swept[0].id,
+            dispatch=1,
+            policy=delivery_policy(redis_settings),
+            registry=hub.registry,
+            sealer=hub.keyring.sealer,
+        )
+        assert superseded is None
+        assert pending_jobs(session) == []
+
+    worker_threads.start()
+    all_accepted(receivers, len(report_ids))
+    assert_exactly_once(receivers, report_ids, hub)
+    assert [row.attempts for row in deliveries(hub)] == [1] * owed
+    wait_until(
+        lambda: delivery_queue_length(redis_settings) == 0,
+        what="the superseded messages dropped",
+        deadline_s=DRILL_DEADLINE_S,
+    )
