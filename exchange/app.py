@@ -22,7 +22,7 @@ from exchange.hub import Hub
 from exchange.intake.router import router as intake_router
 from exchange.logs import configure_logging
 from exchange.metrics import HttpMetrics
-from exchange.middleware import Authenticate, BodySizeLimit, RequestTelemetry
+from exchange.middleware import Authenticate, BodySizeLimit, RequestTelemetry, ShedLoad
 from exchange.ops.router import router as ops_router
 from exchange.registry.publication import record_publications
 from exchange.registry.router import router as registry_router
@@ -126,6 +126,13 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     if development:
         public |= {"/docs", "/docs/oauth2-redirect", "/openapi.json"}
     app.add_middleware(Authenticate, public_paths=frozenset(public))
+    app.add_middleware(
+        ShedLoad,
+        capacity=settings.max_concurrent_requests,
+        queue=settings.max_queued_requests,
+        max_wait_s=settings.max_queue_wait_s,
+        exempt=frozenset({"/healthz", "/readyz", "/metrics"}),
+    )
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     return app
 

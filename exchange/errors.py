@@ -145,6 +145,14 @@ class NotReady(ExchangeError):
     code = "not_ready"
 
 
+class Overloaded(ExchangeError):
+    """Raised when the hub has more requests than it can take in time; Retry-After says
+    when to send again."""
+
+    status = 503
+    code = "overloaded"
+
+
 RETRY_AFTER_S = 2  # seconds a client waits before sending again while the database is away
 DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeout)
 

@@ -30,6 +30,12 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "Too many requests from this key; try again in {seconds} s.",
         "id": "Terlalu banyak permintaan dari kunci ini; coba lagi dalam {seconds} detik.",
     },
+    "request.overloaded": {
+        "en": "The hub is at capacity; send the request again in {seconds} s (a submission "
+        "with its Idempotency-Key).",
+        "id": "Hub sedang penuh; kirim lagi permintaan dalam {seconds} detik (pengiriman "
+        "laporan dengan Idempotency-Key-nya).",
+    },
     "request.too_large": {
         "en": "The request body is larger than the limit of {limit} bytes.",
         "id": "Isi permintaan melebihi batas {limit} bita.",

@@ -1,10 +1,12 @@
-"""Pure ASGI middleware: authentication before any body is read, the request-body limit,
-and per-request metrics and access logs."""
+"""Pure ASGI middleware: load shedding before anything else is done, authentication before
+any body is read, the request-body limit, and per-request metrics and access logs."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import deque
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +20,7 @@ from exchange.errors import (
     AuthenticationFailed,
     BodyTooLarge,
     ExchangeError,
+    Overloaded,
     PayloadTooLarge,
     database_unavailable,
     error_json,
@@ -93,6 +96,91 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+SHED_RETRY_AFTER_S = 1
+
+
+class ShedLoad:
+    """Work on at most ``capacity`` requests at once; let at most ``queue`` more wait, in
+    order, each for at most ``max_wait_s``; answer the others at once with 503 and
+    Retry-After. Past its peak an unguarded hub takes every request, they all wait for the
+    database together and most time out; guarded, it keeps serving at its peak and tells
+    the excess to come back. Outermost but for telemetry, so that a shed request costs no
+    authentication (that needs the database too); ``exempt`` paths (health checks) always
+    pass, so an operator sees the state of a busy hub.
+
+    Written here because the per-process limit has to answer at once, with our error body;
+    the ASGI limiters we know of either queue without bound or reject without queueing."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        capacity: int,
+        queue: int,
+        max_wait_s: float,
+        exempt: frozenset[str],
+    ) -> None:
+        self.app = app
+        self.capacity = capacity
+        self.queue = queue
+        self.max_wait_s = max_wait_s
+        self.exempt = exempt
+        self.working = 0
+        self.waiting: deque[asyncio.Future[None]] = deque()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "") in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        if not await self._admitted():
+            refusal = Overloaded(
+                t("request.overloaded", seconds=SHED_RETRY_AFTER_S),
+                headers={"Retry-After": str(SHED_RETRY_AFTER_S)},
+            )
+            await error_json(refusal, negotiate(_header(scope, b"accept-language")))(
+                scope, receive, send
+            )
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._leave()
+
+    async def _admitted(self) -> bool:
+        if self.working < self.capacity and not self.waiting:
+            self.working += 1
+            return True
+        if len(self.waiting) >= self.queue:
+            return False
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(turn)
+        try:
+            await asyncio.wait({turn}, timeout=self.max_wait_s)
+        except BaseException:  # the client went away while it waited
+            self._give_up(turn)
+            raise
+        if turn.done():
+            return True  # a request that finished handed its place over
+        self._give_up(turn)
+        return False
+
+    def _give_up(self, turn: asyncio.Future[None]) -> None:
+        if turn.done():  # handed a place just now: pass it on
+            self._leave()
+            return
+        turn.cancel()
+        self.waiting.remove(turn)
+
+    def _leave(self) -> None:
+        """Hand this request's place to the longest waiting, or free it."""
+        while self.waiting:
+            turn = self.waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.working -= 1
 
 
 class Authenticate:

@@ -54,6 +54,21 @@ class Settings(BaseSettings):
         default="exchange.local/log",
         description="Origin line of the audit log's checkpoints (C2SP tlog-checkpoint).",
     )
+    max_concurrent_requests: Annotated[int, Field(gt=0)] = Field(
+        default=16,
+        description="Requests one API process works on at once; more wait in a queue "
+        "(health checks never do).",
+    )
+    max_queued_requests: Annotated[int, Field(ge=0)] = Field(
+        default=64,
+        description="Requests that may wait for one of those places; past them a request "
+        "is answered 503 with Retry-After at once, so an overloaded hub keeps its pace and "
+        "clients back off instead of timing out.",
+    )
+    max_queue_wait_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=2.0,
+        description="How long a request may wait for a place before it is answered 503.",
+    )
     max_request_bytes: Annotated[int, Field(gt=0)] = Field(
         default=1_048_576, description="Largest request body accepted, in bytes."
     )
