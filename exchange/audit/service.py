@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
-import rfc8785
 from sqlalchemy import insert, text, update
 from sqlmodel import Session, col, select
 
@@ -30,6 +29,7 @@ from exchange.audit.notes import (
     verify_cosignature,
 )
 from exchange.audit.verify import KEY_ACTIONS
+from exchange.canonical import canonical_json
 from exchange.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from exchange.i18n import t
 from exchange.keyring import Keyring
@@ -78,7 +78,7 @@ def record(
         action=action,
         subject=subject,
         recorded_at=now,
-        canonical=rfc8785.dumps(document),
+        canonical=canonical_json(document),
     )
     session.add(event)
     return event

@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import rfc8785
 from cloudevents.core.bindings.http import to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 
 from connectors.base import Envelope
+from exchange.canonical import canonical_json
 from exchange.delivery.models import Delivery
 from exchange.models import utcnow
 from exchange.protection.service import ReportView
@@ -28,7 +28,7 @@ def event_type(report: Report) -> str:
 def data_hash(data: dict[str, Any]) -> str:
     """SHA-256 of the RFC 8785 form of the data as this recipient receives it: what a signed
     receipt signs, and what the audit log records as delivered."""
-    return hashlib.sha256(rfc8785.dumps(data)).hexdigest()
+    return hashlib.sha256(canonical_json(data)).hexdigest()
 
 
 def build_envelope(

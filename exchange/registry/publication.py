@@ -7,11 +7,11 @@ from __future__ import annotations
 import hashlib
 import json
 
-import rfc8785
 from sqlmodel import Session, col, select
 
 from exchange.audit import service as audit
 from exchange.audit.models import AuditEvent
+from exchange.canonical import canonical_json
 from exchange.registry.service import SchemaRegistry
 
 
@@ -30,7 +30,7 @@ def record_publications(session: Session, *, registry: SchemaRegistry, actor: st
     for name in registry.names():
         for report_type in registry.versions(name):
             subject = f"schema:{report_type.name}/{report_type.version}"
-            digest = hashlib.sha256(rfc8785.dumps(report_type.schema)).hexdigest()
+            digest = hashlib.sha256(canonical_json(report_type.schema)).hexdigest()
             if (subject, digest) in announced:
                 continue
             audit.record(

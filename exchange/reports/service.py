@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import rfc8785
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, exists, select
@@ -24,6 +23,7 @@ from exchange.agencies.models import Agency, AgencyKind
 from exchange.agencies.service import Principal
 from exchange.audit import service as audit
 from exchange.audit.failures import RejectionTally
+from exchange.canonical import canonical_json
 from exchange.crypto import b64url_decode
 from exchange.delivery.models import Delivery, end_due_deliveries
 from exchange.errors import (
@@ -77,7 +77,7 @@ class ReportNotFound(NotFound):
 
 
 def canonical_hash(document: Any) -> tuple[bytes, str]:
-    canonical = rfc8785.dumps(document)
+    canonical = canonical_json(document)
     return canonical, hashlib.sha256(canonical).hexdigest()
 
 
