@@ -74,11 +74,17 @@ class Delivery(SQLModel, table=True):
         self.last_error = reason[:ERROR_LENGTH]
 
 
-def enqueue_send(session: Session, delivery: Delivery, *, delay_ms: int | None = None) -> None:
-    """Send ``delivery`` a message (once the session commits) that supersedes every message
-    sent for it before: a delivery has one live message at a time, however many times a
-    sweeper, a throttle or a retry rescheduled it, so no outage can multiply its messages."""
-    delivery.dispatch += 1
+def enqueue_send(
+    session: Session, delivery: Delivery, *, delay_ms: int | None = None, superseding: bool = True
+) -> None:
+    """Send ``delivery`` a message once the session commits. A rescheduled delivery (a retry,
+    a wait for a slot or the throttle, a replay) supersedes every message sent for it
+    before, so a delivery has one live message however often it was rescheduled. The
+    sweeper's copy (``superseding=False``) carries the current number instead: the message
+    it may duplicate keeps its place in the queue, and whichever comes first moves the
+    delivery on and leaves the other with nothing to do."""
+    if superseding:
+        delivery.dispatch += 1
     delivery.resweep_at = None
     session.add(delivery)
     enqueue_after_commit(

@@ -64,7 +64,7 @@ JITTER = 0.2
 SWEEP_BATCH = 1000
 # However overdue a delivery is, the sweeper sends it again at least this often (its message
 # may have been lost again); before, it waits as long as the delivery was overdue.
-RESWEEP_CAP = timedelta(minutes=5)
+RESWEEP_CAP = timedelta(minutes=1)
 SLOT_WAIT_S = 1.0
 
 
@@ -448,11 +448,13 @@ def sweep(session: Session, *, grace: timedelta, limit: int = SWEEP_BATCH) -> in
     message. Returns how many were sent.
 
     An overdue delivery's message may only be waiting in a long queue (after an outage,
-    thousands are due at once). The new message supersedes it, so the delivery still has one
-    live message; and the sweeper waits as long as the delivery was overdue (at least
-    ``grace``, at most :data:`RESWEEP_CAP`) before sending it again, so a backlog costs a
-    few superseded messages per delivery, not one per sweep. Rows another sweeper or a
-    claim holds are skipped (PostgreSQL; SQLite serialises writers)."""
+    thousands are due at once). So the sweeper's copy carries the same dispatch number,
+    leaving the waiting message its place in the queue: whichever arrives first is
+    attempted, and the attempt (or a wait for a slot) moves the delivery on, so the other
+    finds it not due or superseded and is dropped. And the sweeper waits as long as the
+    delivery was overdue (at most :data:`RESWEEP_CAP`, at least ``grace``) before sending
+    it again, so a backlog costs a few dropped copies per delivery, not one per sweep. Rows
+    another sweeper or a claim holds are skipped (PostgreSQL; SQLite serialises writers)."""
     now = utcnow()
     due = session.exec(
         select(Delivery)
@@ -467,8 +469,8 @@ def sweep(session: Session, *, grace: timedelta, limit: int = SWEEP_BATCH) -> in
     ).all()
     for delivery in due:
         assert delivery.due_at is not None
-        enqueue_send(session, delivery)
-        delivery.resweep_at = now + min(max(grace, now - delivery.due_at), RESWEEP_CAP)
+        enqueue_send(session, delivery, superseding=False)
+        delivery.resweep_at = now + max(grace, min(now - delivery.due_at, RESWEEP_CAP))
     return len(due)
 
 
