@@ -22,7 +22,15 @@ from exchange.hub import Hub
 from exchange.intake.router import router as intake_router
 from exchange.logs import configure_logging
 from exchange.metrics import HttpMetrics
-from exchange.middleware import Authenticate, BodySizeLimit, RequestTelemetry, ShedLoad
+from exchange.middleware import (
+    OPERATIONS_CAPACITY,
+    OPERATIONS_QUEUE,
+    Authenticate,
+    BodySizeLimit,
+    Lane,
+    RequestTelemetry,
+    ShedLoad,
+)
 from exchange.ops.router import router as ops_router
 from exchange.registry.publication import record_publications
 from exchange.registry.router import router as registry_router
@@ -128,10 +136,20 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.add_middleware(Authenticate, public_paths=frozenset(public))
     app.add_middleware(
         ShedLoad,
-        capacity=settings.max_concurrent_requests,
-        queue=settings.max_queued_requests,
-        max_wait_s=settings.max_queue_wait_s,
-        exempt=frozenset({"/healthz", "/readyz", "/metrics"}),
+        requests=Lane(
+            capacity=settings.max_concurrent_requests,
+            queue=settings.max_queued_requests,
+            max_wait_s=settings.max_queue_wait_s,
+            per_client=settings.max_requests_per_client,
+        ),
+        operations=Lane(
+            capacity=OPERATIONS_CAPACITY,
+            queue=OPERATIONS_QUEUE,
+            max_wait_s=settings.max_queue_wait_s,
+            per_client=OPERATIONS_CAPACITY + OPERATIONS_QUEUE,
+        ),
+        operations_paths=frozenset({"/readyz", "/metrics"}),
+        free=frozenset({"/healthz"}),
     )
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     return app

@@ -33,11 +33,13 @@ LAST_BMP = "\uffff"
 
 def canonical_json(document: Any) -> bytes:
     """The RFC 8785 bytes of ``document``."""
-    if _plain(document):
-        try:
+    try:
+        if _plain(document):
             return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONEncodeError:
-            pass  # a lone surrogate: the reference says what is wrong
+    except orjson.JSONEncodeError:
+        pass  # a lone surrogate: the reference says what is wrong
+    except RecursionError:
+        pass  # nested deeper than the walk goes (no request body can be): the reference
     return rfc8785.dumps(document)
 
 

@@ -99,42 +99,128 @@ class BodySizeLimit:
 
 
 SHED_RETRY_AFTER_S = 1
+# Places for the readiness check and metrics, apart from the others: a load balancer and
+# a scraper or two.
+OPERATIONS_CAPACITY = 2
+OPERATIONS_QUEUE = 8
+
+
+class Lane:
+    """Places for requests: at most ``capacity`` at work; at most ``queue`` more waiting, in
+    order, each for at most ``max_wait_s``; at most ``per_client`` of them (at work and
+    waiting) from one client address."""
+
+    def __init__(self, *, capacity: int, queue: int, max_wait_s: float, per_client: int) -> None:
+        self.capacity = capacity
+        self.queue = queue
+        self.max_wait_s = max_wait_s
+        self.per_client = per_client
+        self.working = 0
+        self.waiting: deque[asyncio.Future[None]] = deque()
+        self.by_client: dict[str, int] = {}
+
+    async def enter(self, client: str) -> bool:
+        """Take a place (True), or be refused one (False). A request is counted against its
+        client while it waits too, so one address cannot fill the queue either."""
+        if self.by_client.get(client, 0) >= self.per_client:
+            return False
+        if self.working < self.capacity and not self.waiting:
+            self.working += 1
+            self._count(client, 1)
+            return True
+        if len(self.waiting) >= self.queue:
+            return False
+        self._count(client, 1)
+        try:
+            admitted = await self._waited()
+        except BaseException:  # the client went away while it waited
+            self._count(client, -1)
+            raise
+        if not admitted:
+            self._count(client, -1)
+        return admitted
+
+    def leave(self, client: str) -> None:
+        self._count(client, -1)
+        self._hand_over()
+
+    def _count(self, client: str, change: int) -> None:
+        held = self.by_client.get(client, 0) + change
+        if held:
+            self.by_client[client] = held
+        else:
+            self.by_client.pop(client, None)
+
+    async def _waited(self) -> bool:
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(turn)
+        try:
+            await asyncio.wait({turn}, timeout=self.max_wait_s)
+        except BaseException:
+            self._give_up(turn)
+            raise
+        if turn.done():
+            return True  # a request that finished handed its place over
+        self._give_up(turn)
+        return False
+
+    def _give_up(self, turn: asyncio.Future[None]) -> None:
+        if turn.done():  # handed a place just now: pass it on
+            self._hand_over()
+            return
+        turn.cancel()
+        self.waiting.remove(turn)
+
+    def _hand_over(self) -> None:
+        """Give a place that was let go to the longest waiting, or free it."""
+        while self.waiting:
+            turn = self.waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.working -= 1
 
 
 class ShedLoad:
-    """Work on at most ``capacity`` requests at once; let at most ``queue`` more wait, in
-    order, each for at most ``max_wait_s``; answer the others at once with 503 and
-    Retry-After. Past its peak an unguarded hub takes every request, they all wait for the
-    database together and most time out; guarded, it keeps serving at its peak and tells
-    the excess to come back. Outermost but for telemetry, so that a shed request costs no
-    authentication (that needs the database too); ``exempt`` paths (health checks) always
-    pass, so an operator sees the state of a busy hub.
+    """Take requests into lanes of limited places (:class:`Lane`) and answer those refused a
+    place at once with 503 and Retry-After. Past its peak an unguarded hub takes every
+    request, they all wait for the database together and most time out; guarded, it keeps
+    serving at its peak and tells the excess to come back. Outermost but for telemetry, so
+    that a shed request costs no authentication (that needs the database too).
 
-    Written here because the per-process limit has to answer at once, with our error body;
+    Two lanes: ``operations`` for the readiness check and metrics (small; they touch the
+    database or Redis, so a flood of them is bounded too, and a flood of anything else
+    never holds them up), ``requests`` for everything else. ``free`` paths (the liveness
+    check, which touches nothing) take no place. The per-client cap keeps one address
+    from holding every place, with slow bodies for instance: a place is held from the
+    request's start to its end.
+
+    Written here because the limit has to answer at once, with our error body, per client;
     the ASGI limiters we know of either queue without bound or reject without queueing."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        capacity: int,
-        queue: int,
-        max_wait_s: float,
-        exempt: frozenset[str],
+        requests: Lane,
+        operations: Lane,
+        operations_paths: frozenset[str],
+        free: frozenset[str],
     ) -> None:
         self.app = app
-        self.capacity = capacity
-        self.queue = queue
-        self.max_wait_s = max_wait_s
-        self.exempt = exempt
-        self.working = 0
-        self.waiting: deque[asyncio.Future[None]] = deque()
+        self.requests = requests
+        self.operations = operations
+        self.operations_paths = operations_paths
+        self.free = free
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path", "") in self.exempt:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in self.free:
             await self.app(scope, receive, send)
             return
-        if not await self._admitted():
+        lane = self.operations if path in self.operations_paths else self.requests
+        client = (scope.get("client") or ("",))[0] or ""
+        if not await lane.enter(client):
             refusal = Overloaded(
                 t("request.overloaded", seconds=SHED_RETRY_AFTER_S),
                 headers={"Retry-After": str(SHED_RETRY_AFTER_S)},
@@ -146,41 +232,7 @@ class ShedLoad:
         try:
             await self.app(scope, receive, send)
         finally:
-            self._leave()
-
-    async def _admitted(self) -> bool:
-        if self.working < self.capacity and not self.waiting:
-            self.working += 1
-            return True
-        if len(self.waiting) >= self.queue:
-            return False
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiting.append(turn)
-        try:
-            await asyncio.wait({turn}, timeout=self.max_wait_s)
-        except BaseException:  # the client went away while it waited
-            self._give_up(turn)
-            raise
-        if turn.done():
-            return True  # a request that finished handed its place over
-        self._give_up(turn)
-        return False
-
-    def _give_up(self, turn: asyncio.Future[None]) -> None:
-        if turn.done():  # handed a place just now: pass it on
-            self._leave()
-            return
-        turn.cancel()
-        self.waiting.remove(turn)
-
-    def _leave(self) -> None:
-        """Hand this request's place to the longest waiting, or free it."""
-        while self.waiting:
-            turn = self.waiting.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                return
-        self.working -= 1
+            lane.leave(client)
 
 
 class Authenticate:

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         "is answered 503 with Retry-After at once, so an overloaded hub keeps its pace and "
         "clients back off instead of timing out.",
     )
+    max_requests_per_client: Annotated[int, Field(gt=0)] = Field(
+        default=8,
+        description="Of those places, at work and waiting, how many one client address may "
+        "hold; more are answered 503 at once. Clients behind one proxy or NAT share its "
+        "address: raise it there.",
+    )
     max_queue_wait_s: Annotated[float, Field(gt=0, le=60)] = Field(
         default=2.0,
         description="How long a request may wait for a place before it is answered 503.",

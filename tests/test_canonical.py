@@ -109,6 +109,13 @@ def test_a_lone_surrogate_fails_as_in_the_reference() -> None:
         canonical_json({"name": "\ud800"})
 
 
+def test_a_document_nested_deeper_than_the_walk_goes_takes_the_reference() -> None:
+    document: Any = 1
+    for _ in range(900):
+        document = [document]
+    assert canonical_json(document) == rfc8785.dumps(document)
+
+
 def test_every_example_report_takes_the_fast_path_and_matches() -> None:
     examples = sorted(default_schemas_dir().glob("*/examples/valid/*.json"))
     assert len(examples) >= 5
