@@ -91,7 +91,7 @@ async def test_past_capacity_and_queue_a_request_is_refused_at_once() -> None:
     gate = Gate()
     shed = guarded(gate, capacity=2, queue=1)
     async with client(shed) as http:
-        working = [await started(http, f"/work/{n}") for n in range(2)]
+        working = [await started(http, f"/busy/{n}") for n in range(2)]
         await until(lambda: len(gate.started) == 2)
         queued = await started(http, "/queued")
         await until(lambda: len(shed.requests.waiting) == 1)
