@@ -37,7 +37,7 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness import free_port, wait_ready  # noqa: E402
+from harness import UNLIMITED_CLIENT, free_port, wait_ready  # noqa: E402
 
 from tests.servers import PostgresServer, RedisServer, postgres_bin_dir  # noqa: E402
 
@@ -238,10 +238,7 @@ def main() -> None:
         + "  ".join(f"{k} {v:6.2f}" for k, v in base.items())
     )
     common = {
-        "EXCHANGE_LOG_LEVEL": "WARNING",
-        # The bench measures delivery, not the per-key rate limit.
-        "EXCHANGE_SUBMISSIONS_PER_MINUTE_PER_KEY": "100000000",
-        "EXCHANGE_REQUESTS_PER_MINUTE_PER_KEY": "100000000",
+        **UNLIMITED_CLIENT,
         "EXCHANGE_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',
     }
     results: dict[str, dict[str, float]] = {}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import orjson
-from harness import free_port, wait_ready
+from harness import UNLIMITED_CLIENT, free_port, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 PAYLOAD = json.loads(
@@ -94,10 +94,7 @@ def main() -> None:
             **os.environ,
             "EXCHANGE_DATABASE_URL": f"sqlite:///{work / 'hub.db'}",
             "EXCHANGE_KEY_DIR": str(work / "keys"),
-            "EXCHANGE_LOG_LEVEL": "WARNING",
-            # The bench measures the hub's work, not the per-key rate limit.
-            "EXCHANGE_SUBMISSIONS_PER_MINUTE_PER_KEY": "100000000",
-            "EXCHANGE_REQUESTS_PER_MINUTE_PER_KEY": "100000000",
+            **UNLIMITED_CLIENT,
         }
         init = json.loads(
             subprocess.run(
