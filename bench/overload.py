@@ -78,7 +78,7 @@ async def open_loop(api: str, token: str, *, rate: float, seconds: float, timeou
             return
         if response.status_code == 202:
             tally.accepted.append((response.json()["id"], time.perf_counter() - started))
-        elif response.status_code == 503 and response.json()["error"]["code"] == "overloaded":
+        elif response.status_code == 503 and b'"code":"overloaded"' in response.content:
             tally.shed += 1
         else:
             tally.other[response.status_code] = tally.other.get(response.status_code, 0) + 1

@@ -24,6 +24,7 @@ from exchange.logs import configure_logging
 from exchange.metrics import HttpMetrics
 from exchange.middleware import (
     OPERATIONS_CAPACITY,
+    OPERATIONS_PER_CLIENT,
     OPERATIONS_QUEUE,
     Authenticate,
     BodySizeLimit,
@@ -146,7 +147,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
             capacity=OPERATIONS_CAPACITY,
             queue=OPERATIONS_QUEUE,
             max_wait_s=settings.max_queue_wait_s,
-            per_client=OPERATIONS_CAPACITY + OPERATIONS_QUEUE,
+            per_client=OPERATIONS_PER_CLIENT,
         ),
         operations_paths=frozenset({"/readyz", "/metrics"}),
         free=frozenset({"/healthz"}),

@@ -100,9 +100,11 @@ class BodySizeLimit:
 
 SHED_RETRY_AFTER_S = 1
 # Places for the readiness check and metrics, apart from the others: a load balancer and
-# a scraper or two.
+# a scraper or two. One address holds two at most, so a flood of readiness checks from one
+# peer leaves the load balancer's check a place in the queue, served in turn.
 OPERATIONS_CAPACITY = 2
 OPERATIONS_QUEUE = 8
+OPERATIONS_PER_CLIENT = 2
 
 
 class Lane:
@@ -119,10 +121,10 @@ class Lane:
         self.waiting: deque[asyncio.Future[None]] = deque()
         self.by_client: dict[str, int] = {}
 
-    async def enter(self, client: str) -> bool:
+    async def enter(self, client: str | None) -> bool:
         """Take a place (True), or be refused one (False). A request is counted against its
         client while it waits too, so one address cannot fill the queue either."""
-        if self.by_client.get(client, 0) >= self.per_client:
+        if client is not None and self.by_client.get(client, 0) >= self.per_client:
             return False
         if self.working < self.capacity and not self.waiting:
             self.working += 1
@@ -133,18 +135,20 @@ class Lane:
         self._count(client, 1)
         try:
             admitted = await self._waited()
-        except BaseException:  # the client went away while it waited
+        except BaseException:  # cancelled while it waited (the server shutting down)
             self._count(client, -1)
             raise
         if not admitted:
             self._count(client, -1)
         return admitted
 
-    def leave(self, client: str) -> None:
+    def leave(self, client: str | None) -> None:
         self._count(client, -1)
         self._hand_over()
 
-    def _count(self, client: str, change: int) -> None:
+    def _count(self, client: str | None, change: int) -> None:
+        if client is None:
+            return
         held = self.by_client.get(client, 0) + change
         if held:
             self.by_client[client] = held
@@ -219,7 +223,8 @@ class ShedLoad:
             await self.app(scope, receive, send)
             return
         lane = self.operations if path in self.operations_paths else self.requests
-        client = (scope.get("client") or ("",))[0] or ""
+        # A peer without an address (a unix socket) is nobody's share.
+        client = (scope.get("client") or (None,))[0]
         if not await lane.enter(client):
             refusal = Overloaded(
                 t("request.overloaded", seconds=SHED_RETRY_AFTER_S),

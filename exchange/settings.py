@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     max_concurrent_requests: Annotated[int, Field(gt=0)] = Field(
         default=16,
         description="Requests one API process works on at once; more wait in a queue "
-        "(health checks never do).",
+        "(the liveness check never does; readiness and metrics have places of their own).",
     )
     max_queued_requests: Annotated[int, Field(ge=0)] = Field(
         default=64,

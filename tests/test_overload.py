@@ -185,6 +185,20 @@ async def test_waiting_requests_count_against_their_client() -> None:
     settled(shed)
 
 
+async def test_peers_without_an_address_share_no_share() -> None:
+    """Behind a unix socket no request has an address; lumping them into one "client" would
+    cap the whole process at one client's share."""
+    gate = Gate()
+    shed = guarded(gate, capacity=3, queue=0, per_client=1)
+    scope = {"type": "http", "path": "/no-address", "headers": [], "client": None}
+    calls = [asyncio.create_task(shed(dict(scope), _no_body, _discard)) for _ in range(3)]
+    await until(lambda: len(gate.started) == 3)
+    assert shed.requests.by_client == {}
+    gate.release.set()
+    await asyncio.gather(*calls)
+    settled(shed)
+
+
 async def test_a_failing_request_gives_its_place_back() -> None:
     async def broken(scope: Scope, receive: Receive, send: Send) -> None:
         raise RuntimeError("a bug")

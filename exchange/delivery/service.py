@@ -453,7 +453,7 @@ def sweep(session: Session, *, grace: timedelta, limit: int = SWEEP_BATCH) -> in
     attempted, and the attempt (or a wait for a slot) moves the delivery on, so the other
     finds it not due or superseded and is dropped. And the sweeper waits as long as the
     delivery was overdue (at most :data:`RESWEEP_CAP`, at least ``grace``) before sending
-    it again, so a backlog costs a few dropped copies per delivery, not one per sweep. Rows
+    it again, so a backlog costs a handful of dropped copies per delivery, not one per sweep. Rows
     another sweeper or a claim holds are skipped (PostgreSQL; SQLite serialises writers)."""
     now = utcnow()
     due = session.exec(
