@@ -40,6 +40,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+async def _refuse(error: ExchangeError, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer with ``error``'s JSON, in the caller's language, before the app sees the
+    request."""
+    locale = negotiate(_header(scope, b"accept-language"))
+    await error_json(error, locale)(scope, receive, send)
+
+
 BULK_ROUTE = ("POST", "/v1/reports:bulk")
 # The console's region-directory upload: Kemendagri's full code list is over 2 MB.
 REGION_UPLOAD_ROUTE = ("POST", "/console/admin/hub/regions")
@@ -78,10 +85,8 @@ class BodySizeLimit:
         limit = self._limit(scope)
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            locale = negotiate(_header(scope, b"accept-language"))
-            await error_json(PayloadTooLarge(t("request.too_large", limit=limit)), locale)(
-                scope, receive, send
-            )
+            too_large = PayloadTooLarge(t("request.too_large", limit=limit))
+            await _refuse(too_large, scope, receive, send)
             return
 
         received = 0
@@ -230,9 +235,7 @@ class ShedLoad:
                 t("request.overloaded", seconds=SHED_RETRY_AFTER_S),
                 headers={"Retry-After": str(SHED_RETRY_AFTER_S)},
             )
-            await error_json(refusal, negotiate(_header(scope, b"accept-language")))(
-                scope, receive, send
-            )
+            await _refuse(refusal, scope, receive, send)
             return
         try:
             await self.app(scope, receive, send)
@@ -281,22 +284,17 @@ class Authenticate:
                 raise AuthenticationFailed(t("auth.missing"))
             principal = await run_in_threadpool(_authenticated, state.hub, token)
         except RateLimited as limited:  # a valid key, too busy: no authentication failure
-            await error_json(limited, negotiate(_header(scope, b"accept-language")))(
-                scope, receive, send
-            )
+            await _refuse(limited, scope, receive, send)
             return
         except DATABASE_AWAY as away:  # nor is a database restarting one
-            await error_json(
-                database_unavailable(away), negotiate(_header(scope, b"accept-language"))
-            )(scope, receive, send)
+            await _refuse(database_unavailable(away), scope, receive, send)
             return
         except ExchangeError as refused:
             tally.add(
                 reason=refused.message.key,
                 key_id=public_key_id(token) if token else None,
             )
-            locale = negotiate(_header(scope, b"accept-language"))
-            await error_json(refused, locale)(scope, receive, send)
+            await _refuse(refused, scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

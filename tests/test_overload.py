@@ -79,6 +79,13 @@ async def started(
     return asyncio.create_task(http.get(path))
 
 
+async def one_at_work(http: httpx.AsyncClient, gate: Gate) -> asyncio.Task[httpx.Response]:
+    """A request holding the only place (capacity 1) until the gate opens."""
+    holder = await started(http, "/holder")
+    await until(lambda: gate.started == ["/holder"])
+    return holder
+
+
 def refused_as_overloaded(response: httpx.Response) -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
@@ -126,8 +133,7 @@ async def test_a_request_that_waits_too_long_is_refused_and_its_place_not_lost()
     gate = Gate()
     shed = guarded(gate, capacity=1, queue=3, max_wait_s=0.05)
     async with client(shed) as http:
-        holder = await started(http, "/holder")
-        await until(lambda: gate.started == ["/holder"])
+        holder = await one_at_work(http, gate)
         refused_as_overloaded(await http.get("/impatient"))
         assert len(shed.requests.waiting) == 0
         gate.release.set()
@@ -136,12 +142,11 @@ async def test_a_request_that_waits_too_long_is_refused_and_its_place_not_lost()
     settled(shed)
 
 
-async def test_a_client_gone_while_waiting_gives_its_place_back() -> None:
+async def test_a_request_cancelled_while_waiting_gives_its_place_back() -> None:
     gate = Gate()
     shed = guarded(gate, capacity=1, queue=2)
     async with client(shed) as http:
-        holder = await started(http, "/holder")
-        await until(lambda: gate.started == ["/holder"])
+        holder = await one_at_work(http, gate)
         gone = await started(http, "/gone")
         await until(lambda: len(shed.requests.waiting) == 1)
         gone.cancel()
@@ -172,8 +177,7 @@ async def test_waiting_requests_count_against_their_client() -> None:
     gate = Gate()
     shed = guarded(gate, capacity=1, queue=4, per_client=2)
     async with client(shed, "10.0.0.66") as attacker, client(shed, "10.0.0.7") as agency:
-        holder = await started(agency, "/holder")
-        await until(lambda: gate.started == ["/holder"])
+        holder = await one_at_work(agency, gate)
         waiting = [await started(attacker, f"/wait/{n}") for n in range(2)]
         await until(lambda: len(shed.requests.waiting) == 2)
         refused_as_overloaded(await attacker.get("/third"))  # its two are waiting already
