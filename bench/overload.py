@@ -9,9 +9,9 @@ before it shed load), each on a fresh hub, in the same run.
 The peak is what 16 clients sending one submission after another get (closed loop). The
 overload is open loop: submissions are sent at their scheduled times whatever the hub
 answers, each waiting at most --timeout seconds, as an impatient client would. Printed per
-variant: accepted/s, shed/s (503 overloaded), timed out/s, p50 and p99 latency of the
-accepted, and the time to drain (until every accepted report reached all three
-subscribers). Target (from the throughput issue): the guarded hub keeps accepting at about
+variant: accepted/s and its ratio to the peak, shed/s (503 overloaded), timed out/s, p50
+and p99 latency of the accepted, and the time to drain (until every accepted report reached
+all three subscribers). Target (from the throughput issue): the guarded hub keeps accepting at about
 its peak, answers the excess at once, nothing times out, and the backlog drains.
 """
 
@@ -129,7 +129,9 @@ def running_hub(extra: dict[str, str]) -> Iterator[tuple[str, str, list[Subscrib
                 subscriber.server.shutdown()
 
 
-def variant(name: str, extra: dict[str, str], args: argparse.Namespace, rate: float) -> None:
+def variant(
+    name: str, extra: dict[str, str], args: argparse.Namespace, rate: float, peak: float
+) -> None:
     with running_hub(extra) as (api, token, subscribers):
         tally = asyncio.run(
             open_loop(api, token, rate=rate, seconds=args.seconds, timeout=args.timeout)
@@ -152,7 +154,8 @@ def variant(name: str, extra: dict[str, str], args: argparse.Namespace, rate: fl
     owed = len(subscribers) * len(reports)
     drain = f"{'drained' if delivered == owed else 'NOT drained'} in {drained:.1f} s"
     print(
-        f"{name:>9}: offered {rate:.0f}/s; accepted {len(tally.accepted) / seconds:6.1f}/s, "
+        f"{name:>9}: offered {rate:.0f}/s; accepted {len(tally.accepted) / seconds:6.1f}/s "
+        f"({len(tally.accepted) / seconds / peak:.2f} of the peak), "
         f"shed {tally.shed / seconds:6.1f}/s, timed out {tally.timed_out / seconds:6.1f}/s"
         + (f", other {tally.other}" if tally.other else "")
         + f"; accepted latency p50 {latency['p50']:.0f} ms p99 {latency['p99']:.0f} ms; "
@@ -172,8 +175,8 @@ def main() -> None:
     rate = peak * args.factor
     print(f"peak (16 clients, closed loop, 10 s): {peak:.1f} submissions/s accepted")
     print(f"offered {args.factor:g} x peak = {rate:.0f}/s for {args.seconds:g} s, open loop:")
-    variant("guarded", {}, args, rate)
-    variant("unguarded", UNGUARDED, args, rate)
+    variant("guarded", {}, args, rate, peak)
+    variant("unguarded", UNGUARDED, args, rate, peak)
 
 
 if __name__ == "__main__":
