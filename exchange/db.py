@@ -100,6 +100,32 @@ def build_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+SQLITE_READERS = 4
+
+
+def _sqlite_reader_engine(url: URL) -> Engine:
+    """Connections that only read, beside the one that writes: in WAL mode SQLite readers
+    never wait for the writer, so authenticating a request does not queue behind the
+    transactions that hold the write connection. Each statement reads in its own implicit
+    transaction (no BEGIN IMMEDIATE here), and ``query_only`` refuses any write."""
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=SQLITE_READERS,
+        max_overflow=0,
+        pool_timeout=SQLITE_POOL_TIMEOUT_S,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    return engine
+
+
 def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -143,6 +169,19 @@ class Database:
     def __init__(self, url: str) -> None:
         self.engine = build_engine(url)
         self._sessions = sessionmaker(bind=self.engine, class_=Session, expire_on_commit=False)
+        parsed = normalise_url(url)
+        on_disk = parsed.database not in (None, "", ":memory:")
+        # Elsewhere (PostgreSQL, an in-memory SQLite) readers share the engine.
+        self._reader_engine = (
+            _sqlite_reader_engine(parsed)
+            if parsed.get_backend_name() == "sqlite" and on_disk
+            else None
+        )
+        self._readers = (
+            sessionmaker(bind=self._reader_engine, class_=Session)
+            if self._reader_engine is not None
+            else self._sessions
+        )
         event.listen(self._sessions, "after_commit", jobs.send_pending)
         event.listen(self._sessions, "after_transaction_create", jobs.mark_savepoint)
         event.listen(self._sessions, "after_soft_rollback", jobs.drop_rolled_back)
@@ -166,9 +205,22 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads alone, never committed: on SQLite it does not wait for the
+        writer (see :func:`_sqlite_reader_engine`)."""
+        session = self._readers()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
     def ping(self) -> None:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._reader_engine is not None:
+            self._reader_engine.dispose()

@@ -302,7 +302,7 @@ class Authenticate:
 
 def _authenticated(hub: Hub, token: str) -> Principal:
     """The key's principal, counted against the key's requests a minute."""
-    with hub.session() as session:
+    with hub.database.reading() as session:
         principal = authenticate(session, token=token)
     hub.requests.admit(principal.key_id)
     return principal

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Index, Integer, String
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from exchange.jobs import enqueue_after_commit
-from exchange.models import UTCDateTime, utcnow
+from exchange.models import UTCDateTime, insert_rows, utcnow
 
 SEND_ACTOR = "delivery.send"
 ERROR_LENGTH = 300
@@ -90,6 +91,15 @@ def enqueue_send(
     enqueue_after_commit(
         session, SEND_ACTOR, delivery_id=delivery.id, dispatch=delivery.dispatch, delay_ms=delay_ms
     )
+
+
+def insert_routed(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Store new deliveries (plain rows: routing writes several for every report) and send
+    each its first message, numbered 1, once the session commits."""
+    numbered = [{**row, "dispatch": 1} for row in rows]
+    insert_rows(session, Delivery, numbered)
+    for row in numbered:
+        enqueue_after_commit(session, SEND_ACTOR, delivery_id=row["id"], dispatch=1)
 
 
 def end_due_deliveries(

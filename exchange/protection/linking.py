@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
+from exchange.models import insert_rows
 from exchange.protection.models import PersonLink
 from exchange.registry.service import ReportType, SchemaRegistry, values_at
 from exchange.reports.models import Report
@@ -46,7 +47,9 @@ def record_links(
         for _, value in values_at(payload, pattern)
         if isinstance(value, str) and value.strip()
     }
-    session.add_all(PersonLink(report_id=report_id, digest=d) for d in sorted(digests))
+    insert_rows(
+        session, PersonLink, [{"report_id": report_id, "digest": d} for d in sorted(digests)]
+    )
     return len(digests)
 
 

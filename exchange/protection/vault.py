@@ -5,6 +5,7 @@ the row in ``report_key`` and a sealing key; purging deletes the row."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlmodel import Session, col, delete
@@ -28,16 +29,19 @@ def data_key_purpose(report_id: str) -> str:
     return f"report-data-key:{report_id}"
 
 
-def lock(*, report_id: str, canonical: bytes, sealer: Sealer) -> tuple[bytes, ReportKey]:
+def lock(*, report_id: str, canonical: bytes, sealer: Sealer) -> tuple[bytes, dict[str, Any]]:
     """Encrypt a report's canonical payload under a new data key: the ciphertext to store in
-    the report, and the sealed data key to store once the report row exists."""
+    the report, and the row of its sealed data key (``report_key``) to store once the
+    report row exists."""
     data_key = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(NONCE_BYTES)
     ciphertext = nonce + AESGCM(data_key).encrypt(nonce, canonical, report_id.encode())
     wrapped = sealer.seal(data_key, purpose=data_key_purpose(report_id))
-    return ciphertext, ReportKey(
-        report_id=report_id, wrapped=wrapped, kek_id=sealed_key_id(wrapped)
-    )
+    return ciphertext, {
+        "report_id": report_id,
+        "wrapped": wrapped,
+        "kek_id": sealed_key_id(wrapped),
+    }
 
 
 def unlock(session: Session, *, report_id: str, ciphertext: bytes, sealer: Sealer) -> bytes:

@@ -79,6 +79,7 @@ def import_directory(session: Session, *, lines: Iterable[str], actor: str) -> I
     digest = hashlib.sha256()
     session.execute(delete(Region))
     session.info.pop(_LOADED, None)
+    session.info.pop(_KNOWN, None)
     count = 0
     batch: list[dict[str, str]] = []
     for row in _rows(lines, digest):
@@ -110,11 +111,19 @@ def is_loaded(session: Session) -> bool:
     return bool(session.info[_LOADED])
 
 
+_KNOWN = "exchange.regions_known"
+
+
 def known_codes(session: Session, codes: Iterable[str]) -> set[str]:
+    """Those of ``codes`` the directory has. Answers are remembered for the transaction:
+    the lines of a bulk submission name the same few villages over and over."""
+    asked: dict[str, bool] = session.info.setdefault(_KNOWN, {})
     wanted = set(codes)
-    if not wanted:
-        return set()
-    return set(session.exec(select(Region.code).where(col(Region.code).in_(wanted))))
+    fresh = wanted - asked.keys()
+    if fresh:
+        found = set(session.exec(select(Region.code).where(col(Region.code).in_(fresh))))
+        asked.update((code, code in found) for code in fresh)
+    return {code for code in wanted if asked[code]}
 
 
 def parents(code: str) -> list[str]:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
-from sqlalchemy import func, or_
+from sqlalchemy import event, func, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -23,7 +23,12 @@ from connectors.base import ConfigRefused, ConnectorContext, RotatingSecretConfi
 from connectors.registry import UnknownConnector, factory
 from exchange.agencies.models import Agency
 from exchange.audit import service as audit
-from exchange.delivery.models import Delivery, DeliveryState, end_due_deliveries, enqueue_send
+from exchange.delivery.models import (
+    Delivery,
+    DeliveryState,
+    end_due_deliveries,
+    insert_routed,
+)
 from exchange.errors import Conflict, ErrorDetail, InvalidInput, NotFound, translate_model_error
 from exchange.i18n import t
 from exchange.models import utcnow
@@ -499,10 +504,30 @@ class RoutingPlan:
         return sorted({target.agency_id for target in self.targets})
 
 
+_PLANS = "exchange.routing_plans"
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_plans(session: Session, _context: Any) -> None:
+    """A subscription or an agency changed in this transaction: plan afresh."""
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(row, (Subscription, SubscriptionMatch, Agency)) for row in changed):
+        session.info.pop(_PLANS, None)
+
+
 def plan(session: Session, facts: RoutingFacts) -> RoutingPlan:
     """The live subscriptions of active agencies that want the report (or whose agency it
     is addressed to) and may receive it; never the sender's own, which has the report. The
-    candidates come from the type and region index; the other filters are checked here."""
+    candidates come from the type and region index; the other filters are checked here.
+    Plans are remembered for the transaction: the lines of a bulk submission mostly share
+    their facts (one sender, one village, the same few types and severities)."""
+    plans: dict[RoutingFacts, RoutingPlan] = session.info.setdefault(_PLANS, {})
+    if facts not in plans:
+        plans[facts] = _plan(session, facts)
+    return plans[facts]
+
+
+def _plan(session: Session, facts: RoutingFacts) -> RoutingPlan:
     chosen = or_(
         col(Subscription.id).in_(_indexed_matches(facts)),
         col(Subscription.agency_id).in_(sorted(facts.addressed)),
@@ -542,24 +567,25 @@ def route(
     plan: RoutingPlan,
     actor: str,
     action: str = "report.routed",
-) -> list[Delivery]:
+) -> list[str]:
     """One pending delivery per target of the plan, recorded as ``report.routed``; their
-    jobs go to the broker after commit."""
+    jobs go to the broker after commit. Returns the deliveries' ids."""
     now = utcnow()
-    deliveries = [
-        Delivery(
-            id=uuid.uuid4().hex,
-            report_id=report_id,
-            subscription_id=target.subscription_id,
-            agency_id=target.agency_id,
-            connector=target.connector,
-            state=DeliveryState.pending,
-            due_at=now,
-            created_at=now,
-        )
+    deliveries: list[dict[str, Any]] = [
+        {
+            "id": uuid.uuid4().hex,
+            "report_id": report_id,
+            "subscription_id": target.subscription_id,
+            "agency_id": target.agency_id,
+            "connector": target.connector,
+            "state": DeliveryState.pending,
+            "attempts": 0,
+            "due_at": now,
+            "created_at": now,
+        }
         for target in plan.targets
     ]
-    session.add_all(deliveries)
+    insert_routed(session, deliveries)
     statistics.share(session, report_id=report_id, agencies=plan.routed_to)
     audit.record(
         session,
@@ -568,15 +594,13 @@ def route(
         actor=actor,
         details={
             "deliveries": [
-                {"id": d.id, "agency": d.agency_id, "subscription": d.subscription_id}
+                {"id": d["id"], "agency": d["agency_id"], "subscription": d["subscription_id"]}
                 for d in deliveries
             ],
             "withheld_by_tlp": sorted(plan.withheld),
         },
     )
-    for delivery in deliveries:
-        enqueue_send(session, delivery)
-    return deliveries
+    return [d["id"] for d in deliveries]
 
 
 def _indexed_matches(facts: RoutingFacts) -> SelectOfScalar[str]:

@@ -18,10 +18,11 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, insert
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from exchange.models import insert_rows, table_of
 from exchange.registry.service import ReportType, values_at
 from exchange.statistics.models import StatFact, StatIndicator, StatPerson, StatTally
 
@@ -228,23 +229,20 @@ def record(
         "people": facts.people,
     }
     rows = [{**row, "reader": HUB}, {**row, "reader": sender}]
-    session.execute(insert(StatFact), rows)
+    insert_rows(session, StatFact, rows)
     _count_at_commit(session, [(report_id, HUB), (report_id, sender)])
     # Routing shares the report in the same unit of work: it need not read the row back.
     session.info.setdefault(_JUST_RECORDED, {})[report_id] = (row, {HUB, sender})
     chosen = sorted(set(indicators))
-    if chosen:
-        session.execute(
-            insert(StatIndicator), [{"report_id": report_id, "indicator": i} for i in chosen]
-        )
-    if facts.persons:
-        session.execute(
-            insert(StatPerson),
-            [
-                {"report_id": report_id, "age_band": band, "gender": gender, "people": n}
-                for (band, gender), n in sorted(facts.persons.items())
-            ],
-        )
+    insert_rows(session, StatIndicator, [{"report_id": report_id, "indicator": i} for i in chosen])
+    insert_rows(
+        session,
+        StatPerson,
+        [
+            {"report_id": report_id, "age_band": band, "gender": gender, "people": n}
+            for (band, gender), n in sorted(facts.persons.items())
+        ],
+    )
 
 
 def share(session: Session, *, report_id: str, agencies: Iterable[str]) -> None:
@@ -263,9 +261,10 @@ def share(session: Session, *, report_id: str, agencies: Iterable[str]) -> None:
     if fresh:
         # Two subscriptions' backfills may share a report with the same agency at once:
         # the second finds the row there and counts nothing.
-        statement = _dialect_insert(session, StatFact).on_conflict_do_nothing()
+        table = table_of(StatFact)
+        statement = _dialect_insert(session, table).on_conflict_do_nothing()
         added = session.execute(
-            statement.returning(col(StatFact.reader)),
+            statement.returning(table.c.reader),
             [{**template, "reader": agency} for agency in fresh],
         )
         _count_at_commit(session, [(report_id, reader) for reader in added.scalars()])
