@@ -62,8 +62,8 @@ def measure_lag(hub: Hub, *, rate: int, seconds: float) -> None:
         next_at = time.monotonic()
         while not stop.is_set():
             with hub.session() as session:
-                event = record(session, action="bench.load", subject="bench", actor="bench")
-            committed[event.id] = time.time()
+                event_id = record(session, action="bench.load", subject="bench", actor="bench")
+            committed[event_id] = time.time()
             next_at += interval
             time.sleep(max(0.0, next_at - time.monotonic()))
 

@@ -19,6 +19,7 @@ from exchange.keyring import Keyring
 from exchange.ratelimit import KeyRateLimit, counters
 from exchange.registry.service import SchemaRegistry, checked_registry, default_schemas_dir
 from exchange.settings import Environment, Settings
+from exchange.writer import GroupWriter
 from workers.broker import build_broker
 
 # Test sends a console user may make a minute: each holds a thread for up to the connector's
@@ -39,6 +40,7 @@ class Hub:
     agency_lookups: KeyRateLimit
     console_logins: KeyRateLimit
     console_test_sends: KeyRateLimit
+    writer: GroupWriter
     rejections: RejectionTally = field(
         default_factory=lambda: RejectionTally(window_s=SUMMARY_WINDOW_S)
     )
@@ -73,10 +75,11 @@ class Hub:
                 counters=shared, namespace=namespace, per_minute=per_minute, what=what
             )
 
+        broker = build_broker(settings, database, keyring, registry)
         return cls(
             settings=settings,
             database=database,
-            broker=build_broker(settings, database, keyring, registry),
+            broker=broker,
             keyring=keyring,
             registry=registry,
             submissions=limit(
@@ -89,6 +92,11 @@ class Hub:
                 "exchange-console-login", settings.console_logins_per_minute_per_address
             ),
             console_test_sends=limit("exchange-console-test-send", TEST_SENDS_PER_MINUTE),
+            # Each request in the lane queues one unit at a time (a bulk, one batch).
+            writer=GroupWriter(
+                lambda: database.session(broker=broker),
+                capacity=settings.max_concurrent_requests,
+            ),
         )
 
     @contextmanager
@@ -98,5 +106,6 @@ class Hub:
             yield session
 
     def close(self) -> None:
+        self.writer.close()
         self.broker.close()
         self.database.dispose()

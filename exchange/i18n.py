@@ -30,6 +30,12 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "Too many requests from this key; try again in {seconds} s.",
         "id": "Terlalu banyak permintaan dari kunci ini; coba lagi dalam {seconds} detik.",
     },
+    "request.not_committed": {
+        "en": "The request could not be stored; send it again (a submission with its "
+        "Idempotency-Key).",
+        "id": "Permintaan gagal disimpan; kirim lagi (pengiriman laporan dengan "
+        "Idempotency-Key-nya).",
+    },
     "request.overloaded": {
         "en": "The hub is at capacity; send the request again in {seconds} s (a submission "
         "with its Idempotency-Key).",

@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
-from exchange.db import FirstComeFirstServed, build_engine
+from exchange.db import Database, FirstComeFirstServed, build_engine
 from tests.servers import wait_until
 
 
@@ -80,3 +82,26 @@ def test_a_request_gets_the_connection_while_a_busy_thread_keeps_taking_it(
         worker.join()
         engine.dispose()
     assert granted_at - asked_at <= 2
+
+
+def test_readers_do_not_wait_for_the_writer_and_cannot_write(tmp_path: Path) -> None:
+    """While a transaction holds the one write connection, a reader connection answers at
+    once (WAL) with what was committed before, not what is under way; and it writes
+    nothing."""
+    database = Database(f"sqlite:///{tmp_path / 'readers.db'}")
+    try:
+        with database.session() as session:
+            session.execute(text("CREATE TABLE note (body TEXT)"))
+            session.execute(text("INSERT INTO note VALUES ('committed')"))
+        with database.session() as writing:
+            writing.execute(text("INSERT INTO note VALUES ('under way')"))
+            # The write connection is held (the pool's only one): a read still answers.
+            with database.reading() as reading:
+                seen = list(reading.execute(text("SELECT body FROM note")).scalars())
+            assert seen == ["committed"]
+        with database.reading() as reading:
+            assert len(list(reading.execute(text("SELECT body FROM note")))) == 2
+            with pytest.raises(OperationalError, match="readonly"):
+                reading.execute(text("INSERT INTO note VALUES ('from a reader')"))
+    finally:
+        database.dispose()

@@ -13,6 +13,7 @@ from exchange.jobs import enqueue_after_commit
 from exchange.models import UTCDateTime, insert_rows, utcnow
 
 SEND_ACTOR = "delivery.send"
+FIRST_DISPATCH = 1  # the number of the message routing sends a new delivery
 ERROR_LENGTH = 300
 SWEEP_ACTOR = "delivery.sweep"
 
@@ -94,12 +95,13 @@ def enqueue_send(
 
 
 def insert_routed(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Store new deliveries (plain rows: routing writes several for every report) and send
-    each its first message, numbered 1, once the session commits."""
-    numbered = [{**row, "dispatch": 1} for row in rows]
+    """Store a report's new deliveries (plain rows: routing writes several for every
+    report) and send each its first message, numbered 1, once the session commits. (The
+    worker that takes the first of them attempts the others with it: ``deliver_together``.)"""
+    numbered = [{**row, "dispatch": FIRST_DISPATCH} for row in rows]
     insert_rows(session, Delivery, numbered)
     for row in numbered:
-        enqueue_after_commit(session, SEND_ACTOR, delivery_id=row["id"], dispatch=1)
+        enqueue_after_commit(session, SEND_ACTOR, delivery_id=row["id"], dispatch=FIRST_DISPATCH)
 
 
 def end_due_deliveries(

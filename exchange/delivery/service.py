@@ -7,16 +7,20 @@ One attempt is two units of work with the connector call between them, so that n
 lock or connection is held while a remote system takes its time: :func:`claim` marks the
 delivery in flight (with a hold that lapses if the worker dies), :func:`attempt` talks to
 the recipient with no session open, :func:`record` stores the outcome. :func:`deliver` runs
-the three; the ``delivery.send`` actor calls it and the tests call it directly.
+the three for one delivery (the tests call it directly); :func:`deliver_together`, which the
+``delivery.send`` actor calls, runs them for a delivery and its report's other deliveries
+still waiting for their first attempt, with one decryption and the attempts side by side.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -40,12 +44,13 @@ from exchange.delivery.envelope import build_envelope, build_test_envelope
 from exchange.delivery.models import (
     DUE_STATES,
     ERROR_LENGTH,
+    FIRST_DISPATCH,
     Delivery,
     DeliveryAttempt,
     DeliveryState,
     enqueue_send,
 )
-from exchange.errors import Conflict, NotFound
+from exchange.errors import DATABASE_AWAY, Conflict, NotFound
 from exchange.i18n import t
 from exchange.models import utcnow
 from exchange.protection import service as protection
@@ -66,6 +71,9 @@ SWEEP_BATCH = 1000
 # may have been lost again); before, it waits as long as the delivery was overdue.
 RESWEEP_CAP = timedelta(minutes=1)
 SLOT_WAIT_S = 1.0
+MAX_ATTEMPTS_TOGETHER = 16  # a report's deliveries claimed and attempted at once
+
+logger = logging.getLogger(__name__)
 
 
 class DeliveryNotFound(NotFound):
@@ -126,6 +134,7 @@ class Claim:
     connector: str
     config: BaseModel
     envelope: Envelope
+    report_id: str | None = None  # None for a test envelope
 
 
 @dataclass(frozen=True)
@@ -221,6 +230,7 @@ def claim(
         connector=delivery.connector,
         config=routing.open_config(subscription, sealer),
         envelope=envelope,
+        report_id=delivery.report_id,
     )
 
 
@@ -440,6 +450,111 @@ def deliver(
             worker=worker,
             rng=rng or random.Random(),  # noqa: S311 - jitter, not a secret
         )
+
+
+def deliver_together(
+    sessions: Callable[[], AbstractContextManager[Session]],
+    *,
+    delivery_id: str,
+    dispatch: int | None = None,
+    policy: DeliveryPolicy,
+    registry: SchemaRegistry,
+    sealer: Sealer,
+    context: ConnectorContext,
+    worker: str,
+    rng: random.Random | None = None,
+) -> list[Delivery]:
+    """What :func:`deliver` does for one delivery, done for the report's other deliveries
+    still waiting for their first attempt too (:func:`_first_attempts`): claimed in the same
+    unit of work (the report decrypted once, see ``vault.unlock``), attempted at the same
+    time, recorded together as the attempts finish (a slow recipient holds up nobody's
+    record but its own). Each delivery keeps its own rules (slots, throttle, redaction) and
+    its own retries; the others' messages, when they come, find them taken and are dropped.
+    If claiming them together fails, this delivery is taken alone (one bad delivery never
+    holds up another). Returns the deliveries attempted."""
+    rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+
+    def claim_one(session: Session, one: str, number: int | None) -> Claim | None:
+        return claim(
+            session,
+            delivery_id=one,
+            dispatch=number,
+            policy=policy,
+            registry=registry,
+            sealer=sealer,
+        )
+
+    try:
+        with sessions() as session:
+            first = claim_one(session, delivery_id, dispatch)
+            claims = (
+                [first]
+                + [
+                    taken
+                    for other in _first_attempts(session, first)
+                    if (taken := claim_one(session, other, FIRST_DISPATCH)) is not None
+                ]
+                if first is not None
+                else []
+            )
+    except DATABASE_AWAY:
+        raise  # nothing was claimed: the message's own retries (then the sweeper) send it
+    except Exception as error:
+        logger.warning(
+            "claiming a report's deliveries together failed; taking this one alone",
+            extra={"error": type(error).__name__},
+        )
+        alone = deliver(
+            sessions,
+            delivery_id=delivery_id,
+            dispatch=dispatch,
+            policy=policy,
+            registry=registry,
+            sealer=sealer,
+            context=context,
+            worker=worker,
+            rng=rng,
+        )
+        return [alone] if alone is not None else []
+
+    def recorded(outcomes: list[tuple[Claim, AttemptResult]]) -> list[Delivery]:
+        with sessions() as session:
+            return [
+                record(session, claim_=taken, result=result, policy=policy, worker=worker, rng=rng)
+                for taken, result in outcomes
+            ]
+
+    if len(claims) <= 1:
+        return recorded([(taken, attempt(taken, context=context)) for taken in claims])
+    done: list[Delivery] = []
+    with ThreadPoolExecutor(max_workers=len(claims), thread_name_prefix="attempt") as pool:
+        running = {pool.submit(attempt, taken, context=context): taken for taken in claims}
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            done += recorded([(running.pop(future), future.result()) for future in finished])
+    return done
+
+
+def _first_attempts(session: Session, claimed: Claim) -> list[str]:
+    """The other deliveries of the claimed one's report that wait for their first attempt
+    (pending, their routed message still current), at most :data:`MAX_ATTEMPTS_TOGETHER`
+    in all."""
+    return list(
+        session.exec(
+            select(Delivery.id)
+            .where(
+                Delivery.report_id == claimed.report_id,
+                Delivery.id != claimed.delivery_id,
+                Delivery.state == DeliveryState.pending,
+                Delivery.dispatch == FIRST_DISPATCH,
+            )
+            .order_by(col(Delivery.id))
+            .limit(MAX_ATTEMPTS_TOGETHER - 1)
+            # One another worker is claiming (its own message came) is its: skipping it
+            # also keeps two workers from waiting on each other's rows (PostgreSQL).
+            .with_for_update(skip_locked=True)
+        )
+    )
 
 
 def sweep(session: Session, *, grace: timedelta, limit: int = SWEEP_BATCH) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 import shapely
 import shapely.errors
 import shapely.geometry
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, event, insert
 from sqlmodel import Session, col, func, select
 
 from exchange.audit import service as audit
@@ -112,6 +112,12 @@ def is_loaded(session: Session) -> bool:
 
 
 _KNOWN = "exchange.regions_known"
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_known(session: Session, _previous: Any) -> None:
+    """An import rolled back: what it made known is not."""
+    session.info.pop(_KNOWN, None)
 
 
 def known_codes(session: Session, codes: Iterable[str]) -> set[str]:

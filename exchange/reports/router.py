@@ -15,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from exchange.agencies.models import Agency, Scope
 from exchange.agencies.service import Principal, get_agency
@@ -109,10 +108,9 @@ NEW_REPORT = {"report_id": "$response.body#/id"}
         PurgeReport=("DELETE", "/v1/reports/{report_id}", NEW_REPORT),
     ),
 )
-def submit_report(
+async def submit_report(
     request: Request,
     body: ReportSubmission,
-    session: SessionDep,
     hub: HubDep,
     submitter: SubmitterDep,
     idempotency_key: IdempotencyKey = None,
@@ -120,21 +118,26 @@ def submit_report(
 ) -> JSONResponse:
     """Submit one report. With an Idempotency-Key the first answer is replayed for 24 h;
     the same key with another body is a 409. Each key may submit so many reports a minute
-    (429 with Retry-After past it)."""
+    (429 with Retry-After past it). Stored with the submissions of other requests in one
+    transaction (exchange.writer): the 202 comes once that transaction committed."""
     locale = negotiate(request.headers.get("accept-language"))
-    outcome = service.accept(
-        session,
-        sender=get_agency(session, submitter.agency_id),
-        principal=submitter,
-        registry=hub.registry,
-        keyring=hub.keyring,
-        submission=body,
-        idempotency_key=idempotency_key,
-        signature_header=exchange_signature,
-        submissions=hub.submissions,
-        rejections=hub.rejections,
-        locale=locale,
-    )
+
+    def store(session: Session) -> service.Outcome:
+        return service.accept(
+            session,
+            sender=get_agency(session, submitter.agency_id),
+            principal=submitter,
+            registry=hub.registry,
+            keyring=hub.keyring,
+            submission=body,
+            idempotency_key=idempotency_key,
+            signature_header=exchange_signature,
+            submissions=hub.submissions,
+            rejections=hub.rejections,
+            locale=locale,
+        )
+
+    outcome = await hub.writer.run(store)
     headers = {**outcome.headers, **(REPLAYED if outcome.replayed else {})}
     return JSONResponse(outcome.document, status_code=outcome.status, headers=headers)
 
@@ -155,9 +158,7 @@ NDJSON = {"application/x-ndjson": {"schema": {"type": "string"}}}
         }
     },
 )
-async def submit_bulk(
-    request: Request, session: SessionDep, hub: HubDep, submitter: SubmitterDep
-) -> StreamingResponse:
+async def submit_bulk(request: Request, hub: HubDep, submitter: SubmitterDep) -> StreamingResponse:
     """NDJSON in, NDJSON out: one result per line, in order. A bad line never sinks the
     others. Each line may carry its own ``idempotency_key`` and ``signature``.
 
@@ -166,27 +167,28 @@ async def submit_bulk(
     if the connection drops (retrying with the same idempotency keys is safe). The body is
     read as it arrives and the results are spooled (to disk past a few MB): memory stays
     flat whatever the size. The results are sent once every line has been handled."""
-    # Authentication is done; end its transaction so the batches can have the database.
-    await run_in_threadpool(session.commit)
     locale = negotiate(request.headers.get("accept-language"))
     line_limit = hub.settings.max_request_bytes
     results = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)  # noqa: SIM115
     batch: list[bytes | Oversize] = []
     number = 0
 
-    def process(lines: list[bytes | Oversize], first: int) -> None:
-        records: list[dict[str, Any]] = []
+    async def process(lines: list[bytes | Oversize], first: int) -> None:
+        def store(unit: Session) -> list[dict[str, Any]]:
+            sender = get_agency(unit, submitter.agency_id)
+            records: list[dict[str, Any]] = []
+            for offset, raw in enumerate(lines):
+                outcome = _bulk_line(unit, hub, sender, submitter, raw, line_limit, locale)
+                record: dict[str, Any] = {"line": first + offset, "status": outcome.status}
+                if outcome.status < 400:
+                    record["result"] = outcome.document
+                else:
+                    record["error"] = outcome.document["error"]
+                records.append(record)
+            return records
+
         try:
-            with hub.session() as unit:
-                sender = get_agency(unit, submitter.agency_id)
-                for offset, raw in enumerate(lines):
-                    outcome = _bulk_line(unit, hub, sender, submitter, raw, line_limit, locale)
-                    record: dict[str, Any] = {"line": first + offset, "status": outcome.status}
-                    if outcome.status < 400:
-                        record["result"] = outcome.document
-                    else:
-                        record["error"] = outcome.document["error"]
-                    records.append(record)
+            records = await hub.writer.run(store)
         except Exception:
             # Nothing of this batch was committed: say so for each of its lines, and only
             # now, so that no line is reported accepted before it is durable.
@@ -206,11 +208,11 @@ async def submit_bulk(
             batch.append(line)
             held += len(line)
             if len(batch) >= BULK_BATCH or held >= BULK_BATCH_BYTES:
-                await run_in_threadpool(process, batch, number + 1)
+                await process(batch, number + 1)
                 number, batch, held = number + len(batch), [], 0
     batch.extend(splitter.close())
     if batch:
-        await run_in_threadpool(process, batch, number + 1)
+        await process(batch, number + 1)
     results.seek(0)
 
     def stream() -> Iterator[bytes]:

@@ -515,12 +515,20 @@ def _forget_plans(session: Session, _context: Any) -> None:
         session.info.pop(_PLANS, None)
 
 
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_plans_rolled_back(session: Session, _previous: Any) -> None:
+    """A plan may have seen what was rolled back (a savepoint's change)."""
+    session.info.pop(_PLANS, None)
+
+
 def plan(session: Session, facts: RoutingFacts) -> RoutingPlan:
     """The live subscriptions of active agencies that want the report (or whose agency it
     is addressed to) and may receive it; never the sender's own, which has the report. The
     candidates come from the type and region index; the other filters are checked here.
     Plans are remembered for the transaction: the lines of a bulk submission mostly share
     their facts (one sender, one village, the same few types and severities)."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # what autoflush would do: a pending change forgets the plans
     plans: dict[RoutingFacts, RoutingPlan] = session.info.setdefault(_PLANS, {})
     if facts not in plans:
         plans[facts] = _plan(session, facts)

@@ -1,0 +1,143 @@
+"""Group commit: the submissions of many concurrent requests stored in one transaction.
+
+Every submission ends in a write, and a process has one writer at a time anyway (SQLite's
+one write connection; on PostgreSQL, one transaction per request is one WAL flush per
+request). So submissions do not each open a transaction: they queue their unit of work
+here, and one thread per process takes everything queued, runs each unit in a savepoint of
+one transaction, commits once, and only then answers each request. A 2xx still means
+stored: a unit's result is handed back after the commit that made it durable, and when
+that commit fails every unit of the group gets the failure (a 503), never a result. A
+unit that raises is rolled back to its savepoint and gets its own error; the others go on.
+
+Our own few lines: group commit sits between the request and the session, which no
+library we use offers (SQLAlchemy and dramatiq each see one unit of work at a time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlmodel import Session
+
+from exchange.errors import DATABASE_AWAY, NotCommitted, Overloaded
+from exchange.i18n import t
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_GROUP = 64  # units of work in one transaction (a bulk batch of lines is one unit)
+RETRY_AFTER_S = 1
+
+
+@dataclass
+class _Unit:
+    work: Callable[[Session], Any]
+    future: Future[Any] = field(default_factory=Future)
+
+
+class GroupWriter:
+    """One thread that runs queued units of work, many to a transaction (see the module).
+    At most ``capacity`` units wait; past that a unit is refused at once with
+    :class:`Overloaded` (503, Retry-After) rather than left to time out."""
+
+    def __init__(
+        self, sessions: Callable[[], AbstractContextManager[Session]], *, capacity: int
+    ) -> None:
+        self._sessions = sessions
+        self._queue: queue.Queue[_Unit | None] = queue.Queue(maxsize=capacity)
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """``work(session)``'s result once its transaction has committed."""
+        unit = _Unit(work)
+        self._start()
+        try:
+            self._queue.put_nowait(unit)
+        except queue.Full:
+            raise Overloaded(
+                t("request.overloaded", seconds=RETRY_AFTER_S),
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
+        result: T = await asyncio.wrap_future(unit.future)
+        return result
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _start(self) -> None:
+        # Started with the first unit, not at start-up: a process that never takes a
+        # submission (a CLI command, a test that builds a hub) runs no thread.
+        with self._starting:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._serve, name="group-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            stopping = False
+            while len(group) < MAX_GROUP:
+                try:
+                    unit = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if unit is None:
+                    stopping = True
+                    break
+                group.append(unit)
+            self._commit(group)
+            if stopping:
+                return
+
+    def _commit(self, group: list[_Unit]) -> None:
+        # A unit whose request went away before its turn (the client hung up) is not run.
+        group = [unit for unit in group if unit.future.set_running_or_notify_cancel()]
+        done: list[tuple[_Unit, bool, Any]] = []
+        try:
+            with self._sessions() as session:
+                for unit in group:
+                    try:
+                        with session.begin_nested():
+                            done.append((unit, True, unit.work(session)))
+                    except DATABASE_AWAY:
+                        raise  # the transaction is gone: the whole group fails below
+                    except Exception as error:
+                        done.append((unit, False, error))
+        except BaseException as failure:
+            logger.warning(
+                "a group of submissions was not committed",
+                extra={"error": type(failure).__name__, "units": len(group)},
+            )
+            refusal: Exception = (
+                failure
+                if isinstance(failure, DATABASE_AWAY)
+                else NotCommitted(t("request.not_committed"))
+            )
+            for unit in group:
+                unit.future.set_exception(refusal)
+            if not isinstance(failure, Exception):
+                raise  # the thread is being stopped; the next unit starts another
+            return
+        for unit, succeeded, value in done:
+            if succeeded:
+                unit.future.set_result(value)
+            else:
+                unit.future.set_exception(value)

@@ -1,0 +1,164 @@
+"""Group commit (exchange.writer): units of work queued while the writer is busy are stored
+in one transaction; each is answered only after that transaction committed; a unit that
+fails is rolled back alone; a failed commit fails every unit of its group; a full queue
+refuses at once. On a real SQLite database."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlmodel import Session
+
+from exchange.db import Database
+from exchange.errors import NotCommitted, Overloaded
+from exchange.writer import GroupWriter
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'writer.db'}")
+    with database.session() as session:
+        session.execute(text("CREATE TABLE note (body TEXT NOT NULL)"))
+    yield database
+    database.dispose()
+
+
+def notes(database: Database) -> list[str]:
+    with database.reading() as session:
+        return sorted(session.execute(text("SELECT body FROM note")).scalars())
+
+
+def writing(body: str) -> Any:
+    def work(session: Session) -> str:
+        session.execute(text("INSERT INTO note VALUES (:body)"), {"body": body})
+        return body
+
+    return work
+
+
+def commits_of(database: Database) -> list[int]:
+    counted: list[int] = []
+    event.listen(database.engine, "commit", lambda _connection: counted.append(1))
+    return counted
+
+
+async def queued_behind_a_busy_writer(
+    writer: GroupWriter, units: list[Any]
+) -> tuple[list[Any], threading.Event]:
+    """Hold the writer in a first unit until the others are queued, so that they form one
+    group; returns the outcomes (results or exceptions), first unit's included."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(session: Session) -> str:
+        holding.set()
+        release.wait(10)
+        return "held"
+
+    first = asyncio.ensure_future(writer.run(hold))
+    await asyncio.to_thread(holding.wait, 10)
+    rest = [asyncio.ensure_future(writer.run(unit)) for unit in units]
+    await asyncio.sleep(0)  # every put is done before the writer is let go
+    release.set()
+    outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
+    return list(outcomes), release
+
+
+def test_units_queued_together_commit_in_one_transaction(database: Database) -> None:
+    writer = GroupWriter(database.session, capacity=16)
+    commits = commits_of(database)
+    outcomes, _ = asyncio.run(
+        queued_behind_a_busy_writer(writer, [writing(f"note {n}") for n in range(10)])
+    )
+    writer.close()
+    assert outcomes == ["held", *(f"note {n}" for n in range(10))]
+    assert len(commits) == 1  # the ten's (the held unit wrote nothing: no transaction)
+    assert notes(database) == sorted(f"note {n}" for n in range(10))
+
+
+def test_a_failing_unit_is_rolled_back_alone(database: Database) -> None:
+    writer = GroupWriter(database.session, capacity=16)
+
+    def half_written(session: Session) -> str:
+        session.execute(text("INSERT INTO note VALUES ('half')"))
+        raise ValueError("a bug after the first insert")
+
+    outcomes, _ = asyncio.run(
+        queued_behind_a_busy_writer(writer, [writing("before"), half_written, writing("after")])
+    )
+    writer.close()
+    assert outcomes[1] == "before"
+    assert outcomes[3] == "after"
+    assert isinstance(outcomes[2], ValueError)
+    assert notes(database) == ["after", "before"]  # nothing of the failed unit
+
+
+def test_a_failed_commit_answers_every_unit_of_the_group_with_the_failure(
+    database: Database,
+) -> None:
+    writer = GroupWriter(database.session, capacity=16)
+    failing = {"on": False}
+
+    def fail(_connection: Any) -> None:
+        if failing["on"]:
+            raise RuntimeError("injected: the commit fails")
+
+    event.listen(database.engine, "commit", fail)
+
+    def arm(session: Session) -> str:
+        failing["on"] = True  # the first unit's own transaction commits; the group's fails
+        return "held"
+
+    async def scenario() -> list[Any]:
+        holding, release = threading.Event(), threading.Event()
+
+        def hold(session: Session) -> str:
+            holding.set()
+            release.wait(10)
+            return "held"
+
+        first = asyncio.ensure_future(writer.run(hold))
+        await asyncio.to_thread(holding.wait, 10)
+        group = [asyncio.ensure_future(writer.run(w)) for w in (arm, writing("a"), writing("b"))]
+        await asyncio.sleep(0)
+        release.set()
+        return list(await asyncio.gather(first, *group, return_exceptions=True))
+
+    outcomes = asyncio.run(scenario())
+    writer.close()
+    assert outcomes[0] == "held"
+    assert all(isinstance(outcome, NotCommitted) for outcome in outcomes[1:]), outcomes
+    failing["on"] = False
+    assert notes(database) == []
+
+
+def test_a_full_queue_refuses_at_once(database: Database) -> None:
+    writer = GroupWriter(database.session, capacity=2)
+
+    async def scenario() -> list[Any]:
+        holding, release = threading.Event(), threading.Event()
+
+        def hold(session: Session) -> str:
+            holding.set()
+            release.wait(10)
+            return "held"
+
+        first = asyncio.ensure_future(writer.run(hold))
+        await asyncio.to_thread(holding.wait, 10)
+        queued = [asyncio.ensure_future(writer.run(writing(f"q{n}"))) for n in range(3)]
+        await asyncio.sleep(0)
+        refused = queued[2].done() and isinstance(queued[2].exception(), Overloaded)
+        release.set()
+        outcomes = list(await asyncio.gather(first, *queued, return_exceptions=True))
+        return [refused, *outcomes]
+
+    refused, *outcomes = asyncio.run(scenario())
+    writer.close()
+    assert refused
+    assert outcomes[:3] == ["held", "q0", "q1"]
+    assert notes(database) == ["q0", "q1"]
