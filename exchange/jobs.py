@@ -63,6 +63,10 @@ def pending_jobs(session: Session) -> list[PendingJob]:
 
 
 def send_pending(session: Session) -> None:
+    # SQLAlchemy runs the commit hooks when a savepoint is released too: the jobs wait for
+    # the transaction itself, or a worker could be sent an id it cannot see yet.
+    if session.in_nested_transaction():
+        return
     broker: Broker | None = session.info.get(_BROKER)
     for job in session.info.pop(_PENDING, []):
         assert broker is not None

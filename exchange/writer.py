@@ -33,13 +33,17 @@ from exchange.i18n import t
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_GROUP = 64  # units of work in one transaction (a bulk batch of lines is one unit)
+# A transaction takes units until they weigh this much (a submission weighs 1, a bulk
+# batch its lines): on SQLite it holds the one write lock, which other processes wait for
+# (busy_timeout), so a group is no longer than the longest unit alone.
+MAX_GROUP_WEIGHT = 500
 RETRY_AFTER_S = 1
 
 
 @dataclass
 class _Unit:
     work: Callable[[Session], Any]
+    weight: int
     future: Future[Any] = field(default_factory=Future)
 
 
@@ -55,12 +59,17 @@ class GroupWriter:
         self._queue: queue.Queue[_Unit | None] = queue.Queue(maxsize=capacity)
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
+        self._closed = False
+        self._carried: _Unit | None = None  # taken from the queue, too heavy for the last group
 
-    async def run(self, work: Callable[[Session], T]) -> T:
-        """``work(session)``'s result once its transaction has committed."""
-        unit = _Unit(work)
-        self._start()
+    async def run(self, work: Callable[[Session], T], *, weight: int = 1) -> T:
+        """``work(session)``'s result once its transaction has committed. ``weight``: how
+        many submissions the unit stores (a bulk batch's lines)."""
+        unit = _Unit(work, weight)
         try:
+            if self._closed:
+                raise queue.Full  # shutting down: the client sends it again elsewhere
+            self._start()
             self._queue.put_nowait(unit)
         except queue.Full:
             raise Overloaded(
@@ -71,11 +80,13 @@ class GroupWriter:
         return result
 
     def close(self) -> None:
-        """Finish what is queued, then stop the thread."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+        """Finish what is queued, then stop the thread; later units are refused."""
+        self._closed = True
+        with self._starting:
+            thread, self._thread = self._thread, None
+        if thread is not None and thread.is_alive():
+            self._queue.put(None)  # the thread drains the queue, so there will be room
+            thread.join()
 
     def _start(self) -> None:
         # Started with the first unit, not at start-up: a process that never takes a
@@ -89,12 +100,11 @@ class GroupWriter:
 
     def _serve(self) -> None:
         while True:
-            first = self._queue.get()
+            first, self._carried = self._carried or self._queue.get(), None
             if first is None:
                 return
-            group = [first]
-            stopping = False
-            while len(group) < MAX_GROUP:
+            group, weight, stopping = [first], first.weight, False
+            while weight < MAX_GROUP_WEIGHT:
                 try:
                     unit = self._queue.get_nowait()
                 except queue.Empty:
@@ -102,10 +112,16 @@ class GroupWriter:
                 if unit is None:
                     stopping = True
                     break
+                if weight + unit.weight > MAX_GROUP_WEIGHT:
+                    self._carried = unit  # it starts the next group
+                    break
                 group.append(unit)
+                weight += unit.weight
             self._commit(group)
-            if stopping:
+            if stopping and self._carried is None:
                 return
+            if stopping:
+                self._queue.put(None)  # after the carried unit's group
 
     def _commit(self, group: list[_Unit]) -> None:
         # A unit whose request went away before its turn (the client hung up) is not run.
@@ -116,11 +132,13 @@ class GroupWriter:
                 for unit in group:
                     try:
                         with session.begin_nested():
-                            done.append((unit, True, unit.work(session)))
+                            result = unit.work(session)
                     except DATABASE_AWAY:
                         raise  # the transaction is gone: the whole group fails below
                     except Exception as error:
                         done.append((unit, False, error))
+                    else:  # released: the unit is part of the transaction
+                        done.append((unit, True, result))
         except BaseException as failure:
             logger.warning(
                 "a group of submissions was not committed",

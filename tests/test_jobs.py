@@ -151,3 +151,19 @@ def test_a_savepoint_rolled_back_drops_only_its_own_jobs(
     messages = [broker.queues["ops"].get_nowait() for _ in range(2)]
     assert kept.id.encode() in messages[0]
     assert also_kept.id.encode() in messages[1]
+
+
+def test_a_released_savepoint_does_not_send_its_jobs_before_the_commit(
+    quiet_broker: tuple[Database, StubBroker],
+) -> None:
+    """SQLAlchemy runs the commit hooks when a savepoint is released; the jobs must still
+    wait for the transaction (each submission of a group commit has its savepoint)."""
+    database, broker = quiet_broker
+    with database.session(broker=broker) as session:
+        with session.begin_nested():
+            request_probe(session, requested_by="hub")
+        assert queued(broker) == 0, "sent when the savepoint was released"
+        with session.begin_nested():
+            request_probe(session, requested_by="hub")
+        assert queued(broker) == 0
+    assert queued(broker) == 2

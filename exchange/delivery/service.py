@@ -163,11 +163,14 @@ def claim(
     policy: DeliveryPolicy,
     registry: SchemaRegistry,
     sealer: Sealer,
+    waiting: bool = True,
 ) -> Claim | None:
     """Take a due delivery for one attempt, or None if it is not due (already delivered,
     held by another worker, waiting for its time or for its subscription's throttle) or the
     message numbered ``dispatch`` was superseded by a later one (None: not numbered, a
-    message sent before messages were)."""
+    message sent before messages were). Without ``waiting`` (a delivery taken along with
+    another's, which already holds locks), None also when that would mean waiting for a
+    lock (its agency's claims, a throttled subscription): its own message takes it."""
     now = utcnow()
     # One statement for everything the attempt needs; only the delivery row is locked
     # (FOR UPDATE OF delivery on PostgreSQL), so a report's deliveries to several
@@ -194,6 +197,8 @@ def claim(
         return None
     if not recipient.active:
         _end(session, delivery, reason="recipient deactivated")
+        return None
+    if not waiting and (subscription.throttle_per_s or not _take_claim_lock(session, delivery)):
         return None
     if _slots_taken(session, delivery, policy=policy, now=now):
         # Wait for a slot without holding a worker: come back a little later.
@@ -242,10 +247,7 @@ def _slots_taken(
     (on PostgreSQL an advisory lock per agency, outside the row locks so it cannot deadlock
     with them; SQLite's BEGIN IMMEDIATE already serialises every writer), so two workers
     never both take the last slot."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _claim_lock(delivery.agency_id)}
-        )
+    _take_claim_lock(session, delivery, waiting=True)
     of_agency, of_subscription = session.exec(
         select(
             func.count(),
@@ -292,6 +294,19 @@ def test_claim(
     )
 
 
+def _take_claim_lock(session: Session, delivery: Delivery, *, waiting: bool = False) -> bool:
+    """The lock of the delivery's agency's claims for this transaction (PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already serialises them): waiting for it, or only if it is free.
+    Whether it is held. Taken again by the same transaction, it is simply held."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = {"key": _claim_lock(delivery.agency_id)}
+    if waiting:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
+        return True
+    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), key).scalar())
+
+
 def _claim_lock(agency_id: str) -> int:
     """A 63-bit advisory lock key for the claims of one agency."""
     digest = hashlib.sha256(b"exchange-claim:" + agency_id.encode()).digest()
@@ -300,7 +315,6 @@ def _claim_lock(agency_id: str) -> int:
 
 def attempt(claim_: Claim, *, context: ConnectorContext) -> AttemptResult:
     """One call to a connector built for this delivery alone. Needs no database."""
-    connector = factory(claim_.connector)(replace(context, recipient=claim_.recipient))
     started_at = utcnow()
     clock = time.perf_counter()
 
@@ -308,6 +322,7 @@ def attempt(claim_: Claim, *, context: ConnectorContext) -> AttemptResult:
         return int((time.perf_counter() - clock) * 1000)
 
     try:
+        connector = factory(claim_.connector)(replace(context, recipient=claim_.recipient))
         delivered = connector.deliver(claim_.envelope, claim_.config)
     except (RetryableFailure, PermanentFailure) as failure:
         return AttemptResult(started_at, elapsed(), failure=failure)
@@ -474,7 +489,9 @@ def deliver_together(
     holds up another). Returns the deliveries attempted."""
     rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
 
-    def claim_one(session: Session, one: str, number: int | None) -> Claim | None:
+    def claim_one(
+        session: Session, one: str, number: int | None, *, waiting: bool = True
+    ) -> Claim | None:
         return claim(
             session,
             delivery_id=one,
@@ -482,6 +499,7 @@ def deliver_together(
             policy=policy,
             registry=registry,
             sealer=sealer,
+            waiting=waiting,
         )
 
     try:
@@ -492,7 +510,8 @@ def deliver_together(
                 + [
                     taken
                     for other in _first_attempts(session, first)
-                    if (taken := claim_one(session, other, FIRST_DISPATCH)) is not None
+                    if (taken := claim_one(session, other, FIRST_DISPATCH, waiting=False))
+                    is not None
                 ]
                 if first is not None
                 else []
@@ -518,11 +537,32 @@ def deliver_together(
         return [alone] if alone is not None else []
 
     def recorded(outcomes: list[tuple[Claim, AttemptResult]]) -> list[Delivery]:
+        """The outcomes in one unit of work, each in a savepoint: one that cannot be recorded
+        stays in flight until its hold lapses (then the sweeper sends it again) and costs
+        the others nothing."""
+        done: list[Delivery] = []
         with sessions() as session:
-            return [
-                record(session, claim_=taken, result=result, policy=policy, worker=worker, rng=rng)
-                for taken, result in outcomes
-            ]
+            for taken, result in outcomes:
+                try:
+                    with session.begin_nested():
+                        delivery = record(
+                            session,
+                            claim_=taken,
+                            result=result,
+                            policy=policy,
+                            worker=worker,
+                            rng=rng,
+                        )
+                except DATABASE_AWAY:
+                    raise
+                except Exception as error:
+                    logger.warning(
+                        "an attempt could not be recorded; the sweeper will send it again",
+                        extra={"error": type(error).__name__, "delivery": taken.delivery_id},
+                    )
+                else:
+                    done.append(delivery)
+        return done
 
     if len(claims) <= 1:
         return recorded([(taken, attempt(taken, context=context)) for taken in claims])

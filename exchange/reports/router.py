@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from exchange.agencies.models import Agency, Scope
 from exchange.agencies.service import Principal, get_agency
@@ -188,7 +189,7 @@ async def submit_bulk(request: Request, hub: HubDep, submitter: SubmitterDep) ->
             return records
 
         try:
-            records = await hub.writer.run(store)
+            records = await hub.writer.run(store, weight=len(lines))
         except Exception:
             # Nothing of this batch was committed: say so for each of its lines, and only
             # now, so that no line is reported accepted before it is durable.
@@ -198,8 +199,8 @@ async def submit_bulk(request: Request, hub: HubDep, submitter: SubmitterDep) ->
                 {"line": first + offset, "status": 503, "error": unavailable["error"]}
                 for offset in range(len(lines))
             ]
-        for record in records:
-            results.write(orjson.dumps(record) + b"\n")
+        # Off the event loop: past a few MB the spooled results are on disk.
+        await run_in_threadpool(results.write, b"".join(orjson.dumps(r) + b"\n" for r in records))
 
     splitter = LineSplitter(limit=line_limit)
     held = 0  # bytes of the lines in the batch: a batch is also cut by size

@@ -183,7 +183,10 @@ def _write_tallies(session: Session) -> None:
     transactions about the same two villages could each hold one and wait for the other
     (PostgreSQL's deadlock). Taken last, all in key order, they cannot. Only the rows
     still there are counted: a savepoint rolled back (a refused line of a bulk) took its
-    rows with it."""
+    rows with it. (SQLAlchemy runs this hook when a savepoint is released too: that is
+    not the end, and taking tally rows there would bring the deadlock back.)"""
+    if session.in_nested_transaction():
+        return
     pending: set[tuple[str, str]] = session.info.pop(_PENDING_TALLIES, set())
     if not pending:
         return
@@ -200,6 +203,10 @@ def _write_tallies(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_tallies(session: Session) -> None:
+    # A savepoint rolled back took its own fact rows with it, and the others stay: the
+    # tallies count the rows still there at the end (_write_tallies).
+    if session.in_nested_transaction():
+        return
     session.info.pop(_PENDING_TALLIES, None)
     session.info.pop(_JUST_RECORDED, None)
 

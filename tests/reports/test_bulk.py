@@ -8,10 +8,13 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func
+from sqlmodel import select
 
 from exchange.agencies.models import AgencyKind, Scope
 from exchange.hub import Hub
 from exchange.reports.models import Report
+from exchange.statistics.models import StatTally
 from tests.conftest import bearer, issue_key
 from tests.reports.test_submit import WARNING, count
 
@@ -123,3 +126,22 @@ def test_a_failed_batch_is_reported_per_line_and_leaves_nothing(
     assert [r["status"] for r in results] == [202, 202, 202, 503, 503, 503, 202]
     assert results[3]["error"]["code"] == "not_committed"
     assert count(hub, Report) == 4
+
+
+def test_a_refused_line_in_its_savepoint_leaves_the_other_lines_tallies(
+    client: TestClient, hub: Hub
+) -> None:
+    """A line with an Idempotency-Key is stored in a savepoint; its refusal rolls the
+    savepoint back, and must not take the statistics of the batch's accepted lines with it."""
+    token = issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
+    good = {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING}
+    refused = {**good, "idempotency_key": "bad", "payload": {**WARNING, "severity": "dire"}}
+    results = post_bulk(client, token, ndjson([good, refused, good]))
+    assert [r["status"] for r in results] == [202, 422, 202]
+    with hub.session() as session:
+        counted = session.exec(
+            select(func.sum(StatTally.reports)).where(
+                StatTally.reader == "", StatTally.grain == "d"
+            )
+        ).one()
+    assert counted == 2
