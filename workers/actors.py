@@ -63,7 +63,7 @@ def declare_actors(
             integrate(session, keyring=keyring)
 
     def send(delivery_id: str, dispatch: int | None = None) -> None:
-        delivery.deliver_together(
+        delivery.deliver(
             lambda: database.session(broker=broker),
             delivery_id=delivery_id,
             dispatch=dispatch,

@@ -96,8 +96,7 @@ def enqueue_send(
 
 def insert_routed(session: Session, rows: list[dict[str, Any]]) -> None:
     """Store a report's new deliveries (plain rows: routing writes several for every
-    report) and send each its first message, numbered 1, once the session commits. (The
-    worker that takes the first of them attempts the others with it: ``deliver_together``.)"""
+    report) and send each its first message, numbered 1, once the session commits."""
     numbered = [{**row, "dispatch": FIRST_DISPATCH} for row in rows]
     insert_rows(session, Delivery, numbered)
     for row in numbered:

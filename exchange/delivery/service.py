@@ -7,20 +7,16 @@ One attempt is two units of work with the connector call between them, so that n
 lock or connection is held while a remote system takes its time: :func:`claim` marks the
 delivery in flight (with a hold that lapses if the worker dies), :func:`attempt` talks to
 the recipient with no session open, :func:`record` stores the outcome. :func:`deliver` runs
-the three for one delivery (the tests call it directly); :func:`deliver_together`, which the
-``delivery.send`` actor calls, runs them for a delivery and its report's other deliveries
-still waiting for their first attempt, with one decryption and the attempts side by side.
+the three; the ``delivery.send`` actor calls it and the tests call it directly.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import random
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -44,15 +40,14 @@ from exchange.delivery.envelope import build_envelope, build_test_envelope
 from exchange.delivery.models import (
     DUE_STATES,
     ERROR_LENGTH,
-    FIRST_DISPATCH,
     Delivery,
     DeliveryAttempt,
     DeliveryState,
     enqueue_send,
 )
-from exchange.errors import DATABASE_AWAY, Conflict, NotFound
+from exchange.errors import Conflict, NotFound
 from exchange.i18n import t
-from exchange.models import utcnow
+from exchange.models import insert_rows, utcnow
 from exchange.protection import service as protection
 from exchange.protection.sealing import Sealer
 from exchange.protection.vault import ReportPurged
@@ -71,9 +66,6 @@ SWEEP_BATCH = 1000
 # may have been lost again); before, it waits as long as the delivery was overdue.
 RESWEEP_CAP = timedelta(minutes=1)
 SLOT_WAIT_S = 1.0
-MAX_ATTEMPTS_TOGETHER = 16  # a report's deliveries claimed and attempted at once
-
-logger = logging.getLogger(__name__)
 
 
 class DeliveryNotFound(NotFound):
@@ -134,7 +126,6 @@ class Claim:
     connector: str
     config: BaseModel
     envelope: Envelope
-    report_id: str | None = None  # None for a test envelope
 
 
 @dataclass(frozen=True)
@@ -163,14 +154,11 @@ def claim(
     policy: DeliveryPolicy,
     registry: SchemaRegistry,
     sealer: Sealer,
-    waiting: bool = True,
 ) -> Claim | None:
     """Take a due delivery for one attempt, or None if it is not due (already delivered,
     held by another worker, waiting for its time or for its subscription's throttle) or the
     message numbered ``dispatch`` was superseded by a later one (None: not numbered, a
-    message sent before messages were). Without ``waiting`` (a delivery taken along with
-    another's, which already holds locks), None also when that would mean waiting for a
-    lock (its agency's claims, a throttled subscription): its own message takes it."""
+    message sent before messages were)."""
     now = utcnow()
     # One statement for everything the attempt needs; only the delivery row is locked
     # (FOR UPDATE OF delivery on PostgreSQL), so a report's deliveries to several
@@ -197,8 +185,6 @@ def claim(
         return None
     if not recipient.active:
         _end(session, delivery, reason="recipient deactivated")
-        return None
-    if not waiting and (subscription.throttle_per_s or not _take_claim_lock(session, delivery)):
         return None
     if _slots_taken(session, delivery, policy=policy, now=now):
         # Wait for a slot without holding a worker: come back a little later.
@@ -235,7 +221,6 @@ def claim(
         connector=delivery.connector,
         config=routing.open_config(subscription, sealer),
         envelope=envelope,
-        report_id=delivery.report_id,
     )
 
 
@@ -247,7 +232,10 @@ def _slots_taken(
     (on PostgreSQL an advisory lock per agency, outside the row locks so it cannot deadlock
     with them; SQLite's BEGIN IMMEDIATE already serialises every writer), so two workers
     never both take the last slot."""
-    _take_claim_lock(session, delivery, waiting=True)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _claim_lock(delivery.agency_id)}
+        )
     of_agency, of_subscription = session.exec(
         select(
             func.count(),
@@ -292,19 +280,6 @@ def test_claim(
             subscription.id, subscription.agency_id, envelope_id=envelope_id
         ),
     )
-
-
-def _take_claim_lock(session: Session, delivery: Delivery, *, waiting: bool = False) -> bool:
-    """The lock of the delivery's agency's claims for this transaction (PostgreSQL; SQLite's
-    BEGIN IMMEDIATE already serialises them): waiting for it, or only if it is free.
-    Whether it is held. Taken again by the same transaction, it is simply held."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True
-    key = {"key": _claim_lock(delivery.agency_id)}
-    if waiting:
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
-        return True
-    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), key).scalar())
 
 
 def _claim_lock(agency_id: str) -> int:
@@ -397,17 +372,21 @@ def record(
             )
     delivery.last_status = status
     session.add(delivery)
-    session.add(
-        DeliveryAttempt(
-            delivery_id=delivery.id,
-            number=number,
-            started_at=result.started_at,
-            duration_ms=result.duration_ms,
-            outcome=outcome,
-            status_code=status,
-            error=details.get("error"),
-            worker=worker,
-        )
+    insert_rows(
+        session,
+        DeliveryAttempt,
+        [
+            {
+                "delivery_id": delivery.id,
+                "number": number,
+                "started_at": result.started_at,
+                "duration_ms": result.duration_ms,
+                "outcome": outcome,
+                "status_code": status,
+                "error": details.get("error"),
+                "worker": worker,
+            }
+        ],
     )
     action = {"delivered": "delivery.delivered", "retry": "delivery.retrying"}.get(
         outcome, "delivery.dead"
@@ -465,136 +444,6 @@ def deliver(
             worker=worker,
             rng=rng or random.Random(),  # noqa: S311 - jitter, not a secret
         )
-
-
-def deliver_together(
-    sessions: Callable[[], AbstractContextManager[Session]],
-    *,
-    delivery_id: str,
-    dispatch: int | None = None,
-    policy: DeliveryPolicy,
-    registry: SchemaRegistry,
-    sealer: Sealer,
-    context: ConnectorContext,
-    worker: str,
-    rng: random.Random | None = None,
-) -> list[Delivery]:
-    """What :func:`deliver` does for one delivery, done for the report's other deliveries
-    still waiting for their first attempt too (:func:`_first_attempts`): claimed in the same
-    unit of work (the report decrypted once, see ``vault.unlock``), attempted at the same
-    time, recorded together as the attempts finish (a slow recipient holds up nobody's
-    record but its own). Each delivery keeps its own rules (slots, throttle, redaction) and
-    its own retries; the others' messages, when they come, find them taken and are dropped.
-    If claiming them together fails, this delivery is taken alone (one bad delivery never
-    holds up another). Returns the deliveries attempted."""
-    rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
-
-    def claim_one(
-        session: Session, one: str, number: int | None, *, waiting: bool = True
-    ) -> Claim | None:
-        return claim(
-            session,
-            delivery_id=one,
-            dispatch=number,
-            policy=policy,
-            registry=registry,
-            sealer=sealer,
-            waiting=waiting,
-        )
-
-    try:
-        with sessions() as session:
-            first = claim_one(session, delivery_id, dispatch)
-            claims = (
-                [first]
-                + [
-                    taken
-                    for other in _first_attempts(session, first)
-                    if (taken := claim_one(session, other, FIRST_DISPATCH, waiting=False))
-                    is not None
-                ]
-                if first is not None
-                else []
-            )
-    except DATABASE_AWAY:
-        raise  # nothing was claimed: the message's own retries (then the sweeper) send it
-    except Exception as error:
-        logger.warning(
-            "claiming a report's deliveries together failed; taking this one alone",
-            extra={"error": type(error).__name__},
-        )
-        alone = deliver(
-            sessions,
-            delivery_id=delivery_id,
-            dispatch=dispatch,
-            policy=policy,
-            registry=registry,
-            sealer=sealer,
-            context=context,
-            worker=worker,
-            rng=rng,
-        )
-        return [alone] if alone is not None else []
-
-    def recorded(outcomes: list[tuple[Claim, AttemptResult]]) -> list[Delivery]:
-        """The outcomes in one unit of work, each in a savepoint: one that cannot be recorded
-        stays in flight until its hold lapses (then the sweeper sends it again) and costs
-        the others nothing."""
-        done: list[Delivery] = []
-        with sessions() as session:
-            for taken, result in outcomes:
-                try:
-                    with session.begin_nested():
-                        delivery = record(
-                            session,
-                            claim_=taken,
-                            result=result,
-                            policy=policy,
-                            worker=worker,
-                            rng=rng,
-                        )
-                except DATABASE_AWAY:
-                    raise
-                except Exception as error:
-                    logger.warning(
-                        "an attempt could not be recorded; the sweeper will send it again",
-                        extra={"error": type(error).__name__, "delivery": taken.delivery_id},
-                    )
-                else:
-                    done.append(delivery)
-        return done
-
-    if len(claims) <= 1:
-        return recorded([(taken, attempt(taken, context=context)) for taken in claims])
-    done: list[Delivery] = []
-    with ThreadPoolExecutor(max_workers=len(claims), thread_name_prefix="attempt") as pool:
-        running = {pool.submit(attempt, taken, context=context): taken for taken in claims}
-        while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            done += recorded([(running.pop(future), future.result()) for future in finished])
-    return done
-
-
-def _first_attempts(session: Session, claimed: Claim) -> list[str]:
-    """The other deliveries of the claimed one's report that wait for their first attempt
-    (pending, their routed message still current), at most :data:`MAX_ATTEMPTS_TOGETHER`
-    in all."""
-    return list(
-        session.exec(
-            select(Delivery.id)
-            .where(
-                Delivery.report_id == claimed.report_id,
-                Delivery.id != claimed.delivery_id,
-                Delivery.state == DeliveryState.pending,
-                Delivery.dispatch == FIRST_DISPATCH,
-            )
-            .order_by(col(Delivery.id))
-            .limit(MAX_ATTEMPTS_TOGETHER - 1)
-            # One another worker is claiming (its own message came) is its: skipping it
-            # also keeps two workers from waiting on each other's rows (PostgreSQL).
-            .with_for_update(skip_locked=True)
-        )
-    )
 
 
 def sweep(session: Session, *, grace: timedelta, limit: int = SWEEP_BATCH) -> int:

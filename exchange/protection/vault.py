@@ -44,27 +44,17 @@ def lock(*, report_id: str, canonical: bytes, sealer: Sealer) -> tuple[bytes, di
     }
 
 
-_OPENED = "exchange.reports_opened"
-
-
 def unlock(session: Session, *, report_id: str, ciphertext: bytes, sealer: Sealer) -> bytes:
-    """The canonical payload, or :class:`ReportPurged` when its data key is gone. Opened
-    once per transaction: the deliveries of a report to several recipients, claimed
-    together, decrypt it once (the plaintext goes with the session, never further)."""
-    opened: dict[str, bytes] = session.info.setdefault(_OPENED, {})
-    if report_id in opened:
-        return opened[report_id]
+    """The canonical payload, or :class:`ReportPurged` when its data key is gone."""
     key = session.get(ReportKey, report_id)
     if key is None or not ciphertext:
         raise ReportPurged(t("report.purged", report=report_id))
     data_key = sealer.unseal(key.wrapped, purpose=data_key_purpose(report_id))
-    opened[report_id] = AESGCM(data_key).decrypt(
+    return AESGCM(data_key).decrypt(
         ciphertext[:NONCE_BYTES], ciphertext[NONCE_BYTES:], report_id.encode()
     )
-    return opened[report_id]
 
 
 def destroy(session: Session, *, report_id: str) -> None:
     """Delete a report's sealed data key: its ciphertext can never be read again."""
-    session.info.get(_OPENED, {}).pop(report_id, None)
     session.exec(delete(ReportKey).where(col(ReportKey.report_id) == report_id))
