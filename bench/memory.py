@@ -158,7 +158,14 @@ def measure(env: dict[str, str], work: Path, tokens: dict[str, str]) -> tuple[fl
         idle, _ = resident(server.pid)
         police = {"Authorization": f"Bearer {tokens[POLICE]}"}
         village = {"Authorization": f"Bearer {tokens[SENDER]}"}
-        with httpx.Client(base_url=base, timeout=120) as client:
+        with httpx.Client(base_url=base, timeout=600) as client:
+            phase = time.monotonic()
+
+            def timed(what: str) -> None:
+                nonlocal phase
+                print(f"    {what}: {time.monotonic() - phase:.1f} s", flush=True)
+                phase = time.monotonic()
+
             cursor = None
             for _ in range(100):
                 page = client.get(
@@ -169,15 +176,19 @@ def measure(env: dict[str, str], work: Path, tokens: dict[str, str]) -> tuple[fl
                 cursor = page["next_cursor"]
                 for item in page["items"][:2]:
                     client.get(f"/v1/reports/{item['id']}", headers=police).raise_for_status()
+            timed("100 search pages of 50, 200 report reads")
             for _ in range(200):
                 client.post(
                     "/v1/reports",
                     json={"type": "village-early-warning", "payload": WARNING},
                     headers=village,
                 ).raise_for_status()
+            timed("200 submissions")
             for _ in range(5):
                 client.get("/v1/inbox", params={"limit": 500}, headers=police).raise_for_status()
+            timed("5 inbox pages of 500")
             client.get("/v1/reports", params={"region": "36.03"}, headers=police)
+            timed("a search by region")
         loaded, peak = resident(server.pid)
         return idle, loaded, peak
     finally:

@@ -35,7 +35,11 @@ class Delivery(SQLModel, table=True):
     attempt and replay, so recipients deduplicate by it."""
 
     __tablename__ = "delivery"
-    __table_args__ = (Index("ix_delivery_state_due", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_delivery_state_due", "state", "due_at"),
+        # "was this report routed to this agency?": what every read's visibility asks
+        Index("ix_delivery_report_agency", "report_id", "agency_id"),
+    )
 
     id: str = Field(primary_key=True, max_length=32)
     report_id: str = Field(

@@ -14,6 +14,8 @@ class Report(SQLModel, table=True):
     """One accepted submission. Immutable: a correction is a new report that refers to it."""
 
     __tablename__ = "report"
+    # Search pages, newest first, read in index order.
+    __table_args__ = (Index("ix_report_received", "received_at", "id"),)
 
     id: str = Field(primary_key=True, max_length=32)
     type: str = Field(max_length=64, index=True)
