@@ -37,13 +37,11 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness import UNLIMITED_CLIENT, free_port, wait_ready  # noqa: E402
+from harness import UNLIMITED_CLIENT, WARNING, free_port, wait_ready  # noqa: E402
 
 from tests.servers import PostgresServer, RedisServer, postgres_bin_dir  # noqa: E402
 
-PAYLOAD = json.loads(
-    (REPO / "schemas/village-early-warning/examples/valid/calo-group-departure.json").read_text()
-)
+PAYLOAD = WARNING
 RECEIVING_AGENCIES = ("polda-banten", "bp3mi-banten", "dinsos-banten")
 SUBMITTER = "pimpasa-tanjakan-mekar"
 

@@ -17,9 +17,7 @@ Goal (from the throughput issue): RSS <= 200 MB with 1,000,000 reports.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from harness import UNLIMITED_CLIENT, free_port, wait_ready
+from harness import UNLIMITED_CLIENT, WARNING, demo_tokens, serving_hub
 from sqlalchemy import insert
 from sqlmodel import select
 
@@ -45,16 +43,6 @@ from exchange.reports.models import Report, ReportFacet  # noqa: E402
 from exchange.routing.models import Subscription  # noqa: E402
 from exchange.settings import Settings  # noqa: E402
 
-WARNING = json.loads(
-    (
-        REPO
-        / "schemas"
-        / "village-early-warning"
-        / "examples"
-        / "valid"
-        / "calo-group-departure.json"
-    ).read_text()
-)
 CHUNK = 20_000
 POLICE = "polda-banten"
 SENDER = "pimpasa-tanjakan-mekar"
@@ -143,17 +131,7 @@ def resident(pid: int) -> tuple[float, float]:
 
 def measure(env: dict[str, str], work: Path, tokens: dict[str, str]) -> tuple[float, float, float]:
     """(RSS after start-up, RSS after the load, peak) of `exchange serve`, in MB."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "exchange", "serve", "--port", str(port)],
-        env=env,
-        cwd=work,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(f"{base}/healthz")
+    with serving_hub(env, work) as (base, server):
         time.sleep(1)  # the worker threads' first ticks
         idle, _ = resident(server.pid)
         police = {"Authorization": f"Bearer {tokens[POLICE]}"}
@@ -191,9 +169,6 @@ def measure(env: dict[str, str], work: Path, tokens: dict[str, str]) -> tuple[fl
             timed("a search by region")
         loaded, peak = resident(server.pid)
         return idle, loaded, peak
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main() -> None:
@@ -210,16 +185,7 @@ def main() -> None:
                 "EXCHANGE_KEY_DIR": str(work / "keys"),
                 **UNLIMITED_CLIENT,
             }
-            init = json.loads(
-                subprocess.run(
-                    [sys.executable, "-m", "exchange", "init", "--demo", "--json"],
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                    cwd=work,
-                ).stdout
-            )
-            tokens = {agency["id"]: agency["api_key"]["token"] for agency in init["agencies"]}
+            tokens = demo_tokens(env, work)
             if count:
                 started = time.monotonic()
                 fill(env, count)

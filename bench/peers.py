@@ -24,10 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,19 +34,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import UNLIMITED_CLIENT, free_port, wait_ready
-
-REPO = Path(__file__).resolve().parents[1]
-WARNING = json.loads(
-    (
-        REPO
-        / "schemas"
-        / "village-early-warning"
-        / "examples"
-        / "valid"
-        / "calo-group-departure.json"
-    ).read_text()
+from harness import (
+    UNLIMITED_CLIENT,
+    WARNING,
+    demo_tokens,
+    free_port,
+    running,
+    serving_hub,
+    wait_ready,
+    wrk,
 )
+
 PAGE = 500
 TAXII = "application/taxii+json;version=2.1"
 API_ROOT = "bench"
@@ -92,28 +88,6 @@ wrk.headers["Authorization"] = "Bearer {token}"
 """
 
 
-def wrk(url: str, script: str, *, seconds: int, connections: int, work: Path) -> tuple[int, float]:
-    """(2xx answers, seconds) of a wrk run; non-2xx answers are reported."""
-    if shutil.which("wrk") is None:
-        raise SystemExit("bench/peers.py needs wrk: apt-get install wrk")
-    path = work / "load.lua"
-    path.write_text(script)
-    output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(path), url],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    total = re.search(r"(\d+) requests in ([0-9.]+)(m?s)", output)
-    assert total, output
-    elapsed = float(total.group(2)) / (1000 if total.group(3) == "ms" else 1)
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    failed = int(bad.group(1)) if bad else 0
-    if failed:
-        print(f"  ({failed} answers were not 2xx)")
-    return int(total.group(1)) - failed, elapsed
-
-
 def hub_side(args: argparse.Namespace, work: Path) -> tuple[float, float]:
     env = {
         **os.environ,
@@ -121,24 +95,8 @@ def hub_side(args: argparse.Namespace, work: Path) -> tuple[float, float]:
         "EXCHANGE_KEY_DIR": str(work / "keys"),
         **UNLIMITED_CLIENT,
     }
-    exchange = [sys.executable, "-m", "exchange"]
-    init = json.loads(
-        subprocess.run(
-            [*exchange, "init", "--demo", "--json"], env=env, check=True, capture_output=True
-        ).stdout
-    )
-    tokens = {agency["id"]: agency["api_key"]["token"] for agency in init["agencies"]}
-    port = free_port()
-    server = subprocess.Popen(
-        [*exchange, "serve", "--port", str(port)],
-        env=env,
-        cwd=work,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(f"{base}/healthz")
+    tokens = demo_tokens(env, work)
+    with serving_hub(env, work) as (base, _):
         body = json.dumps(
             {"type": "village-early-warning", "payload": WARNING, "allow_no_recipient": True}
         )
@@ -166,9 +124,6 @@ def hub_side(args: argparse.Namespace, work: Path) -> tuple[float, float]:
         # the requests still under way when it stops; the server may have taken them.)
         assert read >= added, f"added {added}, read {read}"
         return added / elapsed, read / polled
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _wait_delivered(database: Path) -> None:
@@ -228,14 +183,10 @@ def medallion_side(args: argparse.Namespace, work: Path) -> tuple[float, float]:
         "taxii": {"max_page_size": PAGE},
     }
     (work / "medallion.json").write_text(json.dumps(config))
-    server = subprocess.Popen(
-        [medallion, "--port", str(port), "--log-level", "ERROR", str(work / "medallion.json")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     auth = httpx.BasicAuth(TAXII_USER, TAXII_PASSWORD)
     path = f"/{API_ROOT}/collections/{COLLECTION}/objects/"
-    try:
+    command = [medallion, "--port", str(port), "--log-level", "ERROR", str(work / "medallion.json")]
+    with running(command):
         wait_ready(f"{base}/taxii2/")
         size = len(json.dumps({"type": "village-early-warning", "payload": WARNING}))
         padded = {**INDICATOR, "description": ""}
@@ -269,9 +220,6 @@ def medallion_side(args: argparse.Namespace, work: Path) -> tuple[float, float]:
         polled = time.monotonic() - started
         assert read >= added, f"added {added}, read {read}"
         return added / elapsed, read / polled
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _basic(auth: httpx.BasicAuth) -> str:

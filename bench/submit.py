@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,19 +22,8 @@ from pathlib import Path
 
 import httpx
 import orjson
-from harness import UNLIMITED_CLIENT, free_port, wait_ready
+from harness import UNLIMITED_CLIENT, WARNING, demo_tokens, free_port, wait_ready, wrk
 
-REPO = Path(__file__).resolve().parents[1]
-PAYLOAD = json.loads(
-    (
-        REPO
-        / "schemas"
-        / "village-early-warning"
-        / "examples"
-        / "valid"
-        / "calo-group-departure.json"
-    ).read_text()
-)
 ECHO_APP = """
 from typing import Any
 from fastapi import FastAPI
@@ -57,28 +44,14 @@ wrk.headers["Content-Type"] = "application/json"
 
 
 def drive(url: str, token: str | None, *, seconds: float, connections: int, work: Path) -> float:
-    """Requests/s that ``wrk`` gets from ``url`` (a C load generator: a Python client would
-    measure itself). Non-2xx answers are counted apart and reported."""
-    if shutil.which("wrk") is None:
-        raise SystemExit("bench/submit.py needs wrk: apt-get install wrk")
+    """2xx answers a second that ``wrk`` gets from ``url``."""
     body = json.dumps(
-        {"type": "village-early-warning", "payload": PAYLOAD, "allow_no_recipient": True}
+        {"type": "village-early-warning", "payload": WARNING, "allow_no_recipient": True}
     )
     auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
-    script = work / "post.lua"
-    script.write_text(WRK_SCRIPT.format(body=json.dumps(body), auth=auth))
-    output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if bad:
-        print(f"  ({bad.group(1)} answers were not 2xx)")
-    rate = re.search(r"Requests/sec:\s+([0-9.]+)", output)
-    assert rate, output
-    return float(rate.group(1))
+    script = WRK_SCRIPT.format(body=json.dumps(body), auth=auth)
+    answered, elapsed = wrk(url, script, seconds=seconds, connections=connections, work=work)
+    return answered / elapsed
 
 
 def main() -> None:
@@ -96,17 +69,8 @@ def main() -> None:
             "EXCHANGE_KEY_DIR": str(work / "keys"),
             **UNLIMITED_CLIENT,
         }
-        init = json.loads(
-            subprocess.run(
-                [*exchange, "init", "--demo", "--json"],
-                env=env,
-                check=True,
-                capture_output=True,
-                cwd=work,
-            ).stdout
-        )
-        token = next(a for a in init["agencies"] if a["id"] == "pimpasa-tanjakan-mekar")
-        headers = {"Authorization": f"Bearer {token['api_key']['token']}"}
+        token = demo_tokens(env, work)["pimpasa-tanjakan-mekar"]
+        headers = {"Authorization": f"Bearer {token}"}
         (work / "echo_app.py").write_text(ECHO_APP)
 
         hub_port, echo_port = free_port(), free_port()
@@ -140,7 +104,7 @@ def main() -> None:
             print(f"single submit, {args.connections} connections, {args.seconds} s each (wrk):")
             hub_rate = drive(
                 f"http://127.0.0.1:{hub_port}/v1/reports",
-                token["api_key"]["token"],
+                token,
                 seconds=args.seconds,
                 connections=args.connections,
                 work=work,
@@ -160,7 +124,7 @@ def main() -> None:
                 orjson.dumps(
                     {
                         "type": "village-early-warning",
-                        "payload": {**PAYLOAD, "persons_at_risk": {"count": n % 10_000}},
+                        "payload": {**WARNING, "persons_at_risk": {"count": n % 10_000}},
                         "allow_no_recipient": True,
                     }
                 )

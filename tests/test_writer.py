@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +49,14 @@ def commits_of(database: Database) -> list[int]:
 
 
 async def queued_behind_a_busy_writer(
-    writer: GroupWriter, units: list[Any]
-) -> tuple[list[Any], threading.Event]:
+    writer: GroupWriter,
+    units: list[Any],
+    *,
+    while_held: Callable[[list[asyncio.Future[Any]]], Any] | None = None,
+) -> tuple[list[Any], Any]:
     """Hold the writer in a first unit until the others are queued, so that they form one
-    group; returns the outcomes (results or exceptions), first unit's included."""
+    group; returns the outcomes (results or exceptions, the first unit's "held" included)
+    and what ``while_held`` saw of the queued units before the writer was let go."""
     holding, release = threading.Event(), threading.Event()
 
     def hold(session: Session) -> str:
@@ -64,9 +68,10 @@ async def queued_behind_a_busy_writer(
     await asyncio.to_thread(holding.wait, 10)
     rest = [asyncio.ensure_future(writer.run(unit)) for unit in units]
     await asyncio.sleep(0)  # every put is done before the writer is let go
+    seen = while_held(rest) if while_held else None
     release.set()
     outcomes = await asyncio.gather(first, *rest, return_exceptions=True)
-    return list(outcomes), release
+    return list(outcomes), seen
 
 
 def test_units_queued_together_commit_in_one_transaction(database: Database) -> None:
@@ -114,22 +119,9 @@ def test_a_failed_commit_answers_every_unit_of_the_group_with_the_failure(
         failing["on"] = True  # the first unit's own transaction commits; the group's fails
         return "held"
 
-    async def scenario() -> list[Any]:
-        holding, release = threading.Event(), threading.Event()
-
-        def hold(session: Session) -> str:
-            holding.set()
-            release.wait(10)
-            return "held"
-
-        first = asyncio.ensure_future(writer.run(hold))
-        await asyncio.to_thread(holding.wait, 10)
-        group = [asyncio.ensure_future(writer.run(w)) for w in (arm, writing("a"), writing("b"))]
-        await asyncio.sleep(0)
-        release.set()
-        return list(await asyncio.gather(first, *group, return_exceptions=True))
-
-    outcomes = asyncio.run(scenario())
+    outcomes, _ = asyncio.run(
+        queued_behind_a_busy_writer(writer, [arm, writing("a"), writing("b")])
+    )
     writer.close()
     assert outcomes[0] == "held"
     assert all(isinstance(outcome, NotCommitted) for outcome in outcomes[1:]), outcomes
@@ -140,24 +132,14 @@ def test_a_failed_commit_answers_every_unit_of_the_group_with_the_failure(
 def test_a_full_queue_refuses_at_once(database: Database) -> None:
     writer = GroupWriter(database.session, capacity=2)
 
-    async def scenario() -> list[Any]:
-        holding, release = threading.Event(), threading.Event()
+    def refused_at_once(queued: list[asyncio.Future[Any]]) -> bool:
+        return queued[2].done() and isinstance(queued[2].exception(), Overloaded)
 
-        def hold(session: Session) -> str:
-            holding.set()
-            release.wait(10)
-            return "held"
-
-        first = asyncio.ensure_future(writer.run(hold))
-        await asyncio.to_thread(holding.wait, 10)
-        queued = [asyncio.ensure_future(writer.run(writing(f"q{n}"))) for n in range(3)]
-        await asyncio.sleep(0)
-        refused = queued[2].done() and isinstance(queued[2].exception(), Overloaded)
-        release.set()
-        outcomes = list(await asyncio.gather(first, *queued, return_exceptions=True))
-        return [refused, *outcomes]
-
-    refused, *outcomes = asyncio.run(scenario())
+    outcomes, refused = asyncio.run(
+        queued_behind_a_busy_writer(
+            writer, [writing(f"q{n}") for n in range(3)], while_held=refused_at_once
+        )
+    )
     writer.close()
     assert refused
     assert outcomes[:3] == ["held", "q0", "q1"]
