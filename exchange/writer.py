@@ -118,10 +118,8 @@ class GroupWriter:
                 group.append(unit)
                 weight += unit.weight
             self._commit(group)
-            if stopping and self._carried is None:
+            if stopping:  # (never with a carried unit: the stop marker came after it)
                 return
-            if stopping:
-                self._queue.put(None)  # after the carried unit's group
 
     def _commit(self, group: list[_Unit]) -> None:
         # A unit whose request went away before its turn (the client hung up) is not run.

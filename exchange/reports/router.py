@@ -91,7 +91,7 @@ IdempotencyKey = Annotated[
 ]
 SignatureHeader = Annotated[str | None, Header(alias="Exchange-Signature", max_length=400)]
 REPLAYED = {"Idempotent-Replayed": "true"}
-BULK_BATCH = 500  # lines handed to the database thread at a time
+BULK_BATCH = 500  # lines handed to the writer at a time (one unit of work)
 BULK_BATCH_BYTES = 8 * 1024 * 1024  # ...or fewer, when they are long: memory stays bounded
 
 

@@ -575,9 +575,9 @@ def route(
     plan: RoutingPlan,
     actor: str,
     action: str = "report.routed",
-) -> list[str]:
+) -> None:
     """One pending delivery per target of the plan, recorded as ``report.routed``; their
-    jobs go to the broker after commit. Returns the deliveries' ids."""
+    jobs go to the broker after commit."""
     now = utcnow()
     deliveries: list[dict[str, Any]] = [
         {
@@ -608,7 +608,6 @@ def route(
             "withheld_by_tlp": sorted(plan.withheld),
         },
     )
-    return [d["id"] for d in deliveries]
 
 
 def _indexed_matches(facts: RoutingFacts) -> SelectOfScalar[str]:
