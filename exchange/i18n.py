@@ -619,6 +619,11 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
         "en": "Delivery {id} has not been sent yet.",
         "id": "Pengiriman {id} belum dikirim.",
     },
+    "delivery.not_read": {
+        "en": "Delivery {id} waits in the inbox unread: read it before signing a receipt.",
+        "id": "Pengiriman {id} belum dibaca di kotak masuk: baca dulu sebelum menandatangani"
+        " tanda terima.",
+    },
     "delivery.receipt_unknown_key": {
         "en": "No active signing key '{key}' of your agency.",
         "id": "Tidak ada kunci tanda tangan aktif '{key}' milik instansi Anda.",

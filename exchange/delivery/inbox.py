@@ -15,7 +15,7 @@ from exchange.agencies.models import Agency
 from exchange.audit import service as audit
 from exchange.contracts import keyset_cursor, read_keyset_cursor
 from exchange.delivery.envelope import build_envelope
-from exchange.delivery.models import Delivery, DeliveryState
+from exchange.delivery.models import INBOX, Delivery, DeliveryState
 from exchange.i18n import t
 from exchange.models import utcnow
 from exchange.protection import service as protection
@@ -56,7 +56,7 @@ def read_inbox(
         .join(Report, col(Report.id) == col(Delivery.report_id))
         .where(
             Delivery.agency_id == agency_id,
-            Delivery.connector == "inbox",
+            Delivery.connector == INBOX,
             Delivery.state == DeliveryState.delivered,
             col(Report.purged_at).is_(None),
         )
@@ -76,22 +76,19 @@ def read_inbox(
     items = []
     for delivery, subscription, report in rows:
         lease = InboxConfig.model_validate_json(subscription.config_shown).lease_s
-        delivery.due_at = now + timedelta(seconds=lease)
-        session.add(delivery)
-        items.append(
-            InboxItem(
-                delivery,
-                build_envelope(
-                    report,
-                    delivery,
-                    registry=registry,
-                    seen=protection.view(
-                        session, report=report, reader=reader, registry=registry, sealer=sealer
-                    ),
-                ),
-                delivery.due_at,
-            )
+        envelope = build_envelope(
+            report,
+            delivery,
+            registry=registry,
+            seen=protection.view(
+                session, report=report, reader=reader, registry=registry, sealer=sealer
+            ),
         )
+        delivery.due_at = now + timedelta(seconds=lease)
+        # What a receipt for this envelope signs: the data of the envelope read, last.
+        delivery.data_hash = str(envelope.attributes["datahash"])
+        session.add(delivery)
+        items.append(InboxItem(delivery, envelope, delivery.due_at))
     if items:
         audit.record(
             session,

@@ -13,6 +13,9 @@ from exchange.jobs import enqueue_after_commit
 from exchange.models import UTCDateTime, insert_rows, utcnow
 
 SEND_ACTOR = "delivery.send"
+# The connector whose envelopes wait in the hub for the recipient to pull them: routing
+# places them there (delivered at once); no worker sends them.
+INBOX = "inbox"
 FIRST_DISPATCH = 1  # the number of the message routing sends a new delivery
 ERROR_LENGTH = 300
 SWEEP_ACTOR = "delivery.sweep"
@@ -100,11 +103,29 @@ def enqueue_send(
 
 def insert_routed(session: Session, rows: list[dict[str, Any]]) -> None:
     """Store a report's new deliveries (plain rows: routing writes several for every
-    report) and send each its first message, numbered 1, once the session commits."""
-    numbered = [{**row, "dispatch": FIRST_DISPATCH} for row in rows]
+    report) and send each pushed one its first message, numbered 1, once the session
+    commits. An inbox delivery is delivered as it is stored: placing it in the inbox was
+    its one attempt."""
+    now = utcnow()
+
+    def stored(row: dict[str, Any]) -> dict[str, Any]:
+        placed = row["connector"] == INBOX
+        return {
+            **row,
+            "dispatch": FIRST_DISPATCH,
+            "state": DeliveryState.delivered if placed else DeliveryState.pending,
+            "attempts": 1 if placed else 0,
+            "due_at": None if placed else now,
+            "delivered_at": now if placed else None,
+        }
+
+    numbered = [stored(row) for row in rows]
     insert_rows(session, Delivery, numbered)
     for row in numbered:
-        enqueue_after_commit(session, SEND_ACTOR, delivery_id=row["id"], dispatch=FIRST_DISPATCH)
+        if row["connector"] != INBOX:
+            enqueue_after_commit(
+                session, SEND_ACTOR, delivery_id=row["id"], dispatch=FIRST_DISPATCH
+            )
 
 
 def end_due_deliveries(

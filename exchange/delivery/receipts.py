@@ -52,12 +52,15 @@ def acknowledge(
     """The recipient says it has the envelope; with a signature, a receipt it cannot later
     deny; with a note (from the console), what it is doing about it, kept in the audit
     log. Acknowledging twice is harmless. A delivery that was never attempted cannot be
-    acknowledged."""
+    acknowledged, nor signed for before the envelope it signs exists (an inbox
+    delivery's, before it was read)."""
     delivery = get_delivery(session, agency_id=agency_id, delivery_id=delivery_id)
     if delivery.state == DeliveryState.acknowledged and signature is None:
         return delivery
     if delivery.attempts == 0 and delivery.state != DeliveryState.acknowledged:
         raise DeliveryConflict(t("delivery.not_sent", id=delivery_id))
+    if signature is not None and delivery.data_hash is None:
+        raise DeliveryConflict(t("delivery.not_read", id=delivery_id))
     if signature is not None:
         _checked_receipt(session, delivery, key_id=key_id or "", signature=signature)
         delivery.receipt_key_id = key_id

@@ -25,7 +25,6 @@ from exchange.agencies.models import Agency
 from exchange.audit import service as audit
 from exchange.delivery.models import (
     Delivery,
-    DeliveryState,
     end_due_deliveries,
     insert_routed,
 )
@@ -576,8 +575,8 @@ def route(
     actor: str,
     action: str = "report.routed",
 ) -> None:
-    """One pending delivery per target of the plan, recorded as ``report.routed``; their
-    jobs go to the broker after commit."""
+    """One delivery per target of the plan, recorded as ``report.routed``: pending, its
+    job sent to the broker after commit, or for an inbox, delivered (see insert_routed)."""
     now = utcnow()
     deliveries: list[dict[str, Any]] = [
         {
@@ -586,9 +585,6 @@ def route(
             "subscription_id": target.subscription_id,
             "agency_id": target.agency_id,
             "connector": target.connector,
-            "state": DeliveryState.pending,
-            "attempts": 0,
-            "due_at": now,
             "created_at": now,
         }
         for target in plan.targets

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_structured_event
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from dramatiq import Message
 from exchange_verify import Failed
 from exchange_verify.evidence import verify_evidence as standalone_evidence
 from exchange_verify.notes import ED25519, Key
@@ -30,7 +31,7 @@ from exchange.audit.service import integrate
 from exchange.audit.verify import VerificationFailed, check_evidence, verify_evidence
 from exchange.cli import app as cli
 from exchange.crypto import b64url, raw_public_bytes, receipt_message
-from exchange.delivery.models import Delivery, DeliveryState
+from exchange.delivery.models import SEND_ACTOR, Delivery, DeliveryState
 from exchange.hub import Hub
 from exchange.models import utcnow
 from tests.conftest import bearer, issue_key
@@ -188,6 +189,61 @@ def test_a_signed_receipt_is_verified_and_kept(
     assert receipt["subject"] == f"report:{report_id}"
     assert receipt["details"]["receipt_signature"] == signature
     assert receipt["details"]["data_hash"] == data_hash
+
+
+def test_an_inbox_delivery_is_in_the_inbox_as_routed_and_signed_for_once_read(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No worker touches an inbox delivery: it is delivered in the transaction that routed
+    the report, with no message to the broker and no second envelope built. Its datahash
+    is the one of the envelope the recipient read, so a receipt before the read is refused."""
+    private = Ed25519PrivateKey.generate()
+    with hub.session() as session:
+        key = agencies.add_signing_key(
+            session,
+            agency_id="polda-banten",
+            public_key=b64url(raw_public_bytes(private.public_key())),
+            actor="test",
+        )
+    subscribe(client, polda)
+    sent: list[str] = []
+    enqueue = hub.broker.enqueue
+
+    def recorded(message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        sent.append(message.actor_name)
+        return enqueue(message, delay=delay)
+
+    monkeypatch.setattr(hub.broker, "enqueue", recorded)
+    report_id = submit(client, village)
+    assert SEND_ACTOR not in sent
+    (delivery,) = deliveries(hub, report_id=report_id)
+    assert (delivery.state, delivery.attempts, delivery.data_hash) == ("delivered", 1, None)
+    assert delivery.delivered_at is not None
+
+    unread = b64url(private.sign(receipt_message(delivery.id, "")))
+    refused = client.post(
+        f"/v1/deliveries/{delivery.id}/ack",
+        json={"key_id": key.id, "signature": unread},
+        headers=polda,
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "delivery_state_conflict"
+
+    (item,) = client.get("/v1/inbox", headers=polda).json()["items"]
+    data_hash = item["envelope"]["datahash"]
+    (read,) = deliveries(hub, report_id=report_id)
+    assert read.data_hash == data_hash
+    signature = b64url(private.sign(receipt_message(delivery.id, data_hash)))
+    signed = client.post(
+        f"/v1/deliveries/{delivery.id}/ack",
+        json={"key_id": key.id, "signature": signature},
+        headers=polda,
+    )
+    assert signed.status_code == 200, signed.text
 
 
 def test_a_refused_bulk_line_keeps_the_jobs_of_the_lines_before_it(

@@ -97,12 +97,18 @@ def test_no_identifying_value_passes_through_the_broker(
     is still in Redis: scan all of it."""
     broker = redis.Redis.from_url(redis_server.url)
     broker.flushdb()
-    app = create_app(settings.model_copy(update={"broker_url": redis_server.url}))
+    app = create_app(
+        settings.model_copy(
+            update={"broker_url": redis_server.url, "filedrop_root": tmp_path / "drop"}
+        )
+    )
     with TestClient(app) as api:
         hub: Hub = app.state.hub
         sender = bearer(issue_key(hub, "pimpasa", [Scope.submit], kind=AgencyKind.village))
         polda = bearer(issue_key(hub, "polda-banten", [Scope.receive], clearance=set(Sensitivity)))
-        assert api.post("/v1/subscriptions", json={"connector": "inbox"}, headers=polda)
+        # A pushed delivery (an inbox's is delivered as routed and sends no message).
+        filedrop = {"connector": "filedrop", "config": {"directory": "in"}}
+        assert api.post("/v1/subscriptions", json=filedrop, headers=polda).status_code == 201
         corpus = [person(n) for n in range(1, 5)]
         submit(api, sender, warning(persons_at_risk={"count": 4, "people": corpus}), tlp="GREEN")
     held = b""
