@@ -29,6 +29,7 @@ from sqlmodel import Session
 
 from exchange.errors import DATABASE_AWAY, NotCommitted, Overloaded
 from exchange.i18n import t
+from exchange.models import deferred_inserts
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,9 @@ class GroupWriter:
             with self._sessions() as session:
                 for unit in group:
                     try:
-                        with session.begin_nested():
+                        with session.begin_nested(), deferred_inserts(session):
+                            # The unit's rows are written together at its end, inside its
+                            # savepoint: a refusal is the unit's own.
                             result = unit.work(session)
                     except DATABASE_AWAY:
                         raise  # the transaction is gone: the whole group fails below

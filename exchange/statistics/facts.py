@@ -265,7 +265,11 @@ def share(session: Session, *, report_id: str, agencies: Iterable[str]) -> None:
             return
         template, counted = hub_row.model_dump(), {row.reader for row in rows}
     fresh = sorted(set(agencies) - counted)
-    if fresh:
+    if fresh and recorded is not None:
+        # A report of this unit of work: no other transaction can have shared it yet.
+        insert_rows(session, StatFact, [{**template, "reader": agency} for agency in fresh])
+        _count_at_commit(session, [(report_id, reader) for reader in fresh])
+    elif fresh:
         # Two subscriptions' backfills may share a report with the same agency at once:
         # the second finds the row there and counts nothing.
         table = table_of(StatFact)

@@ -1,0 +1,139 @@
+"""Held rows (exchange.models.deferred_inserts): written together, yet nothing can tell the
+difference — a read sees them, foreign keys hold whatever order they were held in, a
+savepoint rolled back takes exactly its own rows, a refused row fails its own unit of the
+group writer. On SQLite and PostgreSQL, with the hub's tables."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from exchange.agencies.models import Agency, ApiKey
+from exchange.hub import Hub
+from exchange.models import deferred_inserts, insert_rows, utcnow
+from exchange.writer import GroupWriter
+
+
+def agency(agency_id: str) -> dict[str, Any]:
+    return {
+        "id": agency_id,
+        "name": agency_id,
+        "kind": "police",
+        "jurisdiction": "36",
+        "active": True,
+        "require_signed_reports": False,
+        "require_signing_key_approval": False,
+        "clearance": "public",
+        "created_at": utcnow(),
+    }
+
+
+def api_key(key_id: str, agency_id: str) -> dict[str, Any]:
+    return {
+        "id": key_id,
+        "agency_id": agency_id,
+        "label": "",
+        "secret_hash": "0" * 64,
+        "scopes": "receive",
+        "created_at": utcnow(),
+        "expires_at": None,
+        "revoked_at": None,
+        "created_by": None,
+        "created_by_user": None,
+    }
+
+
+def agencies_named(session: Session, prefix: str) -> list[str]:
+    return sorted(session.exec(select(Agency.id).where(col(Agency.id).startswith(prefix))).all())
+
+
+def test_held_rows_are_written_together_and_seen_by_a_read(hub: Hub) -> None:
+    inserts: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO agency"):
+            inserts.append(statement)
+
+    event.listen(hub.database.engine, "before_cursor_execute", count)
+    with hub.database.session() as session, deferred_inserts(session):
+        for n in range(5):
+            insert_rows(session, Agency, [agency(f"held-{n}")])
+        assert inserts == []  # held, not yet written
+        # A key held before its agency: written after it all the same (dependency order).
+        insert_rows(session, ApiKey, [api_key("k-held", "held-5")])
+        insert_rows(session, Agency, [agency("held-5")])
+        assert agencies_named(session, "held-") == [f"held-{n}" for n in range(6)]
+    assert len(inserts) == 1  # one statement for the six agencies
+    with hub.database.session() as session:
+        assert session.get(ApiKey, "k-held") is not None
+
+
+def test_a_savepoint_rolled_back_takes_its_own_rows_and_no_others(hub: Hub) -> None:
+    with hub.database.session() as session, deferred_inserts(session):
+        insert_rows(session, Agency, [agency("kept-before")])
+        savepoint = session.begin_nested()
+        insert_rows(session, Agency, [agency("dropped-inside")])
+        assert agencies_named(session, "dropped-") == ["dropped-inside"]  # written...
+        insert_rows(session, Agency, [agency("dropped-held")])
+        savepoint.rollback()  # ... and taken back, with the one still held
+        with session.begin_nested():
+            insert_rows(session, Agency, [agency("kept-inside")])
+        insert_rows(session, Agency, [agency("kept-after")])
+    with hub.database.session() as session:
+        assert agencies_named(session, "kept-") == ["kept-after", "kept-before", "kept-inside"]
+        assert agencies_named(session, "dropped-") == []
+
+
+def test_a_rollback_of_the_transaction_drops_what_is_held(hub: Hub) -> None:
+    with hub.database.session() as session, deferred_inserts(session):
+        insert_rows(session, Agency, [agency("gone-1")])
+        session.rollback()
+        insert_rows(session, Agency, [agency("after-rollback")])
+    with hub.database.session() as session:
+        assert agencies_named(session, "gone-") == []
+        assert agencies_named(session, "after-") == ["after-rollback"]
+
+
+def test_a_session_that_cannot_write_first_refuses_a_savepoint_over_held_rows(
+    hub: Hub,
+) -> None:
+    """Only the hub's sessions write the held rows before a savepoint begins; any other
+    would let them be written inside it and lost with it, so it is refused."""
+    with Session(hub.database.engine) as session, deferred_inserts(session):
+        insert_rows(session, Agency, [agency("plain-1")])
+        with pytest.raises(RuntimeError, match="held"):
+            session.begin_nested()
+        session.rollback()
+
+
+def test_a_refused_row_fails_its_own_unit_of_the_group(hub: Hub) -> None:
+    """The writer writes a unit's held rows at its end, inside its savepoint: a duplicate
+    key fails that unit alone, and the units before and after it are stored."""
+    writer = GroupWriter(hub.session, capacity=10)
+
+    def adding(agency_id: str, *, twice: bool = False) -> Any:
+        def work(session: Session) -> str:
+            insert_rows(session, Agency, [agency(agency_id)])
+            if twice:  # refused only when the unit's held rows are written, at its end
+                insert_rows(session, Agency, [agency(agency_id)])
+            return agency_id
+
+        return work
+
+    async def run() -> list[Any]:
+        units = [adding("unit-1"), adding("unit-2", twice=True), adding("unit-3")]
+        return await asyncio.gather(*(writer.run(u) for u in units), return_exceptions=True)
+
+    try:
+        first, refused, last = asyncio.run(run())
+    finally:
+        writer.close()
+    assert (first, last) == ("unit-1", "unit-3")
+    assert isinstance(refused, IntegrityError)
+    with hub.database.session() as session:
+        assert agencies_named(session, "unit-") == ["unit-1", "unit-3"]
