@@ -92,6 +92,10 @@ def mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
 def drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
     """Forget the jobs of what was rolled back (``after_soft_rollback``): those queued since
     the savepoint began, or all of them when the whole transaction rolled back."""
+    if not (previous_transaction.nested or previous_transaction.parent is None):
+        # The inner transaction of a failed flush: the savepoint or the transaction that
+        # encloses it is rolled back next, and says how much goes.
+        return
     marks = session.info.get(_SAVEPOINT_MARKS, {})
     mark = marks.get(previous_transaction) if previous_transaction.nested else None
     if mark is None:

@@ -59,6 +59,7 @@ def insert_rows(session: Session, model: type[SQLModel], rows: Sequence[Mapping[
 
 _HELD = "exchange.held_rows"  # the rows insert_rows collected, in order
 _WRITING = "exchange.writing_held_rows"
+_REFUSED = "exchange.held_rows_refused"  # the error the database answered held rows with
 
 
 @contextmanager
@@ -81,8 +82,12 @@ def deferred_inserts(session: Session) -> Iterator[None]:
     try:
         yield
         write_held_rows(session)
+        refused = session.info.get(_REFUSED)
+        if refused is not None:
+            raise refused
     finally:
         session.info.pop(_HELD, None)
+        session.info.pop(_REFUSED, None)
 
 
 def write_held_rows(session: Session | OrmSession) -> None:
@@ -98,6 +103,12 @@ def write_held_rows(session: Session | OrmSession) -> None:
     try:
         for table in sorted(by_table, key=_DEPENDENCY_ORDER.__getitem__):
             session.execute(insert(table), by_table[table])
+    except Exception as error:
+        # Written on behalf of a read, the rows' refusal reaches whoever read, who may
+        # handle it as its own (an idempotency collision); the block fails all the same,
+        # unless the savepoint or transaction they belonged to is rolled back.
+        session.info[_REFUSED] = error
+        raise
     finally:
         session.info.pop(_WRITING, None)
 
@@ -147,10 +158,13 @@ def _no_rows_held_into_a_savepoint(session: Session, transaction: SessionTransac
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back_rows(session: Session, _previous: SessionTransaction) -> None:
+def _drop_rolled_back_rows(session: Session, previous: SessionTransaction) -> None:
+    if not (previous.nested or previous.parent is None):
+        return  # a failed flush's inner transaction: what encloses it rolls back next
     held = session.info.get(_HELD)
     if held is not None:
-        held.clear()
+        held.clear()  # they all belonged to what was rolled back (see deferred_inserts)
+        session.info.pop(_REFUSED, None)
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -137,3 +137,37 @@ def test_a_refused_row_fails_its_own_unit_of_the_group(hub: Hub) -> None:
     assert isinstance(refused, IntegrityError)
     with hub.database.session() as session:
         assert agencies_named(session, "unit-") == ["unit-1", "unit-3"]
+
+
+def test_a_refusal_caught_by_a_reader_still_fails_the_unit(hub: Hub) -> None:
+    """Held rows written on behalf of a read: their refusal reaches the read, whose caller
+    may take it for its own (a submission takes an IntegrityError for an idempotency
+    collision and answers with the stored result). The unit fails all the same; on
+    SQLite, where a failed statement leaves the transaction going, it would otherwise
+    commit part of the rows and answer as if all were stored."""
+    with hub.database.session() as session:
+        insert_rows(session, Agency, [agency("taken")])
+        insert_rows(session, ApiKey, [api_key("k-taken", "taken")])
+    writer = GroupWriter(hub.session, capacity=10)
+
+    def swallowing(session: Session) -> str:
+        insert_rows(session, Agency, [agency("partial-1")])  # written first, accepted
+        insert_rows(session, ApiKey, [api_key("k-taken", "taken")])  # refused: id exists
+        try:
+            agencies_named(session, "taken")  # the read writes the held rows first
+        except IntegrityError:
+            session.info["swallowed"] = True
+        return "answered as stored"
+
+    async def run() -> list[Any]:
+        units = [swallowing, lambda session: "next"]
+        return await asyncio.gather(*(writer.run(u) for u in units), return_exceptions=True)
+
+    try:
+        refused, following = asyncio.run(run())
+    finally:
+        writer.close()
+    assert isinstance(refused, IntegrityError)
+    assert following == "next"
+    with hub.database.session() as session:
+        assert agencies_named(session, "partial-") == []  # nothing of the unit stayed

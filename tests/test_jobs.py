@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from dramatiq.brokers.stub import StubBroker
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from exchange.app import create_app
@@ -167,3 +168,23 @@ def test_a_released_savepoint_does_not_send_its_jobs_before_the_commit(
             request_probe(session, requested_by="hub")
         assert queued(broker) == 0
     assert queued(broker) == 2
+
+
+def test_a_failed_flush_in_a_savepoint_keeps_the_jobs_before_it(
+    quiet_broker: tuple[Database, StubBroker],
+) -> None:
+    """A flush that fails inside a savepoint (an idempotency record colliding with a
+    concurrent request's) rolls back the flush's own inner transaction first: that is not
+    the whole transaction, and the jobs queued before the savepoint still go out."""
+    database, broker = quiet_broker
+    with database.session(broker=broker) as session:
+        kept = request_probe(session, requested_by="hub")
+        savepoint = session.begin_nested()
+        request_probe(session, requested_by="hub")
+        session.expunge(kept)
+        session.add(Probe(id=kept.id, requested_by="hub"))  # the same key: refused
+        with pytest.raises(IntegrityError):
+            session.flush()
+        savepoint.rollback()
+    assert queued(broker) == 1
+    assert kept.id.encode() in broker.queues["ops"].get_nowait()

@@ -95,6 +95,11 @@ def read_inbox(
             action="inbox.read",
             subject=f"agency:{agency_id}",
             actor=actor,
-            details={"deliveries": [item.delivery.id for item in items]},
+            # Which envelopes were handed over, and their data: what an unsigned
+            # acknowledgement refers to.
+            details={
+                "deliveries": [item.delivery.id for item in items],
+                "data_hashes": [item.delivery.data_hash for item in items],
+            },
         )
     return items

@@ -40,6 +40,7 @@ from exchange.delivery.envelope import build_envelope, build_test_envelope
 from exchange.delivery.models import (
     DUE_STATES,
     ERROR_LENGTH,
+    INBOX,
     Delivery,
     DeliveryAttempt,
     DeliveryState,
@@ -530,10 +531,18 @@ def replay(session: Session, *, agency_id: str | None, delivery_id: str, actor: 
 
 
 def _requeue(session: Session, delivery: Delivery, *, actor: str) -> None:
+    """Deliver again: a pushed delivery from its first attempt; an inbox delivery is put
+    back in the inbox at once (as routing placed it), for the next read."""
     previous = delivery.state
-    delivery.state = DeliveryState.pending
-    delivery.attempts = 0
-    delivery.due_at = utcnow()
+    if delivery.connector == INBOX:
+        delivery.state = DeliveryState.delivered
+        delivery.attempts = 1
+        delivery.due_at = None
+        delivery.delivered_at = utcnow()
+    else:
+        delivery.state = DeliveryState.pending
+        delivery.attempts = 0
+        delivery.due_at = utcnow()
     audit.record(
         session,
         action="delivery.replayed",
@@ -541,7 +550,10 @@ def _requeue(session: Session, delivery: Delivery, *, actor: str) -> None:
         actor=actor,
         details={"delivery": delivery.id, "agency": delivery.agency_id, "was": previous},
     )
-    enqueue_send(session, delivery)
+    if delivery.connector == INBOX:
+        session.add(delivery)
+    else:
+        enqueue_send(session, delivery)
 
 
 def recover(

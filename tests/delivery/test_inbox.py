@@ -246,6 +246,46 @@ def test_an_inbox_delivery_is_in_the_inbox_as_routed_and_signed_for_once_read(
     assert signed.status_code == 200, signed.text
 
 
+def test_a_replayed_inbox_delivery_is_back_in_the_inbox_at_once(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Replay puts an inbox delivery back where routing placed it, with no worker job; the
+    next read hands it over again and the log records the data of what was read."""
+    subscribe(client, polda)
+    report_id = submit(client, village)
+    (item,) = client.get("/v1/inbox", headers=polda).json()["items"]
+    delivery_id = item["delivery_id"]
+    acked = client.post("/v1/inbox/ack", json={"ids": [delivery_id]}, headers=polda)
+    assert acked.status_code == 200
+    assert client.get("/v1/inbox", headers=polda).json()["items"] == []
+
+    sent: list[str] = []
+    enqueue = hub.broker.enqueue
+
+    def recorded(message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        sent.append(message.actor_name)
+        return enqueue(message, delay=delay)
+
+    monkeypatch.setattr(hub.broker, "enqueue", recorded)
+    replayed = client.post(f"/v1/deliveries/{delivery_id}/replay", headers=polda)
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["state"] == "delivered"
+    assert SEND_ACTOR not in sent
+    (again,) = client.get("/v1/inbox", headers=polda).json()["items"]
+    assert again["delivery_id"] == delivery_id
+    with hub.session() as session:
+        reads = [
+            orjson.loads(event.canonical)["details"]
+            for event in session.exec(select(AuditEvent).where(AuditEvent.action == "inbox.read"))
+        ]
+    assert [read["data_hashes"] for read in reads] == [[item["envelope"]["datahash"]]] * 2
+    assert deliveries(hub, report_id=report_id)[0].state == DeliveryState.delivered
+
+
 def test_a_refused_bulk_line_keeps_the_jobs_of_the_lines_before_it(
     database_url: str, tmp_path: Path
 ) -> None:
