@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -191,3 +192,78 @@ def test_one_slow_agency_does_not_hold_up_another(
         held = deliveries(hub, agency_id="polda-banten", state=DeliveryState.in_flight)
         assert len(held) <= 2
         hanging.stop.set()
+
+
+def read_request(connection: socket.socket) -> bool:
+    """Read one HTTP/1.1 request (headers and Content-Length body); False at end of stream."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        if not chunk:
+            return False
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += connection.recv(65536)
+    return True
+
+
+def counting(answer: Callable[[socket.socket, threading.Event], None]) -> tuple[list[int], Any]:
+    """``answer`` with a count of the connections it was given."""
+    opened: list[int] = []
+
+    def counted(connection: socket.socket, stop: threading.Event) -> None:
+        opened.append(1)
+        answer(connection, stop)
+
+    return opened, counted
+
+
+def answer_each_request(connection: socket.socket, stop: threading.Event) -> None:
+    """204 to every request on the connection, keeping it open."""
+    while not stop.is_set() and read_request(connection):
+        connection.sendall(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+
+
+def test_deliveries_to_one_receiver_share_a_kept_alive_connection() -> None:
+    """Five deliveries, one after another, to one receiver: one connection."""
+    opened, answer = counting(answer_each_request)
+    connector = WebhookConnector(sample_context(timeout_s=5.0))
+    with slow_server(answer) as server:
+        config = WebhookConfig.model_validate({"url": server.url})
+        statuses = [connector.deliver(sample_envelope(), config).status_code for _ in range(5)]
+    assert statuses == [204] * 5
+    assert len(opened) == 1
+
+
+def answer_then_dribble_the_body(connection: socket.socket, stop: threading.Event) -> None:
+    """200 at once, then a long body a byte at a time."""
+    while not stop.is_set() and read_request(connection):
+        connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n")
+        for _ in range(100):
+            if stop.wait(0.1):
+                return
+            try:
+                connection.sendall(b"x")
+            except OSError:
+                return
+
+
+def test_a_body_dribbled_after_the_answer_neither_holds_nor_fails_the_attempt() -> None:
+    """The status and headers are the answer: a body that does not come is not waited for
+    past a short grace, and its connection is dropped rather than kept."""
+    opened, answer = counting(answer_then_dribble_the_body)
+    connector = WebhookConnector(sample_context(timeout_s=5.0))
+    with slow_server(answer) as server:
+        config = WebhookConfig.model_validate({"url": server.url})
+        started = time.monotonic()
+        first = connector.deliver(sample_envelope(), config)
+        assert time.monotonic() - started < 2  # the body alone would take 10 s
+        second = connector.deliver(sample_envelope(), config)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert len(opened) == 2
