@@ -37,7 +37,7 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness import UNLIMITED_CLIENT, WARNING, free_port, wait_ready  # noqa: E402
+from harness import UNLIMITED_CLIENT, WARNING, demo_tokens, free_port, wait_ready  # noqa: E402
 
 from tests.servers import PostgresServer, RedisServer, postgres_bin_dir  # noqa: E402
 
@@ -127,22 +127,20 @@ def drive(api: str, token: str, *, rate: float, seconds: float) -> list[tuple[st
 
 
 def prepare(env: dict[str, str], work: Path, subscribers: list[Subscriber]) -> tuple[str, str]:
-    """Initialise the hub and subscribe three agencies; the submitter's and API address."""
-    exchange = [sys.executable, "-m", "exchange"]
-    init = json.loads(
-        subprocess.run(
-            [*exchange, "init", "--demo", "--json"],
-            env=env,
-            check=True,
-            capture_output=True,
-            cwd=work,
-        ).stdout
-    )
-    tokens = {a["id"]: a["api_key"]["token"] for a in init["agencies"] if a["api_key"]}
+    """Initialise the hub and subscribe three agencies; the submitter's and the hub's token."""
+    tokens = demo_tokens(env, work)
+    subscribe_webhooks(env, work, subscribers)
+    return tokens[SUBMITTER], tokens["hub"]
+
+
+def subscribe_webhooks(env: dict[str, str], work: Path, subscribers: list[Subscriber]) -> None:
+    """One webhook subscription (every report type) per receiving agency."""
     for agency, subscriber in zip(RECEIVING_AGENCIES, subscribers, strict=True):
         subprocess.run(
             [
-                *exchange,
+                sys.executable,
+                "-m",
+                "exchange",
                 "subscription",
                 "add",
                 agency,
@@ -157,7 +155,6 @@ def prepare(env: dict[str, str], work: Path, subscribers: list[Subscriber]) -> t
             capture_output=True,
             cwd=work,
         )
-    return tokens[SUBMITTER], tokens["hub"]
 
 
 @contextmanager

@@ -278,7 +278,9 @@ class WebhookConnector:
 # and event loop for every attempt cost about 4 ms of CPU, ten times the POST itself.
 MAX_DESTINATIONS = 256  # pools kept; the least recently used one is closed past this
 CONNECTIONS_PER_DESTINATION = 8  # above the attempts one agency may have under way (4)
-KEEPALIVE_S = 30.0
+# Idle connections are closed before common servers close theirs (uvicorn's and Node's
+# default is 5 s), so an attempt seldom meets a connection its receiver is just closing.
+KEEPALIVE_S = 4.0
 # The answer's body is read only so that its connection can carry the next delivery: at most
 # this much, for at most this long after the status and headers; else the connection closes.
 BODY_CAP_BYTES = 64 * 1024
