@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -33,13 +32,14 @@ from typing import Any
 
 import httpx
 import orjson
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from harness import UNLIMITED_CLIENT, WARNING, demo_tokens, free_port, wait_ready  # noqa: E402
-
-from tests.servers import PostgresServer, RedisServer, postgres_bin_dir  # noqa: E402
+from harness import (
+    UNLIMITED_CLIENT,
+    WARNING,
+    demo_tokens,
+    free_port,
+    production_servers,
+    wait_ready,
+)
 
 PAYLOAD = WARNING
 RECEIVING_AGENCIES = ("polda-banten", "bp3mi-banten", "dinsos-banten")
@@ -245,19 +245,7 @@ def main() -> None:
             if mode == "embedded":
                 env["EXCHANGE_DATABASE_URL"] = f"sqlite:///{work / 'hub.db'}"
             else:
-                bin_dir = postgres_bin_dir()
-                redis_server = shutil.which("redis-server")
-                if bin_dir is None or redis_server is None:
-                    raise SystemExit("redis mode needs PostgreSQL and redis-server installed")
-                os.chmod(work, 0o755)  # noqa: S103 - the postgres user runs the cluster in it
-                postgres = PostgresServer(bin_dir, work / "pg")
-                postgres.start()
-                stack.callback(postgres.stop)
-                redis = RedisServer(redis_server)
-                redis.start()
-                stack.callback(redis.stop)
-                env["EXCHANGE_DATABASE_URL"] = postgres.create_database("bench")
-                env["EXCHANGE_BROKER_URL"] = redis.url
+                env.update(production_servers(work, stack))
             results[mode] = measure(mode, env, work, args)
     for mode, figures in results.items():
         print(

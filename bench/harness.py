@@ -4,6 +4,7 @@ waiting for a server to answer."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -121,3 +122,25 @@ def wrk(
     if failed:
         print(f"  ({failed} answers were not 2xx)")
     return int(total.group(1)) - failed, elapsed
+
+
+def production_servers(work: Path, stack: ExitStack) -> dict[str, str]:
+    """PostgreSQL and Redis started in ``work`` for the length of ``stack``: the settings
+    that point a hub at them."""
+    sys.path.insert(0, str(REPO))
+    from tests.servers import PostgresServer, RedisServer, postgres_bin_dir
+
+    bin_dir, redis_server = postgres_bin_dir(), shutil.which("redis-server")
+    if bin_dir is None or redis_server is None:
+        raise SystemExit("this bench needs PostgreSQL and redis-server installed")
+    os.chmod(work, 0o755)  # noqa: S103 - the postgres user runs the cluster in it
+    postgres = PostgresServer(bin_dir, work / "pg")
+    postgres.start()
+    stack.callback(postgres.stop)
+    redis = RedisServer(redis_server)
+    redis.start()
+    stack.callback(redis.stop)
+    return {
+        "EXCHANGE_DATABASE_URL": postgres.create_database("bench"),
+        "EXCHANGE_BROKER_URL": redis.url,
+    }

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -34,11 +33,8 @@ from delivery import (
     processes,
     subscribe_webhooks,
 )
-from harness import REPO, UNLIMITED_CLIENT, demo_tokens, free_port, wait_ready
+from harness import UNLIMITED_CLIENT, demo_tokens, free_port, production_servers, wait_ready
 from submit import drive
-
-sys.path.insert(0, str(REPO))
-from tests.servers import PostgresServer, RedisServer, postgres_bin_dir
 
 EXCHANGE = [sys.executable, "-m", "exchange"]
 COUNTS = (1, 2, 4)
@@ -100,25 +96,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--backlog", type=int, default=300, help="reports per delivery round")
     args = parser.parse_args()
-    bin_dir, redis_server = postgres_bin_dir(), shutil.which("redis-server")
-    if bin_dir is None or redis_server is None:
-        raise SystemExit("this bench needs PostgreSQL and redis-server installed")
     with tempfile.TemporaryDirectory(prefix="exchange-bench-") as scratch, ExitStack() as stack:
         work = Path(scratch)
-        os.chmod(work, 0o755)  # noqa: S103 - the postgres user runs the cluster in it
-        postgres = PostgresServer(bin_dir, work / "pg")
-        postgres.start()
-        stack.callback(postgres.stop)
-        redis = RedisServer(redis_server)
-        redis.start()
-        stack.callback(redis.stop)
         env = {
             **os.environ,
             **UNLIMITED_CLIENT,
             "EXCHANGE_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',
             "EXCHANGE_KEY_DIR": str(work / "keys"),
-            "EXCHANGE_DATABASE_URL": postgres.create_database("bench"),
-            "EXCHANGE_BROKER_URL": redis.url,
+            **production_servers(work, stack),
         }
         token = demo_tokens(env, work)[SUBMITTER]
         print(f"on {os.cpu_count()} cores, PostgreSQL and Redis on the same machine")

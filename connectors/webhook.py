@@ -19,9 +19,7 @@ import socket
 import ssl
 import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from math import floor
@@ -243,20 +241,26 @@ class WebhookConnector:
             "webhook-timestamp": str(floor(timestamp.timestamp())),
             "webhook-signature": signature_header(envelope, config, self.context, timestamp),
         }
+        # What the lookup left of the attempt's one deadline; httpx's own timeouts (each
+        # read, write, connect alone) are set to it too.
+        deadline_s = max(0.0, self.context.timeout_s - (time.monotonic() - started))
+        timeouts = dict.fromkeys(("connect", "read", "write", "pool"), deadline_s)
         try:
-            status, retry_after = CONNECTIONS.post(
-                (parts.scheme, netloc, parts.hostname or ""),
-                pinned,
-                body=envelope.body,
-                headers=headers,
-                # What the lookup left of the attempt's one deadline.
-                deadline_s=max(0.0, self.context.timeout_s - (time.monotonic() - started)),
+            status, retry_after = SENDER.post(
+                httpx.Request(
+                    "POST",
+                    pinned,
+                    content=envelope.body,
+                    headers=headers,
+                    extensions={"sni_hostname": parts.hostname or "", "timeout": timeouts},
+                ),
+                deadline_s=deadline_s,
             )
         except TimeoutError:
             raise RetryableFailure(
                 f"no answer within {self.context.timeout_s:g} s", throttled=True
             ) from None
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, OSError) as error:  # OSError: TLS errors httpx leaves as they are
             logger.warning(
                 "webhook attempt failed",
                 extra={"envelope": envelope.id, "reason": f"{type(error).__name__}: {error}"},
@@ -274,131 +278,67 @@ class WebhookConnector:
         )
 
 
-# Connections to receivers are kept alive between deliveries: a fresh client, connection
-# and event loop for every attempt cost about 4 ms of CPU, ten times the POST itself.
-MAX_DESTINATIONS = 256  # pools kept; the least recently used one is closed past this
-CONNECTIONS_PER_DESTINATION = 8  # above the attempts one agency may have under way (4)
-# Idle connections are closed before common servers close theirs (uvicorn's and Node's
-# default is 5 s), so an attempt seldom meets a connection its receiver is just closing.
-KEEPALIVE_S = 4.0
-# The answer's body is read only so that its connection can carry the next delivery: at most
-# this much, for at most this long after the status and headers; else the connection closes.
-BODY_CAP_BYTES = 64 * 1024
-BODY_GRACE_S = 0.5
+class _Sender:
+    """The process's one event loop for webhook attempts, on a thread of its own: each
+    attempt is a coroutine run there, where it was an ``asyncio.run`` of its own (a new
+    event loop, and a new client, for every attempt cost about 4 ms of CPU, ten times the
+    POST itself). Every attempt still has a connection of its own, opened for it and closed
+    after it: nothing of one delivery's exchange (a receiver's stray bytes, a connection
+    another agency's receiver left in a bad state) can reach another's.
 
-Destination = tuple[str, str, str]  # scheme, pinned address and port, TLS server name
-
-
-class _Connections:
-    """The process's kept-alive connections to receivers: one event loop thread, and one
-    httpx transport (a connection pool) per destination. A destination is the scheme, the
-    pinned address and port and the TLS server name, so a connection made for one name is
-    never used for another, and a name that resolves elsewhere gets a pool of its own
-    (the SSRF guard pins each attempt's address). Transports keep no cookies or settings of
-    an agency: a delivery's headers are its own; its connector is still built afresh.
-
-    Our own few lines: an httpx client pools by origin only (here the pinned address), and
-    the deliveries come from worker threads that each would otherwise run a loop of their
-    own."""
+    Our own few lines: no library we use runs coroutines for worker threads on a shared loop
+    (anyio's portal does, with a thread per portal and more machinery than this needs)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._pid = 0
-        self._pools: OrderedDict[Destination, httpx.AsyncHTTPTransport] = OrderedDict()
-        self._closing: set[asyncio.Future[None]] = set()  # held until done (asyncio's advice)
 
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
-            # Started with the first delivery, and again in a process forked after it.
-            if self._loop is None or self._pid != os.getpid():
+            # Started with the first attempt; again in a process forked after it, or if the
+            # thread ever stopped.
+            alive = self._thread is not None and self._thread.is_alive()
+            if self._loop is None or self._pid != os.getpid() or not alive:
                 loop = asyncio.new_event_loop()
-                threading.Thread(
+                thread = threading.Thread(
                     target=loop.run_forever, name="exchange-webhooks", daemon=True
-                ).start()
-                self._loop, self._pid, self._pools = loop, os.getpid(), OrderedDict()
+                )
+                thread.start()
+                self._loop, self._thread, self._pid = loop, thread, os.getpid()
             return self._loop
 
-    def pool(self, destination: Destination) -> httpx.AsyncHTTPTransport:
-        """The destination's pool (on the loop's thread only)."""
-        pool = self._pools.pop(destination, None)
-        if pool is None:
-            pool = httpx.AsyncHTTPTransport(
-                verify=tls_context(),
-                limits=httpx.Limits(
-                    max_connections=CONNECTIONS_PER_DESTINATION,
-                    max_keepalive_connections=CONNECTIONS_PER_DESTINATION,
-                    keepalive_expiry=KEEPALIVE_S,
-                ),
-            )
-            if len(self._pools) >= MAX_DESTINATIONS:
-                _, oldest = self._pools.popitem(last=False)
-                closing = asyncio.ensure_future(oldest.aclose())
-                self._closing.add(closing)
-                closing.add_done_callback(self._closing.discard)
-        self._pools[destination] = pool
-        return pool
-
-    def post(
-        self,
-        destination: Destination,
-        url: str,
-        *,
-        body: bytes,
-        headers: dict[str, str],
-        deadline_s: float,
-    ) -> tuple[int, str | None]:
-        """The status and ``Retry-After`` of a POST through the destination's pool."""
-        answer = asyncio.run_coroutine_threadsafe(
-            self._post(destination, url, body=body, headers=headers, deadline_s=deadline_s),
-            self.loop(),
-        )
+    def post(self, request: httpx.Request, *, deadline_s: float) -> tuple[int, str | None]:
+        """The status and ``Retry-After`` of ``request``, within ``deadline_s``
+        (:class:`TimeoutError` past it)."""
+        answer = asyncio.run_coroutine_threadsafe(_post(request, deadline_s), self.loop())
         try:
-            # The coroutine keeps the deadline itself; this only guards against a stuck loop.
-            return answer.result(timeout=deadline_s + BODY_GRACE_S + 5)
-        except FutureTimeout:
+            # The coroutine keeps the deadline; this guards against a loop that is stuck.
+            return answer.result(timeout=deadline_s + STUCK_LOOP_GRACE_S)
+        except TimeoutError:
             answer.cancel()
-            raise TimeoutError from None
+            raise
 
-    async def _post(
-        self,
-        destination: Destination,
-        url: str,
-        *,
-        body: bytes,
-        headers: dict[str, str],
-        deadline_s: float,
-    ) -> tuple[int, str | None]:
-        """POST and return the status and ``Retry-After``, all within ``deadline_s``
-        (:class:`TimeoutError` past it). httpx's own timeouts apply to each read and write
-        alone, so a peer sending a byte now and then would never trip them; cancelling the
-        whole exchange does. No redirect is followed (a transport does not)."""
-        request = httpx.Request(
-            "POST",
-            url,
-            content=body,
-            headers=headers,
-            extensions={
-                "sni_hostname": destination[2],
-                "timeout": {phase: deadline_s for phase in ("connect", "read", "write", "pool")},
-            },
-        )
-        async with asyncio.timeout(deadline_s):
-            response = await self.pool(destination).handle_async_request(request)
-        try:
-            # The status and headers are the answer; the body is drained, briefly and
-            # capped, only to keep the connection (a body left unread closes it).
-            async with asyncio.timeout(BODY_GRACE_S):
-                drained = 0
-                async for chunk in response.aiter_raw():
-                    drained += len(chunk)
-                    if drained > BODY_CAP_BYTES:
-                        break
-        except (TimeoutError, httpx.HTTPError):
-            pass  # the connection is closed below; the answer stands
-        finally:
-            await response.aclose()
+
+# How much longer than an attempt's deadline a thread waits for the loop to answer.
+STUCK_LOOP_GRACE_S = 1.0
+
+
+async def _post(request: httpx.Request, deadline_s: float) -> tuple[int, str | None]:
+    """POST and return the status and ``Retry-After``, all within ``deadline_s``
+    (:class:`TimeoutError` past it), over a connection of its own. httpx's own timeouts
+    apply to each read and write alone, so a peer sending a byte now and then would never
+    trip them; cancelling the whole exchange does. A transport follows no redirect and
+    keeps no cookie; the body of the answer is never read (the status and headers are the
+    answer)."""
+    async with (
+        asyncio.timeout(deadline_s),
+        httpx.AsyncHTTPTransport(verify=tls_context()) as transport,
+    ):
+        response = await transport.handle_async_request(request)
+        await response.aclose()
         return response.status_code, response.headers.get("retry-after")
 
 
-CONNECTIONS = _Connections()
+SENDER = _Sender()

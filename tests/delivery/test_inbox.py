@@ -22,7 +22,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from exchange.agencies import service as agencies
-from exchange.agencies.models import AgencyKind, Scope
+from exchange.agencies.models import AgencyKind, Scope, SigningKey
 from exchange.app import create_app
 from exchange.audit import service as audit
 from exchange.audit.models import AuditEvent
@@ -136,9 +136,8 @@ class Delivered:
     data_hash: str
 
 
-def delivered_to_a_signing_recipient(
-    client: TestClient, hub: Hub, village: dict[str, str], polda: dict[str, str]
-) -> Delivered:
+def polda_signing_key(hub: Hub) -> tuple[Ed25519PrivateKey, SigningKey]:
+    """A signing key registered for the police, and its private half."""
     private = Ed25519PrivateKey.generate()
     with hub.session() as session:
         key = agencies.add_signing_key(
@@ -147,6 +146,26 @@ def delivered_to_a_signing_recipient(
             public_key=b64url(raw_public_bytes(private.public_key())),
             actor="test",
         )
+    return private, key
+
+
+def actors_sent(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The actor of every message the hub sends its broker from now on."""
+    sent: list[str] = []
+    enqueue = hub.broker.enqueue
+
+    def recorded(message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        sent.append(message.actor_name)
+        return enqueue(message, delay=delay)
+
+    monkeypatch.setattr(hub.broker, "enqueue", recorded)
+    return sent
+
+
+def delivered_to_a_signing_recipient(
+    client: TestClient, hub: Hub, village: dict[str, str], polda: dict[str, str]
+) -> Delivered:
+    private, key = polda_signing_key(hub)
     subscribe(client, polda)
     report_id = submit(client, village)
     delivered(hub, 1)
@@ -201,23 +220,9 @@ def test_an_inbox_delivery_is_in_the_inbox_as_routed_and_signed_for_once_read(
     """No worker touches an inbox delivery: it is delivered in the transaction that routed
     the report, with no message to the broker and no second envelope built. Its datahash
     is the one of the envelope the recipient read, so a receipt before the read is refused."""
-    private = Ed25519PrivateKey.generate()
-    with hub.session() as session:
-        key = agencies.add_signing_key(
-            session,
-            agency_id="polda-banten",
-            public_key=b64url(raw_public_bytes(private.public_key())),
-            actor="test",
-        )
+    private, key = polda_signing_key(hub)
     subscribe(client, polda)
-    sent: list[str] = []
-    enqueue = hub.broker.enqueue
-
-    def recorded(message: Message[Any], *, delay: int | None = None) -> Message[Any]:
-        sent.append(message.actor_name)
-        return enqueue(message, delay=delay)
-
-    monkeypatch.setattr(hub.broker, "enqueue", recorded)
+    sent = actors_sent(hub, monkeypatch)
     report_id = submit(client, village)
     assert SEND_ACTOR not in sent
     (delivery,) = deliveries(hub, report_id=report_id)
@@ -263,14 +268,7 @@ def test_a_replayed_inbox_delivery_is_back_in_the_inbox_at_once(
     assert acked.status_code == 200
     assert client.get("/v1/inbox", headers=polda).json()["items"] == []
 
-    sent: list[str] = []
-    enqueue = hub.broker.enqueue
-
-    def recorded(message: Message[Any], *, delay: int | None = None) -> Message[Any]:
-        sent.append(message.actor_name)
-        return enqueue(message, delay=delay)
-
-    monkeypatch.setattr(hub.broker, "enqueue", recorded)
+    sent = actors_sent(hub, monkeypatch)
     replayed = client.post(f"/v1/deliveries/{delivery_id}/replay", headers=polda)
     assert replayed.status_code == 200, replayed.text
     assert replayed.json()["state"] == "delivered"
