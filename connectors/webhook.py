@@ -278,6 +278,10 @@ class WebhookConnector:
         )
 
 
+# How much longer than an attempt's deadline a thread waits for the loop to answer.
+STUCK_LOOP_GRACE_S = 1.0
+
+
 class _Sender:
     """The process's one event loop for webhook attempts, on a thread of its own: each
     attempt is a coroutine run there, where it was an ``asyncio.run`` of its own (a new
@@ -319,10 +323,6 @@ class _Sender:
         except TimeoutError:
             answer.cancel()
             raise
-
-
-# How much longer than an attempt's deadline a thread waits for the loop to answer.
-STUCK_LOOP_GRACE_S = 1.0
 
 
 async def _post(request: httpx.Request, deadline_s: float) -> tuple[int, str | None]:

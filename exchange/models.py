@@ -76,8 +76,7 @@ def deferred_inserts(session: Session) -> Iterator[None]:
     database would refuse a row: at the next write rather than at the insert, failing
     the statement that writes them (callers check everything before they insert)."""
     if _HELD in session.info:
-        yield  # already deferring: the outer block writes
-        return
+        raise RuntimeError("rows are already held in this session")
     session.info[_HELD] = []
     try:
         yield

@@ -101,25 +101,33 @@ def enqueue_send(
     )
 
 
+def starting_state(connector: str, now: datetime) -> dict[str, Any]:
+    """Where a delivery starts, routed or replayed: a pushed one pending, due now; an inbox
+    one delivered, placing it in the inbox being its one attempt (no worker sends it)."""
+    if connector == INBOX:
+        return {
+            "state": DeliveryState.delivered,
+            "attempts": 1,
+            "due_at": None,
+            "delivered_at": now,
+        }
+    return {"state": DeliveryState.pending, "attempts": 0, "due_at": now}
+
+
 def insert_routed(session: Session, rows: list[dict[str, Any]]) -> None:
     """Store a report's new deliveries (plain rows: routing writes several for every
-    report) and send each pushed one its first message, numbered 1, once the session
-    commits. An inbox delivery is delivered as it is stored: placing it in the inbox was
-    its one attempt."""
+    report) as they start (:func:`starting_state`), and send each pushed one its first
+    message, numbered 1, once the session commits."""
     now = utcnow()
-
-    def stored(row: dict[str, Any]) -> dict[str, Any]:
-        placed = row["connector"] == INBOX
-        return {
+    numbered = [
+        {
             **row,
             "dispatch": FIRST_DISPATCH,
-            "state": DeliveryState.delivered if placed else DeliveryState.pending,
-            "attempts": 1 if placed else 0,
-            "due_at": None if placed else now,
-            "delivered_at": now if placed else None,
+            "delivered_at": None,
+            **starting_state(row["connector"], now),
         }
-
-    numbered = [stored(row) for row in rows]
+        for row in rows
+    ]
     insert_rows(session, Delivery, numbered)
     for row in numbered:
         if row["connector"] != INBOX:

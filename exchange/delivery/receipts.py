@@ -59,9 +59,9 @@ def acknowledge(
         return delivery
     if delivery.attempts == 0 and delivery.state != DeliveryState.acknowledged:
         raise DeliveryConflict(t("delivery.not_sent", id=delivery_id))
-    if signature is not None and delivery.data_hash is None:
-        raise DeliveryConflict(t("delivery.not_read", id=delivery_id))
     if signature is not None:
+        if delivery.data_hash is None:
+            raise DeliveryConflict(t("delivery.not_read", id=delivery_id))
         _checked_receipt(session, delivery, key_id=key_id or "", signature=signature)
         delivery.receipt_key_id = key_id
         delivery.receipt_signature = signature

@@ -45,6 +45,7 @@ from exchange.delivery.models import (
     DeliveryAttempt,
     DeliveryState,
     enqueue_send,
+    starting_state,
 )
 from exchange.errors import Conflict, NotFound
 from exchange.i18n import t
@@ -534,15 +535,8 @@ def _requeue(session: Session, delivery: Delivery, *, actor: str) -> None:
     """Deliver again: a pushed delivery from its first attempt; an inbox delivery is put
     back in the inbox at once (as routing placed it), for the next read."""
     previous = delivery.state
-    if delivery.connector == INBOX:
-        delivery.state = DeliveryState.delivered
-        delivery.attempts = 1
-        delivery.due_at = None
-        delivery.delivered_at = utcnow()
-    else:
-        delivery.state = DeliveryState.pending
-        delivery.attempts = 0
-        delivery.due_at = utcnow()
+    for name, value in starting_state(delivery.connector, utcnow()).items():
+        setattr(delivery, name, value)
     audit.record(
         session,
         action="delivery.replayed",
