@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import limits.storage.memory
+import limits.strategies
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,7 +24,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from exchange import migrations
+from exchange import migrations, ratelimit
 from exchange.agencies import service as agencies
 from exchange.agencies.models import DEFAULT_CLEARANCE, AgencyKind, Scope, Sensitivity
 from exchange.app import create_app
@@ -186,6 +189,24 @@ def bearer(token: str) -> dict[str, str]:
 def hub_admin_key(hub: Hub, scopes: Iterable[Scope] = (Scope.admin,)) -> str:
     """A key of the operator agency ``hub``: with ``admin`` it administers the whole hub."""
     return issue_key(hub, "hub", scopes, kind=AgencyKind.operator)
+
+
+@pytest.fixture
+def mid_window_rate_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-memory rate limit counters' clock moved to the middle of a minute. Their
+    sliding window is estimated from two fixed windows of a minute each, so across a
+    window's edge one more use may pass; a test that counts exactly to its limit would
+    fail when it happens to run over an edge. Shifted by under a minute, and the same
+    clock for the counters and for Retry-After."""
+    offset = 30 - time.time() % 60
+
+    class Clock:
+        @staticmethod
+        def time() -> float:
+            return time.time() + offset
+
+    for module in (limits.storage.memory, limits.strategies, ratelimit):
+        monkeypatch.setattr(module, "time", Clock)
 
 
 @pytest.fixture

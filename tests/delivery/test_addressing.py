@@ -524,6 +524,7 @@ def settings(database_url: str, tmp_path: Any) -> Settings:
     return fast_settings(database_url, tmp_path, lookups_per_minute_per_key=4)
 
 
+@pytest.mark.usefixtures("mid_window_rate_limits")
 def test_a_counter_officer_finds_the_reports_naming_an_applicant(
     client: TestClient, hub: Hub, caplog: pytest.LogCaptureFixture
 ) -> None:

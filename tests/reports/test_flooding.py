@@ -66,6 +66,7 @@ def test_thousands_of_rejections_make_one_event_per_distinct_error(
     assert all(e["actor"].startswith("agency:pimpasa-tanjakan-mekar/key:") for e in events)
 
 
+@pytest.mark.usefixtures("mid_window_rate_limits")
 def test_a_key_past_its_limit_is_told_when_to_come_back(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"submissions_per_minute_per_key": 3}))
     with TestClient(app) as client:
@@ -102,6 +103,7 @@ def test_the_limit_is_shared_by_every_process_through_redis(
     assert answers == [202, 202, 429, 429]
 
 
+@pytest.mark.usefixtures("mid_window_rate_limits")
 def test_every_request_of_a_key_counts_against_its_limit(settings: Settings) -> None:
     """Reads are audited, so a loop of reads would flood the log: any request counts."""
     app = create_app(settings.model_copy(update={"requests_per_minute_per_key": 5}))
