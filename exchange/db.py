@@ -19,6 +19,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlmodel import Session, create_engine
 
 from exchange import jobs
+from exchange.directory import VersionProbe
 from exchange.models import HubSession
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def build_engine(url: str) -> Engine:
 SQLITE_READERS = 4
 
 
-def _sqlite_reader_engine(url: URL) -> Engine:
+def _sqlite_reader_engine(url: URL, *, pool_size: int = SQLITE_READERS) -> Engine:
     """Connections that only read, beside the one that writes: in WAL mode SQLite readers
     never wait for the writer, so authenticating a request does not queue behind the
     transactions that hold the write connection. Each statement reads in its own implicit
@@ -112,7 +113,7 @@ def _sqlite_reader_engine(url: URL) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
-        pool_size=SQLITE_READERS,
+        pool_size=pool_size,
         max_overflow=0,
         pool_timeout=SQLITE_POOL_TIMEOUT_S,
     )
@@ -183,6 +184,15 @@ class Database:
             if self._reader_engine is not None
             else self._sessions
         )
+        # Its own connection on SQLite (the pools are small); one of the pool's on
+        # PostgreSQL; none for an in-memory database, which no other process sees.
+        self.directory = VersionProbe(
+            _sqlite_reader_engine(parsed, pool_size=1)
+            if self._reader_engine is not None
+            else self.engine
+            if parsed.get_backend_name() == "postgresql"
+            else None
+        )
         event.listen(self._sessions, "after_commit", jobs.send_pending)
         event.listen(self._sessions, "after_transaction_create", jobs.mark_savepoint)
         event.listen(self._sessions, "after_soft_rollback", jobs.drop_rolled_back)
@@ -222,6 +232,7 @@ class Database:
             connection.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        self.directory.close()
         self.engine.dispose()
         if self._reader_engine is not None:
             self._reader_engine.dispose()

@@ -302,8 +302,11 @@ class Authenticate:
 
 def _authenticated(hub: Hub, token: str) -> Principal:
     """The key's principal, counted against the key's requests a minute."""
+    # The session opens a connection only if the key must be read (exchange.directory).
     with hub.database.reading() as session:
-        principal = authenticate(session, token=token)
+        principal = authenticate(
+            session, token=token, directory_version=hub.database.directory.read()
+        )
     hub.requests.admit(principal.key_id)
     return principal
 

@@ -6,6 +6,7 @@ from exchange.accounts.models import ConsoleSession, User
 from exchange.agencies.models import Agency, ApiKey, SigningKey
 from exchange.audit.models import AuditEvent, AuditNode, Cosignature, SignedCheckpoint
 from exchange.delivery.models import Delivery, DeliveryAttempt
+from exchange.directory import DirectoryVersion
 from exchange.intake.models import FieldDraft, Intake, IntakeMessage
 from exchange.ops.models import Probe
 from exchange.protection.models import PersonLink, ReportKey
@@ -25,6 +26,7 @@ __all__ = [
     "Cosignature",
     "Delivery",
     "DeliveryAttempt",
+    "DirectoryVersion",
     "FieldDraft",
     "IdempotencyRecord",
     "Intake",

@@ -28,6 +28,7 @@ from exchange.agencies.models import (
 from exchange.audit import service as audit
 from exchange.crypto import b64url, jwk_thumbprint, raw_public_bytes
 from exchange.delivery.models import end_due_deliveries
+from exchange.directory import Kept
 from exchange.errors import (
     AuthenticationFailed,
     Conflict,
@@ -377,33 +378,86 @@ def _revoke(
     return key
 
 
-def authenticate(session: Session, *, token: str) -> Principal:
-    """The principal behind a bearer token, or :class:`AuthenticationFailed`."""
+@dataclass(frozen=True)
+class _KeyOnFile:
+    """What authenticating needs of an API key and its agency, kept per process while the
+    directory's version stands still (exchange.directory)."""
+
+    secret_hash: str
+    revoked: bool
+    expires_at: datetime | None
+    agency_id: str
+    agency_active: bool
+    operator: bool
+    scopes: frozenset[Scope]
+
+
+# Keys known to this process; more than this many are read each time.
+KEPT_KEYS = 10_000
+_kept_keys: Kept[str, _KeyOnFile] = Kept(limit=KEPT_KEYS)
+
+
+def _key_on_file(session: Session, key_id: str) -> _KeyOnFile | None:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        return None
+    agency = get_agency(session, key.agency_id)
+    return _KeyOnFile(
+        secret_hash=key.secret_hash,
+        revoked=key.revoked_at is not None,
+        expires_at=key.expires_at,
+        agency_id=agency.id,
+        agency_active=agency.active,
+        operator=agency.kind == AgencyKind.operator,
+        scopes=key.scope_set,
+    )
+
+
+def authenticate(session: Session, *, token: str, directory_version: int | None) -> Principal:
+    """The principal behind a bearer token, or :class:`AuthenticationFailed`. The key is
+    read from ``session`` once per ``directory_version`` (None: read it now), which the
+    caller reads afresh for each request, so a revocation anywhere counts from the next."""
     parsed = _parse_token(token)
     if parsed is None:
         raise AuthenticationFailed(t("auth.invalid"))
     key_id, secret = parsed
-    key = session.get(ApiKey, key_id)
+    key = _kept_keys.at(session, directory_version, key_id, lambda: _key_on_file(session, key_id))
     presented = _hash_secret(secret)
     # Compare against something even when the id is unknown, so the time taken does not
     # tell a caller which key ids exist.
     stored = key.secret_hash if key is not None else _hash_secret(key_id)
     if not hmac.compare_digest(presented, stored) or key is None:
         raise AuthenticationFailed(t("auth.invalid"))
-    if key.revoked_at is not None:
+    if key.revoked:
         raise AuthenticationFailed(t("auth.revoked"))
     if key.expires_at is not None and key.expires_at <= utcnow():
         raise AuthenticationFailed(t("auth.expired"))
-    agency = get_agency(session, key.agency_id)
-    if not agency.active:
-        raise PermissionDenied(t("auth.agency_inactive", agency=agency.id))
+    if not key.agency_active:
+        raise PermissionDenied(t("auth.agency_inactive", agency=key.agency_id))
     return Principal(
-        agency_id=agency.id,
-        key_id=key.id,
-        scopes=key.scope_set,
-        operator=agency.kind == AgencyKind.operator,
+        agency_id=key.agency_id,
+        key_id=key_id,
+        scopes=key.scopes,
+        operator=key.operator,
         expires_at=key.expires_at,
     )
+
+
+_kept_agencies: Kept[str, Agency] = Kept(limit=KEPT_KEYS)
+
+
+def kept_agency(session: Session, agency_id: str) -> Agency:
+    """The agency as of the session's directory version, for reading only: the instance is
+    this process's copy, shared by its threads and attached to no session; change an
+    agency through :func:`get_agency`."""
+
+    def load() -> Agency:
+        agency = get_agency(session, agency_id)
+        return Agency(**{name: getattr(agency, name) for name in Agency.model_fields})
+
+    agency = _kept_agencies.get(session, agency_id, load)
+    assert agency is not None  # load() raises rather than answer None
+    return agency
 
 
 # --- signing keys ---------------------------------------------------------------------------

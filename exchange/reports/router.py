@@ -18,7 +18,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from exchange.agencies.models import Agency, Scope
-from exchange.agencies.service import Principal, get_agency
+from exchange.agencies.service import Principal, get_agency, kept_agency
 from exchange.audit import service as audit
 from exchange.contracts import Instant, keyset_cursor, links, read_keyset_cursor
 from exchange.dependencies import AdminDep, HubDep, PrincipalDep, SessionDep, get_hub, requires
@@ -127,7 +127,7 @@ async def submit_report(
     def store(session: Session) -> service.Outcome:
         return service.accept(
             session,
-            sender=get_agency(session, submitter.agency_id),
+            sender=kept_agency(session, submitter.agency_id),
             principal=submitter,
             registry=hub.registry,
             keyring=hub.keyring,
@@ -177,7 +177,7 @@ async def submit_bulk(request: Request, hub: HubDep, submitter: SubmitterDep) ->
 
     async def process(lines: list[bytes | Oversize], first: int) -> None:
         def store(unit: Session) -> list[dict[str, Any]]:
-            sender = get_agency(unit, submitter.agency_id)
+            sender = kept_agency(unit, submitter.agency_id)
             records: list[dict[str, Any]] = []
             for offset, raw in enumerate(lines):
                 outcome = _bulk_line(unit, hub, sender, submitter, raw, line_limit, locale)

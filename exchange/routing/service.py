@@ -28,6 +28,7 @@ from exchange.delivery.models import (
     end_due_deliveries,
     insert_routed,
 )
+from exchange.directory import Kept
 from exchange.errors import Conflict, ErrorDetail, InvalidInput, NotFound, translate_model_error
 from exchange.i18n import t
 from exchange.models import utcnow
@@ -520,17 +521,26 @@ def _forget_plans_rolled_back(session: Session, _previous: Any) -> None:
     session.info.pop(_PLANS, None)
 
 
+# Routing plans this process keeps while the directory's version stands still; more
+# than this many distinct sets of facts are planned each time.
+KEPT_PLANS = 4096
+_kept_plans: Kept[RoutingFacts, RoutingPlan] = Kept(limit=KEPT_PLANS)
+
+
 def plan(session: Session, facts: RoutingFacts) -> RoutingPlan:
     """The live subscriptions of active agencies that want the report (or whose agency it
     is addressed to) and may receive it; never the sender's own, which has the report. The
     candidates come from the type and region index; the other filters are checked here.
-    Plans are remembered for the transaction: the lines of a bulk submission mostly share
-    their facts (one sender, one village, the same few types and severities)."""
+    Plans are kept by the process while the directory's version stands still (reports
+    mostly share their facts: one sender, one village, the same few types and
+    severities), and by the transaction while it changes the directory itself."""
     if session.new or session.dirty or session.deleted:
         session.flush()  # what autoflush would do: a pending change forgets the plans
     plans: dict[RoutingFacts, RoutingPlan] = session.info.setdefault(_PLANS, {})
     if facts not in plans:
-        plans[facts] = _plan(session, facts)
+        kept = _kept_plans.get(session, facts, lambda: _plan(session, facts))
+        assert kept is not None  # a plan is never None
+        plans[facts] = kept
     return plans[facts]
 
 

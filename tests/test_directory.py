@@ -1,0 +1,170 @@
+"""What a process keeps of the directory (API keys, agencies, routing plans) is never
+staler than the directory's version: a change made through another process, a revocation
+above all, counts from the next request. Two hubs on one database stand for two processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from exchange import directory
+from exchange.agencies import service as agencies
+from exchange.agencies.models import AgencyKind, Scope
+from exchange.app import create_app
+from exchange.delivery.models import Delivery
+from exchange.directory import Kept
+from exchange.hub import Hub
+from exchange.models import utcnow
+from exchange.routing.models import Subscription
+from exchange.settings import Settings
+from tests.conftest import bearer, issue_key
+from tests.delivery.conftest import WARNING, deliveries, submit, subscribe
+
+
+@pytest.fixture
+def other(settings: Settings) -> Iterator[TestClient]:
+    """A second process on the same database (without worker threads)."""
+    app = create_app(settings)
+    yield TestClient(app)
+    app.state.hub.close()
+
+
+def other_hub(client: TestClient) -> Hub:
+    hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
+    return hub
+
+
+def key_id(token: str) -> str:
+    found = agencies.public_key_id(token)
+    assert found is not None
+    return found
+
+
+def test_a_key_revoked_through_another_process_is_refused_at_its_next_request(
+    client: TestClient, hub: Hub, other: TestClient
+) -> None:
+    token = issue_key(hub, "polda-banten", [Scope.receive])
+    assert client.get("/v1/me", headers=bearer(token)).status_code == 200  # now kept
+    with other_hub(other).session() as session:
+        agencies.revoke_api_key(
+            session, agency_id="polda-banten", key_id=key_id(token), actor="test"
+        )
+    refused = client.get("/v1/me", headers=bearer(token))
+    assert refused.status_code == 401
+    assert refused.json()["error"]["message"] == "The API key has been revoked."
+
+
+def test_an_agency_deactivated_through_another_process_is_refused_at_its_next_request(
+    client: TestClient, hub: Hub, other: TestClient
+) -> None:
+    token = issue_key(hub, "dinsos-banten", [Scope.receive])
+    assert client.get("/v1/me", headers=bearer(token)).status_code == 200
+    with other_hub(other).session() as session:
+        agencies.update_agency(session, "dinsos-banten", active=False, actor="test")
+    assert client.get("/v1/me", headers=bearer(token)).status_code == 403
+
+
+def test_a_subscription_made_through_another_process_receives_the_next_report(
+    client: TestClient, hub: Hub, other: TestClient
+) -> None:
+    village = bearer(
+        issue_key(hub, "pimpasa-desa", [Scope.submit], kind=AgencyKind.village, jurisdiction="36")
+    )
+    polda = bearer(issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police))
+    first = submit(client, village, allow_no_recipient=True)  # no subscriber: planned, kept
+    subscribe(other, polda)
+    second = submit(client, village)
+    assert deliveries(hub, report_id=first) == []
+    assert [d.agency_id for d in deliveries(hub, report_id=second)] == ["polda-banten"]
+
+
+def test_the_sender_agency_is_read_afresh_once_it_changes(
+    client: TestClient, hub: Hub, other: TestClient
+) -> None:
+    village = bearer(
+        issue_key(hub, "pimpasa-desa", [Scope.submit], kind=AgencyKind.village, jurisdiction="36")
+    )
+    submit(client, village, allow_no_recipient=True)  # the sender now kept
+    with other_hub(other).session() as session:
+        agencies.update_agency(session, "pimpasa-desa", require_signed_reports=True, actor="t")
+    body = {"type": "village-early-warning", "payload": WARNING, "allow_no_recipient": True}
+    unsigned = client.post("/v1/reports", json=body, headers=village)
+    assert unsigned.status_code == 401, unsigned.text
+    assert unsigned.json()["error"]["code"] == "signature_invalid"
+
+
+def version_of(hub: Hub) -> int | None:
+    with hub.session() as session:
+        return directory.version(session)
+
+
+def test_what_changes_the_directory_draws_a_new_version_and_nothing_else_does(
+    client: TestClient, hub: Hub
+) -> None:
+    polda = bearer(issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police))
+    subscription = subscribe(client, polda, throttle_per_s=1.0)
+    start = version_of(hub)
+
+    with hub.session() as session:  # the throttle's next slot: work, not the directory
+        row = session.get(Subscription, subscription["id"])
+        assert row is not None
+        row.next_slot_at = utcnow()
+    assert version_of(hub) == start
+
+    with hub.session() as session:  # a reader's own rows are not the directory either
+        session.execute(update(Delivery).values(last_error=None))
+    assert version_of(hub) == start
+
+    with hub.session() as session:  # an ORM change
+        row = session.get(Subscription, subscription["id"])
+        assert row is not None
+        row.active = False
+    after_orm = version_of(hub)
+    assert after_orm != start
+
+    with hub.session() as session:  # a statement, not through the ORM's flush
+        session.execute(update(Subscription).values(active=True))
+    assert version_of(hub) not in (start, after_orm)
+
+    with hub.session() as session:  # rolled back: the version it drew is too
+        row = session.get(Subscription, subscription["id"])
+        assert row is not None
+        row.active = False
+        session.flush()
+        assert directory.version(session) is None  # its own change: nothing kept from it
+        session.rollback()
+    assert version_of(hub) not in (start, after_orm)
+
+
+def test_what_is_kept_is_bounded_and_never_an_unknown(hub: Hub) -> None:
+    kept: Kept[str, str] = Kept(limit=2)
+    loads: list[str] = []
+
+    def loader(key: str) -> Callable[[], str | None]:
+        def load() -> str | None:
+            loads.append(key)
+            return None if key == "unknown" else key.upper()
+
+        return load
+
+    with hub.session() as session:
+        answers = [kept.get(session, key, loader(key)) for key in ["a", "b", "c"] * 2]
+        unknown = [kept.get(session, "unknown", loader("unknown")) for _ in range(2)]
+    assert answers == ["A", "B", "C"] * 2
+    assert unknown == [None, None]
+    assert loads == ["a", "b", "c", "c", "unknown", "unknown"]
+
+
+def test_each_engine_keeps_its_own(hub: Hub, other: TestClient) -> None:
+    """Each hub keeps apart what it read through its own engine: in these tests one process
+    runs hubs on many databases, and their directories may stand at the same version."""
+    kept: Kept[str, str] = Kept(limit=10)
+    with hub.session() as one:
+        assert kept.get(one, "k", lambda: "first") == "first"
+    with other_hub(other).session() as two:
+        assert kept.get(two, "k", lambda: "second") == "second"
+    with hub.session() as one:
+        assert kept.get(one, "k", lambda: "reloaded") == "first"
