@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -127,6 +128,10 @@ def run_until_signalled(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     worker = start_worker(broker, threads=threads, periodic=periodic)
+    # As a serving API process does (exchange.app): what start-up built lives as long as
+    # the process, and the collector's full collections need not walk it.
+    gc.collect()
+    gc.freeze()
     try:
         stop.wait()
     finally:
