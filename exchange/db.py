@@ -186,12 +186,10 @@ class Database:
         )
         # Its own connection on SQLite (the pools are small); one of the pool's on
         # PostgreSQL; none for an in-memory database, which no other process sees.
-        self.directory = VersionProbe(
-            _sqlite_reader_engine(parsed, pool_size=1)
+        self.directory = (
+            VersionProbe(_sqlite_reader_engine(parsed, pool_size=1), owns_engine=True)
             if self._reader_engine is not None
-            else self.engine
-            if parsed.get_backend_name() == "postgresql"
-            else None
+            else VersionProbe(self.engine if parsed.get_backend_name() == "postgresql" else None)
         )
         event.listen(self._sessions, "after_commit", jobs.send_pending)
         event.listen(self._sessions, "after_transaction_create", jobs.mark_savepoint)

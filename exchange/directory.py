@@ -9,7 +9,10 @@ directory that has since changed.
 
 Drawn from the session's hooks, not by each service: an ORM flush that changes a watched
 row (any column but those :data:`IGNORED`), or a statement that inserts, updates or deletes
-in a watched table, draws it, so no service can change the directory and forget to say so.
+in a watched table, marks the transaction, and it draws the new version just before it
+commits; so no service can change the directory and forget to say so. Anything that writes
+to those tables outside a session (a data migration, a tool on the database itself) must
+update ``directory_version`` too.
 
 Our own few lines: SQLAlchemy's identity map lasts one session; a cache shared by the
 sessions of a process and invalidated exactly across processes is not something it, or a
@@ -27,6 +30,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import BigInteger, Column, event, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel
@@ -52,11 +56,8 @@ class DirectoryVersion(SQLModel, table=True):
     version: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-def _draw_version(session: OrmSession) -> None:
+def _changed(session: OrmSession) -> None:
     session.info[_CHANGED] = True
-    session.info.pop(_READ, None)
-    table = table_of(DirectoryVersion)
-    session.connection().execute(update(table).values(version=secrets.randbits(63)))
 
 
 def _watched(row: Any) -> bool:
@@ -78,7 +79,7 @@ def _flushed(session: Session, _context: Any) -> None:
     if any(_watched(row) for row in (*session.new, *session.deleted)) or any(
         _watched(row) and _changed_columns_matter(row) for row in session.dirty
     ):
-        _draw_version(session)
+        _changed(session)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -86,20 +87,38 @@ def _executed(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
         table = getattr(state.statement, "table", None)
         if getattr(table, "name", None) in WATCHED:
-            _draw_version(state.session)
+            _changed(state.session)
 
 
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
-def _ended(session: Session) -> None:
-    session.info.pop(_READ, None)
-    session.info.pop(_CHANGED, None)
+@event.listens_for(Session, "before_commit")
+def _draw_before_committing(session: Session) -> None:
+    """A transaction that changed the directory draws its new version last, just before
+    it commits: the version row's lock is then the last it takes and is held for the
+    commit alone, so no transaction waiting for it holds what this one waits for."""
+    if session.in_nested_transaction():
+        return
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # (commit flushes after this hook: what it would write counts)
+    if session.info.get(_CHANGED):
+        table = table_of(DirectoryVersion)
+        session.connection().execute(update(table).values(version=secrets.randbits(63)))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: Any) -> None:
+    # The whole transaction, not a savepoint: what it read stays what it reads until then.
+    if transaction.parent is None:
+        session.info.pop(_READ, None)
+        session.info.pop(_CHANGED, None)
 
 
 def version(session: Session) -> int | None:
-    """The directory's version as this transaction sees it (read once per transaction).
-    None when this transaction has changed the directory itself: what it reads is not yet
-    anyone else's, and must not be kept."""
+    """The directory's version as this transaction sees it, read once per transaction
+    (after writing what it changed, as autoflush would). None when this transaction has
+    changed the directory itself, even in a savepoint since rolled back: what it reads is
+    not yet anyone else's, and must not be kept."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()
     if session.info.get(_CHANGED):
         return None
     if _READ not in session.info:
@@ -120,40 +139,66 @@ class _Snapshot(Generic[K, V]):
 
 
 _SELECT_VERSION = "SELECT version FROM directory_version WHERE id = 1"  # VERSION_ROW
+# How long a request waits for another thread's read of the version before it reads what
+# it needs in its own session instead.
+PROBE_WAIT_S = 0.5
 
 
 class VersionProbe:
     """The directory's version as last committed, read by one statement on a connection
-    the probe holds in autocommit mode: what every request asks (about 17 µs on SQLite,
-    where a session's read costs a pool checkout and a transaction, about 150 µs). Without
-    an engine (an in-memory database, one process) it answers None: keep nothing."""
+    the probe holds in autocommit mode: what every request asks (about 15 µs on SQLite,
+    where a session's read costs a pool checkout and a transaction, about 150 µs).
 
-    def __init__(self, engine: Engine | None) -> None:
+    None, and the caller reads what it needs in its own session as before, when there is
+    nothing to probe (an in-memory database, which no other process sees), after
+    :meth:`close`, or while another thread has been reading for longer than
+    :data:`PROBE_WAIT_S` (a connection hanging on a dropped network must not hold up
+    every request). A connection the database dropped (a restart) is replaced once,
+    within the same read."""
+
+    def __init__(self, engine: Engine | None, *, owns_engine: bool = False) -> None:
         self._engine = engine
+        self._owns_engine = owns_engine
         self._connection: Connection | None = None
         self._lock = threading.Lock()
+        self._closed = engine is None
 
     def read(self) -> int | None:
-        if self._engine is None:
+        if self._closed or not self._lock.acquire(timeout=PROBE_WAIT_S):
             return None
-        with self._lock:
-            if self._connection is None:
-                self._connection = self._engine.connect().execution_options(
-                    isolation_level="AUTOCOMMIT"
-                )
-            try:
-                # Plain SQL: a constant statement, without compiling (or looking up) one.
-                read: int | None = self._connection.exec_driver_sql(
-                    _SELECT_VERSION
-                ).scalar_one_or_none()
-            except Exception:
-                self._drop()
-                raise  # the database is away: the request says so
-            return read
+        try:
+            if self._closed:
+                return None
+            if self._connection is not None:
+                try:
+                    return self._select()
+                except DBAPIError as error:
+                    self._drop()
+                    if not error.connection_invalidated:
+                        raise
+            return self._select()  # on a new connection; an error here means: away
+        except Exception:
+            self._drop()
+            raise
+        finally:
+            self._lock.release()
+
+    def _select(self) -> int | None:
+        assert self._engine is not None
+        if self._connection is None:
+            self._connection = self._engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
+        # Plain SQL: a constant statement, without compiling (or looking up) one.
+        read: int | None = self._connection.exec_driver_sql(_SELECT_VERSION).scalar_one_or_none()
+        return read
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._drop()
+            if self._owns_engine and self._engine is not None:
+                self._engine.dispose()
 
     def _drop(self) -> None:
         connection, self._connection = self._connection, None

@@ -5,10 +5,12 @@ above all, counts from the next request. Two hubs on one database stand for two 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
+from sqlmodel import Session
 
 from exchange import directory
 from exchange.agencies import service as agencies
@@ -127,16 +129,26 @@ def test_what_changes_the_directory_draws_a_new_version_and_nothing_else_does(
 
     with hub.session() as session:  # a statement, not through the ORM's flush
         session.execute(update(Subscription).values(active=True))
-    assert version_of(hub) not in (start, after_orm)
+    after_statement = version_of(hub)
+    assert after_statement not in (start, after_orm)
 
-    with hub.session() as session:  # rolled back: the version it drew is too
+    with hub.session() as session:  # rolled back: nothing drawn
         row = session.get(Subscription, subscription["id"])
         assert row is not None
         row.active = False
         session.flush()
         assert directory.version(session) is None  # its own change: nothing kept from it
         session.rollback()
-    assert version_of(hub) not in (start, after_orm)
+    assert version_of(hub) == after_statement
+
+    with hub.session() as session:  # changed in a savepoint since rolled back: still its own
+        with session.begin_nested() as savepoint:
+            row = session.get(Subscription, subscription["id"])
+            assert row is not None
+            row.active = False
+            session.flush()
+            savepoint.rollback()
+        assert directory.version(session) is None
 
 
 def test_what_is_kept_is_bounded_and_never_an_unknown(hub: Hub) -> None:
@@ -159,8 +171,9 @@ def test_what_is_kept_is_bounded_and_never_an_unknown(hub: Hub) -> None:
 
 
 def test_each_engine_keeps_its_own(hub: Hub, other: TestClient) -> None:
-    """Each hub keeps apart what it read through its own engine: in these tests one process
-    runs hubs on many databases, and their directories may stand at the same version."""
+    """Each engine keeps apart what was read through it: in these tests one process runs
+    hubs on many databases, copies of one template whose versions start equal. (The two
+    hubs here share a database, and still keep apart.)"""
     kept: Kept[str, str] = Kept(limit=10)
     with hub.session() as one:
         assert kept.get(one, "k", lambda: "first") == "first"
@@ -168,3 +181,104 @@ def test_each_engine_keeps_its_own(hub: Hub, other: TestClient) -> None:
         assert kept.get(two, "k", lambda: "second") == "second"
     with hub.session() as one:
         assert kept.get(one, "k", lambda: "reloaded") == "first"
+
+
+def test_a_key_is_read_once_while_the_directory_stands_still(
+    client: TestClient, hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = issue_key(hub, "polda-banten", [Scope.receive])
+    reads: list[str] = []
+    original = agencies._key_on_file
+
+    def counted(session: Session, key_id: str) -> agencies._KeyOnFile | None:
+        reads.append(key_id)
+        return original(session, key_id)
+
+    monkeypatch.setattr(agencies, "_key_on_file", counted)
+    for _ in range(3):
+        assert client.get("/v1/me", headers=bearer(token)).status_code == 200
+    assert reads == [key_id(token)]
+    issue_key(hub, "dinsos-banten", [Scope.receive])  # any change to the directory
+    assert client.get("/v1/me", headers=bearer(token)).status_code == 200
+    assert reads == [key_id(token)] * 2
+
+
+def test_a_kept_key_past_its_expiry_is_refused(
+    client: TestClient, hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with hub.session() as session:
+        agencies.create_agency(
+            session, agency_id="polda-banten", name="Polda", kind=AgencyKind.police,
+            jurisdiction="36", actor="test",
+        )  # fmt: skip
+        token = agencies.create_api_key(
+            session,
+            agency_id="polda-banten",
+            scopes=[Scope.receive],
+            expires_at=utcnow() + timedelta(days=1),
+            actor="test",
+        ).token
+    assert client.get("/v1/me", headers=bearer(token)).status_code == 200  # now kept
+    later = utcnow() + timedelta(days=2)
+    monkeypatch.setattr(agencies, "utcnow", lambda: later)
+    refused = client.get("/v1/me", headers=bearer(token))
+    assert refused.status_code == 401
+    assert refused.json()["error"]["message"] == "The API key has expired."
+
+
+def test_a_subscription_deleted_through_another_process_receives_no_more(
+    client: TestClient, hub: Hub, other: TestClient
+) -> None:
+    village = bearer(
+        issue_key(hub, "pimpasa-desa", [Scope.submit], kind=AgencyKind.village, jurisdiction="36")
+    )
+    polda = bearer(issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police))
+    subscription = subscribe(client, polda)
+    first = submit(client, village)  # planned to polda-banten, the plan kept
+    assert other.delete(f"/v1/subscriptions/{subscription['id']}", headers=polda).status_code in (
+        200,
+        204,
+    )
+    second = submit(client, village, allow_no_recipient=True)
+    assert [d.agency_id for d in deliveries(hub, report_id=first)] == ["polda-banten"]
+    assert deliveries(hub, report_id=second) == []
+
+
+def test_a_transaction_keeps_reading_the_version_it_read_first(hub: Hub, other: TestClient) -> None:
+    """Savepoints (the group writer runs each submission in one) do not make a transaction
+    read the version again: an agency it loaded before another process changed it must
+    not be kept under the newer version."""
+    issue_key(hub, "pimpasa-desa", [Scope.submit], kind=AgencyKind.village, jurisdiction="36")
+    with hub.database.reading() as first:  # (on SQLite, a writer would lock the other out)
+        before = directory.version(first)
+        held = agencies.get_agency(first, "pimpasa-desa")  # in the identity map
+        with other_hub(other).session() as session:
+            agencies.update_agency(session, "pimpasa-desa", jurisdiction="36.01", actor="t")
+        with first.begin_nested():
+            pass
+        assert directory.version(first) == before
+        assert held.jurisdiction == "36"
+    with hub.session() as fresh:
+        assert agencies.kept_agency(fresh, "pimpasa-desa").jurisdiction == "36.01"
+
+
+def test_the_probe_replaces_a_connection_the_database_dropped(hub: Hub) -> None:
+    probe = hub.database.directory
+    read = probe.read()
+    assert read is not None
+    held = probe._connection
+    assert held is not None
+    held.connection.dbapi_connection.close()  # as a restarted database would leave it
+    assert probe.read() == read
+
+
+def test_the_probe_does_not_keep_a_request_waiting_behind_another(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(directory, "PROBE_WAIT_S", 0.01)
+    probe = hub.database.directory
+    with probe._lock:  # another thread's read, hanging
+        assert probe.read() is None  # the caller reads in its own session instead
+    assert probe.read() is not None
+    probe.close()
+    assert probe.read() is None

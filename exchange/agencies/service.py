@@ -398,10 +398,12 @@ _kept_keys: Kept[str, _KeyOnFile] = Kept(limit=KEPT_KEYS)
 
 
 def _key_on_file(session: Session, key_id: str) -> _KeyOnFile | None:
-    key = session.get(ApiKey, key_id)
+    # As the database has them, whatever the session's identity map held.
+    key = session.get(ApiKey, key_id, populate_existing=True)
     if key is None:
         return None
-    agency = get_agency(session, key.agency_id)
+    agency = session.get(Agency, key.agency_id, populate_existing=True)
+    assert agency is not None  # a key's agency is a foreign key
     return _KeyOnFile(
         secret_hash=key.secret_hash,
         revoked=key.revoked_at is not None,
@@ -423,8 +425,9 @@ def authenticate(session: Session, *, token: str, directory_version: int | None)
     key_id, secret = parsed
     key = _kept_keys.at(session, directory_version, key_id, lambda: _key_on_file(session, key_id))
     presented = _hash_secret(secret)
-    # Compare against something even when the id is unknown, so the time taken does not
-    # tell a caller which key ids exist.
+    # Compare against something even when the id is unknown. (The time taken may still
+    # tell whether a key id was used lately, being kept: ids are public, the secret is
+    # what counts.)
     stored = key.secret_hash if key is not None else _hash_secret(key_id)
     if not hmac.compare_digest(presented, stored) or key is None:
         raise AuthenticationFailed(t("auth.invalid"))
@@ -452,7 +455,10 @@ def kept_agency(session: Session, agency_id: str) -> Agency:
     agency through :func:`get_agency`."""
 
     def load() -> Agency:
-        agency = get_agency(session, agency_id)
+        # As the database has it, whatever the session's identity map held.
+        agency = session.get(Agency, agency_id, populate_existing=True)
+        if agency is None:
+            raise AgencyNotFound(t("agency.not_found", agency=agency_id))
         return Agency(**{name: getattr(agency, name) for name in Agency.model_fields})
 
     agency = _kept_agencies.get(session, agency_id, load)

@@ -559,6 +559,9 @@ def _plan(session: Session, facts: RoutingFacts) -> RoutingPlan:
             chosen,
         )
         .order_by(col(Subscription.id))
+        # As the database has them, whatever the session's identity map held: the plan
+        # may be kept for the process (exchange.directory).
+        .execution_options(populate_existing=True)
     )
     targets: list[Target] = []
     withheld: set[str] = set()

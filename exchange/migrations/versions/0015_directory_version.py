@@ -7,6 +7,7 @@ Revises: 0014
 Create Date: 2026-11-30
 """
 
+import secrets
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -24,7 +25,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("version", sa.BigInteger, nullable=False),
     )
-    op.bulk_insert(table, [{"id": 1, "version": 0}])
+    # Random from the start, as every later value is: no two databases share a first one.
+    op.bulk_insert(table, [{"id": 1, "version": secrets.randbits(63)}])
 
 
 def downgrade() -> None:
