@@ -39,6 +39,18 @@ def other_hub(client: TestClient) -> Hub:
     return hub
 
 
+def refusal(client: TestClient, token: str) -> tuple[int, str]:
+    answer = client.get("/v1/me", headers=bearer(token))
+    return answer.status_code, answer.json()["error"]["message"]
+
+
+def village_and_police(hub: Hub) -> tuple[dict[str, str], dict[str, str]]:
+    """Headers of a village officer who submits and of the regional police who receives."""
+    village = issue_key(hub, "pimpasa-desa", [Scope.submit], kind=AgencyKind.village)
+    police = issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police)
+    return bearer(village), bearer(police)
+
+
 def key_id(token: str) -> str:
     found = agencies.public_key_id(token)
     assert found is not None
@@ -54,9 +66,7 @@ def test_a_key_revoked_through_another_process_is_refused_at_its_next_request(
         agencies.revoke_api_key(
             session, agency_id="polda-banten", key_id=key_id(token), actor="test"
         )
-    refused = client.get("/v1/me", headers=bearer(token))
-    assert refused.status_code == 401
-    assert refused.json()["error"]["message"] == "The API key has been revoked."
+    assert refusal(client, token) == (401, "The API key has been revoked.")
 
 
 def test_an_agency_deactivated_through_another_process_is_refused_at_its_next_request(
@@ -72,10 +82,7 @@ def test_an_agency_deactivated_through_another_process_is_refused_at_its_next_re
 def test_a_subscription_made_through_another_process_receives_the_next_report(
     client: TestClient, hub: Hub, other: TestClient
 ) -> None:
-    village = bearer(
-        issue_key(hub, "pimpasa-desa", [Scope.submit], kind=AgencyKind.village, jurisdiction="36")
-    )
-    polda = bearer(issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police))
+    village, polda = village_and_police(hub)
     first = submit(client, village, allow_no_recipient=True)  # no subscriber: planned, kept
     subscribe(other, polda)
     second = submit(client, village)
@@ -221,18 +228,13 @@ def test_a_kept_key_past_its_expiry_is_refused(
     assert client.get("/v1/me", headers=bearer(token)).status_code == 200  # now kept
     later = utcnow() + timedelta(days=2)
     monkeypatch.setattr(agencies, "utcnow", lambda: later)
-    refused = client.get("/v1/me", headers=bearer(token))
-    assert refused.status_code == 401
-    assert refused.json()["error"]["message"] == "The API key has expired."
+    assert refusal(client, token) == (401, "The API key has expired.")
 
 
 def test_a_subscription_deleted_through_another_process_receives_no_more(
     client: TestClient, hub: Hub, other: TestClient
 ) -> None:
-    village = bearer(
-        issue_key(hub, "pimpasa-desa", [Scope.submit], kind=AgencyKind.village, jurisdiction="36")
-    )
-    polda = bearer(issue_key(hub, "polda-banten", [Scope.receive], kind=AgencyKind.police))
+    village, polda = village_and_police(hub)
     subscription = subscribe(client, polda)
     first = submit(client, village)  # planned to polda-banten, the plan kept
     assert other.delete(f"/v1/subscriptions/{subscription['id']}", headers=polda).status_code in (
