@@ -92,9 +92,11 @@ def _executed(state: ORMExecuteState) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _draw_before_committing(session: Session) -> None:
-    """A transaction that changed the directory draws its new version last, just before
-    it commits: the version row's lock is then the last it takes and is held for the
-    commit alone, so no transaction waiting for it holds what this one waits for."""
+    """A transaction that changed the directory draws its new version just before it
+    commits, once its changes are written: the version row's lock is held for the commit
+    alone, not while the transaction goes on to lock other rows. (Other ``before_commit``
+    hooks run in the order their modules were imported; the statistics tallies, written
+    after this one, are never written by a transaction that changes the directory.)"""
     if session.in_nested_transaction():
         return
     if session.new or session.dirty or session.deleted:

@@ -4,6 +4,7 @@ above all, counts from the next request. Two hubs on one database stand for two 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -279,8 +280,39 @@ def test_the_probe_does_not_keep_a_request_waiting_behind_another(
 ) -> None:
     monkeypatch.setattr(directory, "PROBE_WAIT_S", 0.01)
     probe = hub.database.directory
+    answers: list[int | None] = []
     with probe._lock:  # another thread's read, hanging
-        assert probe.read() is None  # the caller reads in its own session instead
+        waiting = threading.Thread(target=lambda: answers.append(probe.read()), daemon=True)
+        waiting.start()
+        waiting.join(timeout=10)
+        assert not waiting.is_alive()
+    assert answers == [None]  # the caller reads in its own session instead
     assert probe.read() is not None
     probe.close()
     assert probe.read() is None
+
+
+def test_what_is_kept_is_read_from_the_database_not_from_a_session(
+    hub: Hub, other: TestClient
+) -> None:
+    """A session that held an agency from before another process changed it, and reads
+    the version only afterwards, keeps what the database has, not what it held."""
+    issue_key(hub, "pimpasa-desa", [Scope.submit], kind=AgencyKind.village)
+    with hub.database.reading() as first:  # (on SQLite, a writer would lock the other out)
+        held = agencies.get_agency(first, "pimpasa-desa")
+        with other_hub(other).session() as session:
+            agencies.update_agency(session, "pimpasa-desa", jurisdiction="36.01", actor="t")
+        assert agencies.kept_agency(first, "pimpasa-desa").jurisdiction == "36.01"
+        assert held is agencies.get_agency(first, "pimpasa-desa")  # still the one it held
+    with hub.session() as fresh:
+        assert agencies.kept_agency(fresh, "pimpasa-desa").jurisdiction == "36.01"
+
+
+def test_a_change_not_yet_written_is_never_kept(hub: Hub) -> None:
+    issue_key(hub, "pimpasa-desa", [Scope.submit], kind=AgencyKind.village)
+    with hub.session() as session:
+        agencies.get_agency(session, "pimpasa-desa").jurisdiction = "36.99"  # not flushed
+        assert agencies.kept_agency(session, "pimpasa-desa").jurisdiction == "36.99"  # its own
+        session.rollback()
+    with hub.session() as fresh:
+        assert agencies.kept_agency(fresh, "pimpasa-desa").jurisdiction == "36"
