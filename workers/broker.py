@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import signal
@@ -14,6 +15,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import TimeLimit, default_middleware
 
 from exchange.audit.service import INTEGRATE_ACTOR
 from exchange.db import Database
@@ -27,12 +29,40 @@ from workers.ticker import Ticker
 REDIS_NAMESPACE = "exchange"
 
 
+class _ProcessTimeLimit(TimeLimit):
+    """dramatiq's time limits, one watchdog for every in-memory broker of the process. Its
+    thread starts with the first broker that boots and never stops, so a watchdog per
+    broker would leave one thread behind for each hub built (hundreds in a test run, each
+    waking every second)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._started = False
+        self._starting = threading.Lock()
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        with self._starting:
+            if not self._started:
+                super().after_process_boot(broker)  # type: ignore[no-untyped-call]
+                self._started = True
+
+
+@functools.cache
+def _process_time_limit() -> TimeLimit:
+    return _ProcessTimeLimit()
+
+
 def build_broker(
     settings: Settings, database: Database, keyring: Keyring, registry: SchemaRegistry
 ) -> dramatiq.Broker:
     broker: dramatiq.Broker
     if settings.embedded_broker:
-        broker = StubBroker()
+        broker = StubBroker(
+            middleware=[
+                _process_time_limit() if kind is TimeLimit else kind()
+                for kind in default_middleware
+            ]
+        )
         broker.emit_after("process_boot")
     else:
         client = redis.Redis.from_url(
