@@ -20,7 +20,6 @@ from sqlmodel import Session, create_engine
 
 from exchange import jobs
 from exchange.directory import VersionProbe
-from exchange.models import HubSession
 
 if TYPE_CHECKING:
     from dramatiq import Broker
@@ -170,7 +169,7 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.engine = build_engine(url)
-        self._sessions = sessionmaker(bind=self.engine, class_=HubSession, expire_on_commit=False)
+        self._sessions = sessionmaker(bind=self.engine, class_=Session, expire_on_commit=False)
         parsed = normalise_url(url)
         on_disk = parsed.database not in (None, "", ":memory:")
         # Elsewhere (PostgreSQL, an in-memory SQLite) readers share the engine.

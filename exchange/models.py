@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,57 +49,88 @@ def insert_rows(session: Session, model: type[SQLModel], rows: Sequence[Mapping[
     Inside :func:`deferred_inserts` the rows are only collected (see there)."""
     if not rows:
         return
-    held: list[tuple[Table, Mapping[str, Any]]] | None = session.info.get(_HELD)
+    held: _HeldRows | None = session.info.get(_HELD)
     if held is None:
         session.execute(insert(table_of(model)), list(rows))
     else:
         if not session.in_transaction():
             session.begin()  # so that a rollback, which drops the held rows, is seen
         table = table_of(model)
-        held.extend((table, row) for row in rows)
+        held.rows.extend((table, row) for row in rows)
 
 
-_HELD = "exchange.held_rows"  # the rows insert_rows collected, in order
+_HELD = "exchange.held_rows"  # the rows insert_rows collected (_HeldRows)
 _WRITING = "exchange.writing_held_rows"
 _REFUSED = "exchange.held_rows_refused"  # the error the database answered held rows with
+
+
+@dataclass
+class _HeldRows:
+    """The rows of a transaction in the order they were held; those before ``written``
+    are in the database. Rows written inside a savepoint are kept until no savepoint is
+    open: if it rolls back, those it inherited are held again (see ``marks``)."""
+
+    rows: list[tuple[Table, Mapping[str, Any]]] = field(default_factory=list)
+    written: int = 0
+    # Each savepoint: how many rows there were, and how many of them were written, when
+    # it began. Weak keys: a savepoint released long ago leaves nothing behind.
+    marks: weakref.WeakKeyDictionary[SessionTransaction, tuple[int, int]] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
 
 @contextmanager
 def deferred_inserts(session: Session) -> Iterator[None]:
     """Hold the rows of :func:`insert_rows` and write them together: one ``executemany``
-    per table for a whole bulk batch, where each call was a statement of its own before
-    (executing them was a third of a bulk line's time).
+    per table for a whole bulk batch or group of submissions, where each call was a
+    statement of its own before (executing them was a third of a bulk line's time).
 
     Nothing else can tell the difference. The held rows are written, tables in dependency
     order (foreign keys), before anything else is executed through the session (a read
-    sees them), before the ORM flushes, before the commit, before a savepoint begins, and
-    at the end of the block. So the rows held at any moment all belong to the innermost
-    transaction or savepoint, and a rollback drops them all. What changes is when the
-    database would refuse a row: at the next write rather than at the insert, failing
-    the statement that writes them (callers check everything before they insert)."""
+    sees them), before the ORM flushes, before the commit, and at the end of the block. A
+    savepoint rolled back takes exactly its own rows, held or written, and no others:
+    rows held before it began and written inside it (for a read) are held again, to be
+    written with the next write. So a savepoint costs no write of its own, and the rows
+    of many savepoints in turn (the group writer's units) are written together. What
+    changes is when the database would refuse a row: at the next write rather than at the
+    insert, failing the statement that writes them (callers check everything before
+    they insert); :func:`raise_refusal` tells whoever must fail for it."""
     if _HELD in session.info:
         raise RuntimeError("rows are already held in this session")
-    session.info[_HELD] = []
+    session.info[_HELD] = _HeldRows()
     try:
         yield
         write_held_rows(session)
-        refused = session.info.get(_REFUSED)
-        if refused is not None:
-            raise refused
+        raise_refusal(session)
     finally:
         session.info.pop(_HELD, None)
         session.info.pop(_REFUSED, None)
 
 
+def raise_refusal(session: Session) -> None:
+    """Raise the error the database answered held rows with, if it did, even when the
+    statement that wrote them (a read's) was answered and its error caught: on SQLite,
+    where a failed statement leaves the transaction going, going on would commit part of
+    what was held and answer as if it all were stored. A savepoint rolled back forgets
+    the refusal along with the rows."""
+    refused = session.info.get(_REFUSED)
+    if refused is not None:
+        raise refused
+
+
 def write_held_rows(session: Session | OrmSession) -> None:
     """Write the rows :func:`deferred_inserts` holds, one statement per table."""
-    held: list[tuple[Table, Mapping[str, Any]]] | None = session.info.get(_HELD)
-    if not held or session.info.get(_WRITING):
+    held: _HeldRows | None = session.info.get(_HELD)
+    if held is None or held.written == len(held.rows) or session.info.get(_WRITING):
         return
     by_table: dict[Table, list[Mapping[str, Any]]] = {}
-    for table, row in held:
+    for table, row in held.rows[held.written :]:
         by_table.setdefault(table, []).append(row)
-    held.clear()
+    held.written = len(held.rows)
+    if not session.in_nested_transaction():  # no savepoint can roll back and hold them again
+        held.rows.clear()
+        held.written = 0
+        held.marks.clear()
     session.info[_WRITING] = True
     try:
         for table in sorted(by_table, key=_DEPENDENCY_ORDER.__getitem__):
@@ -141,29 +174,32 @@ def _write_before_committing(session: Session) -> None:
         write_held_rows(session)
 
 
-class HubSession(Session):
-    """The hub's sessions (exchange.db): a savepoint writes the held rows first, so that
-    they are not written inside it and lost with it (see :func:`deferred_inserts`)."""
-
-    def begin_nested(self) -> SessionTransaction:
-        write_held_rows(self)
-        return super().begin_nested()
-
-
 @event.listens_for(Session, "after_transaction_create")
-def _no_rows_held_into_a_savepoint(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.nested and session.info.get(_HELD):
-        raise RuntimeError("rows are held: begin savepoints with HubSession.begin_nested")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    # The SAVEPOINT itself is emitted with the savepoint's first statement: every row
+    # written from here on is written inside it.
+    held: _HeldRows | None = session.info.get(_HELD)
+    if transaction.nested and held is not None:
+        held.marks[transaction] = (len(held.rows), held.written)
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_rolled_back_rows(session: Session, previous: SessionTransaction) -> None:
     if not (previous.nested or previous.parent is None):
         return  # a failed flush's inner transaction: what encloses it rolls back next
-    held = session.info.get(_HELD)
-    if held is not None:
-        held.clear()  # they all belonged to what was rolled back (see deferred_inserts)
-        session.info.pop(_REFUSED, None)
+    held: _HeldRows | None = session.info.get(_HELD)
+    if held is None:
+        return
+    session.info.pop(_REFUSED, None)
+    mark = held.marks.pop(previous, None) if previous.nested else None
+    if mark is None:  # the transaction itself: everything goes
+        held.rows.clear()
+        held.written = 0
+        held.marks.clear()
+    else:
+        count, written = mark
+        del held.rows[count:]  # the savepoint's own rows, held or written
+        held.written = min(written, held.written)  # those it inherited are held again
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -9,6 +9,15 @@ stored: a unit's result is handed back after the commit that made it durable, an
 that commit fails every unit of the group gets the failure (a 503), never a result. A
 unit that raises is rolled back to its savepoint and gets its own error; the others go on.
 
+The rows the units insert are held and written together at the end of the group, one
+statement per table (exchange.models.deferred_inserts): per unit, the savepoint's two
+statements are all it costs, where writing its own rows cost a dozen. Units check
+everything before they insert, so the database refusing a row is a bug or a race; if it
+ever refuses the group's rows, whose they were cannot be told, and the group runs again
+with each unit writing its own rows at its end. Then what a unit counts outside the
+database (a key's submissions this minute, a rejection's tally) is counted twice for that
+group: the price of a path that should never be taken.
+
 Our own few lines: group commit sits between the request and the session, which no
 library we use offers (SQLAlchemy and dramatiq each see one unit of work at a time).
 """
@@ -21,7 +30,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -29,7 +38,7 @@ from sqlmodel import Session
 
 from exchange.errors import DATABASE_AWAY, NotCommitted, Overloaded
 from exchange.i18n import t
-from exchange.models import deferred_inserts
+from exchange.models import deferred_inserts, raise_refusal, write_held_rows
 
 logger = logging.getLogger(__name__)
 
@@ -125,21 +134,17 @@ class GroupWriter:
     def _commit(self, group: list[_Unit]) -> None:
         # A unit whose request went away before its turn (the client hung up) is not run.
         group = [unit for unit in group if unit.future.set_running_or_notify_cancel()]
-        done: list[tuple[_Unit, bool, Any]] = []
         try:
-            with self._sessions() as session:
-                for unit in group:
-                    try:
-                        with session.begin_nested(), deferred_inserts(session):
-                            # The unit's rows are written together at its end, inside its
-                            # savepoint: a refusal is the unit's own.
-                            result = unit.work(session)
-                    except DATABASE_AWAY:
-                        raise  # the transaction is gone: the whole group fails below
-                    except Exception as error:
-                        done.append((unit, False, error))
-                    else:  # released: the unit is part of the transaction
-                        done.append((unit, True, result))
+            try:
+                done = self._store(group, together=True)
+            except _RowsRefused as refused:
+                # The database refused rows of the group, written together: whose cannot be
+                # told, so the group runs again, each unit's rows written at its own end.
+                logger.warning(
+                    "rows of a group were refused; its units run again one by one",
+                    extra={"error": type(refused.__cause__).__name__, "units": len(group)},
+                )
+                done = self._store(group, together=False)
         except BaseException as failure:
             logger.warning(
                 "a group of submissions was not committed",
@@ -160,3 +165,40 @@ class GroupWriter:
                 unit.future.set_result(value)
             else:
                 unit.future.set_exception(value)
+
+    def _store(self, group: list[_Unit], *, together: bool) -> list[tuple[_Unit, bool, Any]]:
+        """Run the units in one transaction, each in a savepoint (one that raises is rolled
+        back alone), and commit. ``together``: the rows of every unit are held and written
+        at once at the end (:class:`_RowsRefused` if the database refuses them); otherwise
+        each unit's rows are written at its end, inside its savepoint, so that a refusal is
+        its own."""
+        done: list[tuple[_Unit, bool, Any]] = []
+        with self._sessions() as session, _holding(session, together):
+            for unit in group:
+                try:
+                    with session.begin_nested(), _holding(session, not together):
+                        result = unit.work(session)
+                        raise_refusal(session)  # of rows written inside it, for a read
+                except DATABASE_AWAY:
+                    raise  # the transaction is gone: the whole group fails
+                except Exception as error:
+                    done.append((unit, False, error))
+                else:  # released: the unit is part of the transaction
+                    done.append((unit, True, result))
+            if together:
+                try:
+                    write_held_rows(session)
+                    raise_refusal(session)
+                except DATABASE_AWAY:
+                    raise
+                except Exception as error:
+                    raise _RowsRefused from error
+        return done
+
+
+class _RowsRefused(Exception):
+    """The rows of a group, written together, were refused by the database."""
+
+
+def _holding(session: Session, hold: bool) -> AbstractContextManager[None]:
+    return deferred_inserts(session) if hold else nullcontext()

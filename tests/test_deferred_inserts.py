@@ -6,9 +6,9 @@ group writer. On SQLite and PostgreSQL, with the hub's tables."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -46,6 +46,27 @@ def api_key(key_id: str, agency_id: str) -> dict[str, Any]:
         "created_by": None,
         "created_by_user": None,
     }
+
+
+def one_group(writer: GroupWriter, units: list[Callable[[Session], Any]]) -> list[Any]:
+    """Run ``units`` as one group (queued behind a unit that holds the writer until they
+    all are): their results, or the errors they raised."""
+
+    async def run() -> list[Any]:
+        gate = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def hold(_session: Session) -> None:
+            asyncio.run_coroutine_threadsafe(gate.wait(), loop).result()
+
+        first = asyncio.ensure_future(writer.run(hold))
+        rest = [asyncio.ensure_future(writer.run(unit)) for unit in units]
+        await asyncio.sleep(0)  # every unit is queued before the writer is let go
+        gate.set()
+        await first
+        return await asyncio.gather(*rest, return_exceptions=True)
+
+    return asyncio.run(run())
 
 
 def agencies_named(session: Session, prefix: str) -> list[str]:
@@ -99,21 +120,70 @@ def test_a_rollback_of_the_transaction_drops_what_is_held(hub: Hub) -> None:
         assert agencies_named(session, "after-") == ["after-rollback"]
 
 
-def test_a_session_that_cannot_write_first_refuses_a_savepoint_over_held_rows(
-    hub: Hub,
-) -> None:
-    """Only the hub's sessions write the held rows before a savepoint begins; any other
-    would let them be written inside it and lost with it, so it is refused."""
+def test_a_savepoint_rolled_back_holds_again_the_rows_it_inherited(hub: Hub) -> None:
+    """Rows held before a savepoint and written inside it (for a read) are not lost when it
+    rolls back: they are held again and written once, whatever the session's class, at
+    any depth of savepoints."""
+    inserts: list[int] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith("INSERT INTO agency"):
+            inserts.append(len(parameters) if isinstance(parameters, list) else 1)
+
+    event.listen(hub.database.engine, "before_cursor_execute", count)
     with Session(hub.database.engine) as session, deferred_inserts(session):
-        insert_rows(session, Agency, [agency("plain-1")])
-        with pytest.raises(RuntimeError, match="held"):
-            session.begin_nested()
-        session.rollback()
+        insert_rows(session, Agency, [agency("again-outer")])
+        outer = session.begin_nested()
+        insert_rows(session, Agency, [agency("again-middle")])
+        inner = session.begin_nested()
+        insert_rows(session, Agency, [agency("gone-inner")])
+        assert agencies_named(session, "again-") == ["again-middle", "again-outer"]
+        assert inserts == [3]  # all three written, inside the inner savepoint
+        inner.rollback()
+        assert agencies_named(session, "gone-") == []
+        assert agencies_named(session, "again-") == ["again-middle", "again-outer"]
+        assert inserts == [3, 2]  # the two it inherited, written again
+        outer.rollback()
+        assert agencies_named(session, "again-") == ["again-outer"]
+        assert inserts == [3, 2, 1]
+        session.commit()
+    with hub.database.session() as session:
+        assert agencies_named(session, "again-") == ["again-outer"]
+
+
+def test_the_rows_of_a_group_are_written_together(hub: Hub) -> None:
+    """Each unit runs in a savepoint of its own, and the rows of all of them are written
+    with one statement per table at the group's end."""
+    writer = GroupWriter(hub.session, capacity=20)
+    inserts: list[int] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith("INSERT INTO agency"):
+            inserts.append(len(parameters) if isinstance(parameters, list) else 1)
+
+    def adding(agency_id: str) -> Any:
+        def work(session: Session) -> str:
+            insert_rows(session, Agency, [agency(agency_id)])
+            return agency_id
+
+        return work
+
+    event.listen(hub.database.engine, "before_cursor_execute", count)
+    try:
+        answered = one_group(writer, [adding(f"group-{n}") for n in range(8)])
+    finally:
+        writer.close()
+        event.remove(hub.database.engine, "before_cursor_execute", count)
+    assert answered == [f"group-{n}" for n in range(8)]
+    assert inserts == [8]
+    with hub.database.session() as session:
+        assert agencies_named(session, "group-") == [f"group-{n}" for n in range(8)]
 
 
 def test_a_refused_row_fails_its_own_unit_of_the_group(hub: Hub) -> None:
-    """The writer writes a unit's held rows at its end, inside its savepoint: a duplicate
-    key fails that unit alone, and the units before and after it are stored."""
+    """A duplicate key refuses the rows of the whole group, written together; the group
+    runs again with each unit's rows written at its end, and the duplicate fails its own
+    unit alone: the units before and after it are stored."""
     writer = GroupWriter(hub.session, capacity=10)
 
     def adding(agency_id: str, *, twice: bool = False) -> Any:
@@ -171,3 +241,35 @@ def test_a_refusal_caught_by_a_reader_still_fails_the_unit(hub: Hub) -> None:
     assert following == "next"
     with hub.database.session() as session:
         assert agencies_named(session, "partial-") == []  # nothing of the unit stayed
+
+
+def test_a_unit_whose_read_meets_another_units_refused_rows_is_not_blamed(hub: Hub) -> None:
+    """A unit's read writes the rows held before it, another unit's among them; if the
+    database refuses those, the reading unit fails at first, but the rows stay held and are
+    refused again at the group's end, and the group runs again: the unit that held them
+    fails, the reader and the rest are stored."""
+    with hub.database.session() as session:
+        insert_rows(session, Agency, [agency("existing")])
+    writer = GroupWriter(hub.session, capacity=10)
+
+    def duplicating(session: Session) -> str:
+        insert_rows(session, Agency, [agency("existing")])  # refused once written
+        return "duplicated"
+
+    def reading(session: Session) -> list[str]:
+        insert_rows(session, Agency, [agency("blameless-reader")])
+        return agencies_named(session, "blameless-")  # writes the duplicate's rows too
+
+    def adding(session: Session) -> str:
+        insert_rows(session, Agency, [agency("blameless-after")])
+        return "added"
+
+    try:
+        refused, read, added = one_group(writer, [duplicating, reading, adding])
+    finally:
+        writer.close()
+    assert isinstance(refused, IntegrityError)
+    assert read == ["blameless-reader"]
+    assert added == "added"
+    with hub.database.session() as session:
+        assert agencies_named(session, "blameless-") == ["blameless-after", "blameless-reader"]
