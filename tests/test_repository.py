@@ -29,12 +29,20 @@ def tracked_files() -> list[Path]:
 def test_no_file_reaches_outside_the_repository() -> None:
     outside = []
     for path in tracked_files():
-        if path.suffix in {".png", ".whl", ".geojson", ".csv"} or not path.is_file():
+        if path.suffix in {".png", ".geojson", ".csv"} or not path.is_file():
             continue
         text = path.read_text("utf-8", errors="replace")
         if any(marker in text for marker in OUTSIDE):
             outside.append(str(path.relative_to(REPO)))
     assert outside == [], f"files that refer outside the repository: {outside}"
+
+
+def test_no_build_artefact_is_tracked() -> None:
+    """Dependencies come from the package index at install time; a wheel or an archive in
+    the repository is a copy nobody updates (one was committed by mistake once)."""
+    artefacts = {".whl", ".egg", ".tar.gz", ".zip", ".pyc", ".so"}
+    tracked = [str(path.relative_to(REPO)) for path in tracked_files()]
+    assert [name for name in tracked if any(name.endswith(a) for a in artefacts)] == []
 
 
 def test_every_shipped_data_set_is_tracked_with_its_licence() -> None:
