@@ -9,8 +9,10 @@ import hashlib
 import hmac
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import BindParameter, bindparam, func
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, delete, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from exchange.models import insert_rows
 from exchange.protection.models import PersonLink
@@ -53,29 +55,40 @@ def record_links(
     return len(digests)
 
 
-def earlier_reports_seen(session: Session, *, report: Report, reader: str) -> int:
-    """How many earlier, unpurged reports that ``reader`` may see (it sent them, or they
-    were routed to it) name a person this report names, counted up to
-    :data:`EARLIER_REPORTS_CAP` (a person in that many reports needs no exact figure, and
-    every read stays cheap however often a person recurs)."""
-    digests = list(session.exec(select(PersonLink.digest).where(PersonLink.report_id == report.id)))
-    if not digests:
-        return 0
+def _earlier_reports() -> SelectOfScalar[int]:
+    """The count :func:`earlier_reports_seen` runs: one statement, built once, its report,
+    time and reader bound at each run. Built afresh each time it cost ten times what the
+    database does with it (SQLAlchemy's construction and cache-key work), and a delivery
+    runs it for each recipient while it holds the write lock."""
+    own = aliased(PersonLink)
+    report_id: BindParameter[str] = bindparam("report_id")
     earlier = (
         select(PersonLink.report_id)
         .join(Report, col(Report.id) == col(PersonLink.report_id))
         .where(
-            col(PersonLink.digest).in_(digests),
-            col(PersonLink.report_id) != report.id,
-            col(Report.received_at) < report.received_at,
+            col(PersonLink.digest).in_(select(own.digest).where(own.report_id == report_id)),
+            col(PersonLink.report_id) != report_id,
+            col(Report.received_at) < bindparam("received_at"),
             col(Report.purged_at).is_(None),
-            visible_to(reader),
+            visible_to(bindparam("reader")),
         )
         .distinct()
         .limit(EARLIER_REPORTS_CAP)
         .subquery()
     )
-    return int(session.exec(select(func.count()).select_from(earlier)).one())
+    return select(func.count()).select_from(earlier)
+
+
+_EARLIER_REPORTS = _earlier_reports()
+
+
+def earlier_reports_seen(session: Session, *, report: Report, reader: str) -> int:
+    """How many earlier, unpurged reports that ``reader`` may see (it sent them, or they
+    were routed to it) name a person this report names, counted up to
+    :data:`EARLIER_REPORTS_CAP` (a person in that many reports needs no exact figure, and
+    every read stays cheap however often a person recurs)."""
+    parameters = {"report_id": report.id, "received_at": report.received_at, "reader": reader}
+    return int(session.execute(_EARLIER_REPORTS, parameters).scalar_one())
 
 
 def forget(session: Session, *, report_id: str) -> None:

@@ -6,15 +6,16 @@ earlier reports a reader may see) can use it without climbing above itself."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import BindParameter, ColumnElement
 from sqlmodel import Session, col, exists, select
 
 from exchange.delivery.models import Delivery
 from exchange.reports.models import Report
 
 
-def visible_to(agency_id: str) -> ColumnElement[bool]:
-    """The condition on ``report`` rows that ``agency_id`` may see."""
+def visible_to(agency_id: str | BindParameter[str]) -> ColumnElement[bool]:
+    """The condition on ``report`` rows that ``agency_id`` may see (a bound parameter, for
+    a statement built once and run for many readers)."""
     routed = exists().where(
         col(Delivery.report_id) == col(Report.id), col(Delivery.agency_id) == agency_id
     )
