@@ -72,11 +72,22 @@ class _HeldRows:
 
     rows: list[tuple[Table, Mapping[str, Any]]] = field(default_factory=list)
     written: int = 0
-    # Each savepoint: how many rows there were, and how many of them were written, when
-    # it began. Weak keys: a savepoint released long ago leaves nothing behind.
-    marks: weakref.WeakKeyDictionary[SessionTransaction, tuple[int, int]] = field(
+    # Each savepoint: where things stood when it began.
+    # Weak keys: a savepoint released long ago leaves nothing behind.
+    marks: weakref.WeakKeyDictionary[SessionTransaction, _Mark] = field(
         default_factory=weakref.WeakKeyDictionary
     )
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """Where a savepoint began: how many rows were held, how many of them written, and the
+    refusal of an earlier write, if any (its rollback cannot undo that write, so it must
+    not forget that refusal either)."""
+
+    rows: int
+    written: int
+    refused: Exception | None
 
 
 @contextmanager
@@ -180,7 +191,7 @@ def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
     # written from here on is written inside it.
     held: _HeldRows | None = session.info.get(_HELD)
     if transaction.nested and held is not None:
-        held.marks[transaction] = (len(held.rows), held.written)
+        held.marks[transaction] = _Mark(len(held.rows), held.written, session.info.get(_REFUSED))
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -190,16 +201,19 @@ def _drop_rolled_back_rows(session: Session, previous: SessionTransaction) -> No
     held: _HeldRows | None = session.info.get(_HELD)
     if held is None:
         return
-    session.info.pop(_REFUSED, None)
     mark = held.marks.pop(previous, None) if previous.nested else None
     if mark is None:  # the transaction itself: everything goes
         held.rows.clear()
         held.written = 0
         held.marks.clear()
+        session.info.pop(_REFUSED, None)
+        return
+    del held.rows[mark.rows :]  # the savepoint's own rows, held or written
+    held.written = min(mark.written, held.written)  # those it inherited are held again
+    if mark.refused is None:
+        session.info.pop(_REFUSED, None)  # a refusal inside it went with what it wrote
     else:
-        count, written = mark
-        del held.rows[count:]  # the savepoint's own rows, held or written
-        held.written = min(written, held.written)  # those it inherited are held again
+        session.info[_REFUSED] = mark.refused
 
 
 def table_of(model: type[SQLModel]) -> Table:

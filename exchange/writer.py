@@ -16,7 +16,8 @@ everything before they insert, so the database refusing a row is a bug or a race
 ever refuses the group's rows, whose they were cannot be told, and the group runs again
 with each unit writing its own rows at its end. Then what a unit counts outside the
 database (a key's submissions this minute, a rejection's tally) is counted twice for that
-group: the price of a path that should never be taken.
+group, and a key near its limit may be answered 429: the price of a path that should never
+be taken.
 
 Our own few lines: group commit sits between the request and the session, which no
 library we use offers (SQLAlchemy and dramatiq each see one unit of work at a time).

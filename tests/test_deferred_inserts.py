@@ -6,6 +6,7 @@ group writer. On SQLite and PostgreSQL, with the hub's tables."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -195,12 +196,10 @@ def test_a_refused_row_fails_its_own_unit_of_the_group(hub: Hub) -> None:
 
         return work
 
-    async def run() -> list[Any]:
-        units = [adding("unit-1"), adding("unit-2", twice=True), adding("unit-3")]
-        return await asyncio.gather(*(writer.run(u) for u in units), return_exceptions=True)
-
     try:
-        first, refused, last = asyncio.run(run())
+        first, refused, last = one_group(
+            writer, [adding("unit-1"), adding("unit-2", twice=True), adding("unit-3")]
+        )
     finally:
         writer.close()
     assert (first, last) == ("unit-1", "unit-3")
@@ -273,3 +272,38 @@ def test_a_unit_whose_read_meets_another_units_refused_rows_is_not_blamed(hub: H
     assert added == "added"
     with hub.database.session() as session:
         assert agencies_named(session, "blameless-") == ["blameless-after", "blameless-reader"]
+
+
+def test_a_refusal_outlives_a_later_savepoint_rolled_back(hub: Hub) -> None:
+    """A unit's read writes another unit's rows and swallows their refusal, then rolls back
+    a savepoint of its own (a bulk line refused): that rollback cannot undo the write it
+    came after, so the refusal stands, and the unit that held the rows is not answered as
+    if they were stored (on SQLite the failed statement would leave part of them)."""
+    with hub.database.session() as session:
+        insert_rows(session, Agency, [agency("taken")])
+        insert_rows(session, ApiKey, [api_key("k-taken", "taken")])
+    writer = GroupWriter(hub.session, capacity=10)
+
+    def holding_a_duplicate(session: Session) -> str:
+        insert_rows(session, Agency, [agency("culprit-1")])
+        insert_rows(session, ApiKey, [api_key("k-taken", "taken")])  # refused once written
+        return "stored"
+
+    def swallowing_then_rolling_back(session: Session) -> str:
+        with contextlib.suppress(IntegrityError):
+            agencies_named(session, "taken")  # writes the other unit's rows: refused
+        try:
+            with session.begin_nested():
+                raise ValueError("a line refused in its own savepoint")
+        except ValueError:
+            pass
+        return "answered"
+
+    try:
+        refused, answered = one_group(writer, [holding_a_duplicate, swallowing_then_rolling_back])
+    finally:
+        writer.close()
+    assert isinstance(refused, IntegrityError)
+    assert answered == "answered"
+    with hub.database.session() as session:
+        assert agencies_named(session, "culprit-") == []

@@ -128,6 +128,56 @@ def test_a_failed_batch_is_reported_per_line_and_leaves_nothing(
     assert count(hub, Report) == 4
 
 
+def test_a_line_whose_rows_the_database_refuses_is_never_answered_202(
+    client: TestClient, hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug stands in for a race: line one's rows include one the database refuses. Line
+    two replays an idempotency key, and its read writes line one's rows: the refusal
+    reaches it, and the replay swallows it. Line three is refused in its own savepoint.
+    Whatever the order of writes and rollbacks, a 202 is answered only for a report that
+    is stored (on SQLite the refused statement would leave line one's report behind): the
+    batch, one unit of work whose rows the database refused, is answered 503 line by line,
+    and nothing of it is kept."""
+    from exchange.audit.models import AuditEvent
+    from exchange.models import insert_rows, utcnow
+    from exchange.reports import service
+
+    token = issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
+    good = {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING}
+    assert (
+        post_bulk(client, token, ndjson([{**good, "idempotency_key": "replayed"}]))[0]["status"]
+        == 202
+    )
+    taken = {"id": "d" * 32, "action": "x", "subject": "x", "recorded_at": utcnow()}
+    taken |= {"canonical": b"{}", "leaf_index": None}
+    with hub.session() as session:
+        insert_rows(session, AuditEvent, [taken])
+    accept = service.accept
+
+    def with_a_refused_row_on_line_one(session: Any, **kwargs: Any) -> Any:
+        outcome = accept(session, **kwargs)
+        if kwargs["submission"].payload["persons_at_risk"]["count"] == 1:
+            insert_rows(session, AuditEvent, [taken])  # the same id again: refused
+        return outcome
+
+    monkeypatch.setattr(service, "accept", with_a_refused_row_on_line_one)
+    invalid = {**WARNING, "severity": "dire", "persons_at_risk": {"count": 3}}
+    results = post_bulk(
+        client,
+        token,
+        ndjson(
+            [
+                {**good, "payload": {**WARNING, "persons_at_risk": {"count": 1}}},
+                {**good, "idempotency_key": "replayed"},
+                {**good, "idempotency_key": "new", "payload": invalid},
+            ]
+        ),
+    )
+    assert [r["status"] for r in results] == [503, 503, 503]
+    assert {r["error"]["code"] for r in results} == {"not_committed"}
+    assert count(hub, Report) == 1  # the first bulk's
+
+
 def test_a_refused_line_in_its_savepoint_leaves_the_other_lines_tallies(
     client: TestClient, hub: Hub
 ) -> None:
