@@ -168,9 +168,36 @@ class _DependencyOrder(dict[Table, int]):
 _DEPENDENCY_ORDER = _DependencyOrder()
 
 
+READS = "exchange.reads"
+"""Execution option: the tables whose held rows a statement must see, when it says so. Held
+rows are written before it only if some are rows of those tables (a statement that does not
+say is taken to read everything). A caller that looked at the held rows itself
+(:func:`held_rows_of`) says none, and its read costs no write of the rows of the units
+before it."""
+
+
+def held_rows_of(session: Session, model: type[SQLModel]) -> list[Mapping[str, Any]]:
+    """The rows of ``model``'s table held and not yet written: what a read through the
+    session sees besides the database."""
+    held: _HeldRows | None = session.info.get(_HELD)
+    if held is None:
+        return []
+    table = table_of(model)
+    return [row for of, row in held.rows[held.written :] if of is table]
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _write_before_executing(state: ORMExecuteState) -> None:
-    write_held_rows(state.session)
+    if _may_read_held_rows(state):
+        write_held_rows(state.session)
+
+
+def _may_read_held_rows(state: ORMExecuteState) -> bool:
+    reads: frozenset[str] | None = state.execution_options.get(READS)
+    held: _HeldRows | None = state.session.info.get(_HELD)
+    if reads is None or held is None:
+        return True
+    return any(table.name in reads for table, _ in held.rows[held.written :])
 
 
 @event.listens_for(Session, "before_flush")

@@ -5,7 +5,6 @@ Functions take the session first and never commit."""
 from __future__ import annotations
 
 import binascii
-import contextlib
 import hashlib
 import json
 import uuid
@@ -14,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, text
 from sqlmodel import Session, col, delete, exists, select
 
 from exchange.agencies import signatures
@@ -37,7 +35,7 @@ from exchange.errors import (
 )
 from exchange.i18n import SUPPORTED_LOCALES, Locale, t
 from exchange.keyring import Keyring
-from exchange.models import insert_rows, utcnow
+from exchange.models import READS, held_rows_of, insert_rows, utcnow
 from exchange.protection import linking, vault
 from exchange.protection.models import ReportKey
 from exchange.ratelimit import KeyRateLimit
@@ -560,9 +558,30 @@ def tally_rejection(
 # --- idempotency ---------------------------------------------------------------------------
 
 
+def take_turn(session: Session, *, agency_id: str, key: str) -> None:
+    """Hold ``key`` until this transaction ends, so that requests with one key, from any
+    process, take turns from the lookup of a stored answer to the commit of a new one and
+    the second finds the first's answer. On PostgreSQL an advisory lock (transactions of
+    other API processes run side by side); SQLite's one writer at a time already does it."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"exchange-idempotency:{agency_id}:{key}".encode()).digest()
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:lock)"),
+            {"lock": int.from_bytes(digest[:8], "big") >> 1},
+            execution_options={READS: frozenset()},
+        )
+
+
 def answered(session: Session, *, agency_id: str, key: str) -> IdempotencyRecord | None:
-    """The first answer given under this key, while it is kept (24 hours)."""
-    record = session.get(IdempotencyRecord, (agency_id, key))
+    """The first answer given under this key, while it is kept (24 hours): one stored
+    earlier in this transaction (held, another submission of the group) or before it."""
+    for row in held_rows_of(session, IdempotencyRecord):
+        if row["agency_id"] == agency_id and row["key"] == key:
+            return IdempotencyRecord.model_validate(row)
+    # The held rows were just looked at: the read need not write them first.
+    record = session.get(
+        IdempotencyRecord, (agency_id, key), execution_options={READS: frozenset()}
+    )
     if record is None:
         return None
     if record.created_at < utcnow() - IDEMPOTENCY_WINDOW:
@@ -588,15 +607,21 @@ def replayed(
 def remember(
     session: Session, *, agency_id: str, key: str, request_hash: str, response: dict[str, Any]
 ) -> None:
-    session.add(
-        IdempotencyRecord(
-            agency_id=agency_id,
-            key=key,
-            request_hash=request_hash,
-            response=json.dumps(response),
-        )
+    """Store the answer to replay (a plain row, held with the submission's own: the caller
+    took its turn with the key first, so no other transaction can store one meanwhile)."""
+    insert_rows(
+        session,
+        IdempotencyRecord,
+        [
+            {
+                "agency_id": agency_id,
+                "key": key,
+                "request_hash": request_hash,
+                "response": json.dumps(response),
+                "created_at": utcnow(),
+            }
+        ],
     )
-    session.flush()
 
 
 # --- one submission, start to finish ------------------------------------------------------
@@ -642,43 +667,32 @@ def accept(
     try:
         submissions.admit(principal.key_id)
         if idempotency_key:
+            take_turn(session, agency_id=agency_id, key=idempotency_key)
             stored = replayed(
                 session, agency_id=agency_id, key=idempotency_key, request_hash=request_hash
             )
             if stored is not None:
                 return Outcome(202, stored, replayed=True)
-        # submit() checks everything before it writes anything, so only the idempotency
-        # record, which can collide with a concurrent request's, needs a savepoint.
-        with session.begin_nested() if idempotency_key else contextlib.nullcontext():
-            result = submit(
-                session,
-                sender=sender,
-                principal=principal,
-                registry=registry,
-                keyring=keyring,
-                submission=submission,
-                signature_header=signature_header,
-                locale=locale,
-            )
-            document: dict[str, Any] = result.model_dump(mode="json")
-            if idempotency_key:
-                remember(
-                    session,
-                    agency_id=agency_id,
-                    key=idempotency_key,
-                    request_hash=request_hash,
-                    response=document,
-                )
-    except IntegrityError:
-        # A concurrent request with the same key committed first: answer as it did.
-        stored = (
-            replayed(session, agency_id=agency_id, key=idempotency_key, request_hash=request_hash)
-            if idempotency_key
-            else None
+        # submit() checks everything before it writes anything: a refusal leaves nothing.
+        result = submit(
+            session,
+            sender=sender,
+            principal=principal,
+            registry=registry,
+            keyring=keyring,
+            submission=submission,
+            signature_header=signature_header,
+            locale=locale,
         )
-        if stored is None:
-            raise
-        return Outcome(202, stored, replayed=True)
+        document: dict[str, Any] = result.model_dump(mode="json")
+        if idempotency_key:
+            remember(
+                session,
+                agency_id=agency_id,
+                key=idempotency_key,
+                request_hash=request_hash,
+                response=document,
+            )
     except ExchangeError as error:
         tally_rejection(
             rejections, principal=principal, submission_type=submission.type, error=error

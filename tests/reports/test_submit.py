@@ -3,11 +3,14 @@ signatures, the region directory, and what the audit log keeps."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import concurrent.futures
 import csv
 import hashlib
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,18 +21,25 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlmodel import func, select
 
 from exchange.agencies import service as agencies
 from exchange.agencies.models import AgencyKind, Scope
+from exchange.app import create_app
 from exchange.audit.models import AuditEvent
 from exchange.crypto import b64url, jwk_thumbprint, raw_public_bytes
 from exchange.hub import Hub
 from exchange.regions import service as regions
 from exchange.registry.service import SchemaRegistry, default_schemas_dir
+from exchange.reports import service
+from exchange.reports.contracts import ReportSubmission
 from exchange.reports.models import Report
+from exchange.settings import Settings
+from exchange.writer import GroupWriter
 from tests.conftest import bearer, issue_key, signing_key
 from tests.servers import serving
+from tests.test_deferred_inserts import one_group
 
 WILAYAH = regions.SHIPPED_DIRECTORY
 REGISTRY = SchemaRegistry(default_schemas_dir())
@@ -540,3 +550,99 @@ def test_a_reports_evidence_verifies_offline(
     bundle = client.get(f"/v1/reports/{report_id}/evidence", headers=auditor).json()
     events = verify_evidence(bundle, log_key=Verifier.parse(hub.keyring.log_verifier_key())).proven
     assert [e["action"] for e in events] == ["report.submitted", "report.routed", "report.read"]
+
+
+def accepting(hub: Hub, token: str, body: dict[str, Any], key: str, *, then: Any = None) -> Any:
+    """A unit of work for a group writer: ``body`` submitted under Idempotency-Key ``key``,
+    as the endpoint submits it; ``then()`` runs inside the transaction once it is accepted."""
+
+    with hub.session() as session:  # (the endpoint authenticates before the unit too)
+        principal = agencies.authenticate(session, token=token, directory_version=None)
+
+    def work(session: Any) -> service.Outcome:
+        outcome = service.accept(
+            session,
+            sender=agencies.kept_agency(session, principal.agency_id),
+            principal=principal,
+            registry=hub.registry,
+            keyring=hub.keyring,
+            submission=ReportSubmission.model_validate(body),
+            idempotency_key=key,
+            signature_header=None,
+            submissions=hub.submissions,
+            rejections=hub.rejections,
+            locale="en",
+        )
+        if then is not None:
+            then()
+        return outcome
+
+    return work
+
+
+def test_one_key_twice_in_one_group_stores_one_report(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The second finds the first's answer among the rows the group holds, not yet written
+    (not by the database refusing a second answer and the group running again)."""
+    token = issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
+    body = {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING}
+    writer = GroupWriter(hub.session, capacity=10)
+    try:
+        first, second = one_group(
+            writer, [accepting(hub, token, body, "twice"), accepting(hub, token, body, "twice")]
+        )
+    finally:
+        writer.close()
+    assert (first.status, first.replayed, second.status, second.replayed) == (202, False, 202, True)
+    assert second.document == first.document
+    assert count(hub, Report) == 1
+    assert not [r for r in caplog.records if r.name == "exchange.writer"]
+
+
+@pytest.fixture
+def other_process(settings: Settings) -> Iterator[Hub]:
+    """A second API process on the same database (without worker threads)."""
+    app = create_app(settings)
+    with TestClient(app):
+        yield app.state.hub
+
+
+def test_one_key_from_two_processes_at_once_stores_one_report(
+    client: TestClient, hub: Hub, other_process: Hub
+) -> None:
+    """Another process holds the key in its open transaction, its answer stored but not
+    committed: this one waits for it (PostgreSQL's advisory lock, SQLite's one writer),
+    then answers as it did."""
+    token = issue_key(hub, "pimpasa-tanjakan-mekar", [Scope.submit], kind=AgencyKind.village)
+    body = {"type": "village-early-warning", "allow_no_recipient": True, "payload": WARNING}
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        inside.set()
+        assert release.wait(30)
+
+    unit = accepting(other_process, token, body, "both", then=hold)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        theirs = pool.submit(asyncio.run, other_process.writer.run(unit))
+        assert inside.wait(30)
+        headers = {**bearer(token), "Idempotency-Key": "both"}
+        ours = pool.submit(client.post, "/v1/reports", json=body, headers=headers)
+        if hub.database.backend == "postgresql":  # ours waits for their lock: see it wait
+            waiting = text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            deadline = time.monotonic() + 30
+            while not ours.done() and time.monotonic() < deadline:
+                with hub.database.reading() as session:
+                    if session.execute(waiting).scalar_one():
+                        break
+            assert not ours.done()
+        release.set()
+        their_answer, our_answer = theirs.result(), ours.result()
+    assert their_answer.status == 202
+    assert not their_answer.replayed
+    assert our_answer.status_code == 202, our_answer.text
+    assert our_answer.headers["idempotent-replayed"] == "true"
+    assert our_answer.json()["id"] == their_answer.document["id"]
+    assert count(hub, Report) == 1
