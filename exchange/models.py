@@ -148,8 +148,8 @@ def write_held_rows(session: Session | OrmSession) -> None:
             session.execute(insert(table), by_table[table])
     except Exception as error:
         # Written on behalf of a read, the rows' refusal reaches whoever read, who may
-        # handle it as its own (an idempotency collision); the block fails all the same,
-        # unless the savepoint or transaction they belonged to is rolled back.
+        # catch it; the block fails all the same (raise_refusal), unless the savepoint or
+        # transaction they belonged to is rolled back.
         session.info[_REFUSED] = error
         raise
     finally:

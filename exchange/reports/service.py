@@ -558,18 +558,29 @@ def tally_rejection(
 # --- idempotency ---------------------------------------------------------------------------
 
 
-def take_turn(session: Session, *, agency_id: str, key: str) -> None:
+def idempotency_lock(agency_id: str, key: str) -> int:
+    """The 63-bit advisory lock key under which requests with one key take turns."""
+    digest = hashlib.sha256(f"exchange-idempotency:{agency_id}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def take_turn(session: Session, *, agency_id: str, key: str) -> bool:
     """Hold ``key`` until this transaction ends, so that requests with one key, from any
     process, take turns from the lookup of a stored answer to the commit of a new one and
     the second finds the first's answer. On PostgreSQL an advisory lock (transactions of
-    other API processes run side by side); SQLite's one writer at a time already does it."""
-    if session.get_bind().dialect.name == "postgresql":
-        digest = hashlib.sha256(f"exchange-idempotency:{agency_id}:{key}".encode()).digest()
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:lock)"),
-            {"lock": int.from_bytes(digest[:8], "big") >> 1},
-            execution_options={READS: frozenset()},
-        )
+    other API processes run side by side): True, the caller looks again, since another may
+    have committed while this one waited. SQLite's one writer at a time already does it:
+    False. Taken only when no answer was found, so that replays of a committed answer
+    (clients resending after a timeout) wait for no one and hold nothing: two groups
+    replaying one key and storing another in opposite orders would otherwise deadlock."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:lock)"),
+        {"lock": idempotency_lock(agency_id, key)},
+        execution_options={READS: frozenset()},
+    )
+    return True
 
 
 def answered(session: Session, *, agency_id: str, key: str) -> IdempotencyRecord | None:
@@ -667,10 +678,13 @@ def accept(
     try:
         submissions.admit(principal.key_id)
         if idempotency_key:
-            take_turn(session, agency_id=agency_id, key=idempotency_key)
             stored = replayed(
                 session, agency_id=agency_id, key=idempotency_key, request_hash=request_hash
             )
+            if stored is None and take_turn(session, agency_id=agency_id, key=idempotency_key):
+                stored = replayed(
+                    session, agency_id=agency_id, key=idempotency_key, request_hash=request_hash
+                )
             if stored is not None:
                 return Outcome(202, stored, replayed=True)
         # submit() checks everything before it writes anything: a refusal leaves nothing.
