@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -241,6 +242,12 @@ def _drop_rolled_back_rows(session: Session, previous: SessionTransaction) -> No
         session.info.pop(_REFUSED, None)  # a refusal inside it went with what it wrote
     else:
         session.info[_REFUSED] = mark.refused
+
+
+def advisory_key(purpose: str, name: str) -> int:
+    """A 63-bit PostgreSQL advisory lock key for ``name`` in ``purpose``'s space."""
+    digest = hashlib.sha256(f"exchange-{purpose}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -12,7 +12,6 @@ the three; the ``delivery.send`` actor calls it and the tests call it directly.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 import uuid
@@ -49,7 +48,7 @@ from exchange.delivery.models import (
 )
 from exchange.errors import Conflict, NotFound
 from exchange.i18n import t
-from exchange.models import insert_rows, utcnow
+from exchange.models import advisory_key, insert_rows, utcnow
 from exchange.protection import service as protection
 from exchange.protection.sealing import Sealer
 from exchange.protection.vault import ReportPurged
@@ -285,9 +284,8 @@ def test_claim(
 
 
 def _claim_lock(agency_id: str) -> int:
-    """A 63-bit advisory lock key for the claims of one agency."""
-    digest = hashlib.sha256(b"exchange-claim:" + agency_id.encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
+    """The advisory lock key for the claims of one agency."""
+    return advisory_key("claim", agency_id)
 
 
 def attempt(claim_: Claim, *, context: ConnectorContext) -> AttemptResult:

@@ -35,7 +35,7 @@ from exchange.errors import (
 )
 from exchange.i18n import SUPPORTED_LOCALES, Locale, t
 from exchange.keyring import Keyring
-from exchange.models import READS, held_rows_of, insert_rows, utcnow
+from exchange.models import READS, advisory_key, held_rows_of, insert_rows, utcnow
 from exchange.protection import linking, vault
 from exchange.protection.models import ReportKey
 from exchange.ratelimit import KeyRateLimit
@@ -559,9 +559,8 @@ def tally_rejection(
 
 
 def idempotency_lock(agency_id: str, key: str) -> int:
-    """The 63-bit advisory lock key under which requests with one key take turns."""
-    digest = hashlib.sha256(f"exchange-idempotency:{agency_id}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
+    """The advisory lock key under which requests with one key take turns."""
+    return advisory_key("idempotency", f"{agency_id}:{key}")
 
 
 def take_turn(session: Session, *, agency_id: str, key: str) -> bool:
