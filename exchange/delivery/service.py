@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import case, func, or_, text
+from sqlalchemy import BindParameter, bindparam, case, func, or_, text
 from sqlmodel import Session, col, select
 
 from connectors.base import (
@@ -48,7 +48,7 @@ from exchange.delivery.models import (
 )
 from exchange.errors import Conflict, NotFound
 from exchange.i18n import t
-from exchange.models import advisory_key, insert_rows, utcnow
+from exchange.models import UTCDateTime, advisory_key, insert_rows, utcnow
 from exchange.protection import service as protection
 from exchange.protection.sealing import Sealer
 from exchange.protection.vault import ReportPurged
@@ -137,10 +137,36 @@ class AttemptResult:
     failure: RetryableFailure | PermanentFailure | None = None
 
 
-def _locked(session: Session, model: type[Any], key: str) -> Any:
-    """The row, locked for this transaction on PostgreSQL (SQLite's BEGIN IMMEDIATE already
-    holds the database's write lock)."""
-    return session.exec(select(model).where(model.id == key).with_for_update()).one_or_none()
+# The statements every attempt runs, built once with bound parameters: built afresh at
+# each call, SQLAlchemy's construction and cache-key work cost more than SQLite's own.
+_DELIVERY_ID: BindParameter[str] = bindparam("delivery_id")
+# Everything an attempt needs, in one statement: the delivery, its subscription, its report
+# and its recipient. Only the delivery row is locked (FOR UPDATE OF delivery on PostgreSQL;
+# SQLite's BEGIN IMMEDIATE already holds the database's write lock), so a report's
+# deliveries to several subscribers are claimed in parallel.
+_CLAIMED_ROW = (
+    select(Delivery, Subscription, Report, Agency)
+    .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
+    .join(Report, col(Report.id) == col(Delivery.report_id))
+    .join(Agency, col(Agency.id) == col(Delivery.agency_id))
+    .where(col(Delivery.id) == _DELIVERY_ID)
+    .with_for_update(of=Delivery)
+)
+_LOCKED_DELIVERY = select(Delivery).where(col(Delivery.id) == _DELIVERY_ID).with_for_update()
+_ATTEMPTS_MADE = select(func.count()).where(col(DeliveryAttempt.delivery_id) == _DELIVERY_ID)
+# Attempts under way (in flight, hold not lapsed) for a recipient agency, and of those for
+# one of its subscriptions.
+_IN_FLIGHT = select(
+    func.count(),
+    func.coalesce(
+        func.sum(case((col(Delivery.subscription_id) == bindparam("subscription_id"), 1), else_=0)),
+        0,
+    ),
+).where(
+    col(Delivery.agency_id) == bindparam("agency_id"),
+    col(Delivery.state) == DeliveryState.in_flight,
+    col(Delivery.due_at) > bindparam("now", type_=UTCDateTime),
+)
 
 
 def _delay_ms(until: datetime, now: datetime) -> int:
@@ -161,17 +187,7 @@ def claim(
     message numbered ``dispatch`` was superseded by a later one (None: not numbered, a
     message sent before messages were)."""
     now = utcnow()
-    # One statement for everything the attempt needs; only the delivery row is locked
-    # (FOR UPDATE OF delivery on PostgreSQL), so a report's deliveries to several
-    # subscribers are claimed in parallel.
-    row = session.exec(
-        select(Delivery, Subscription, Report, Agency)
-        .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
-        .join(Report, col(Report.id) == col(Delivery.report_id))
-        .join(Agency, col(Agency.id) == col(Delivery.agency_id))
-        .where(Delivery.id == delivery_id)
-        .with_for_update(of=Delivery)
-    ).one_or_none()
+    row = session.exec(_CLAIMED_ROW, params={"delivery_id": delivery_id}).one_or_none()
     if row is None:
         return None
     delivery, subscription, report, recipient = row
@@ -238,19 +254,12 @@ def _slots_taken(
             text("SELECT pg_advisory_xact_lock(:key)"), {"key": _claim_lock(delivery.agency_id)}
         )
     of_agency, of_subscription = session.exec(
-        select(
-            func.count(),
-            func.coalesce(
-                func.sum(
-                    case((col(Delivery.subscription_id) == delivery.subscription_id, 1), else_=0)
-                ),
-                0,
-            ),
-        ).where(
-            Delivery.agency_id == delivery.agency_id,
-            Delivery.state == DeliveryState.in_flight,
-            col(Delivery.due_at) > now,
-        )
+        _IN_FLIGHT,
+        params={
+            "agency_id": delivery.agency_id,
+            "subscription_id": delivery.subscription_id,
+            "now": now,
+        },
     ).one()
     return bool(
         of_agency >= policy.max_in_flight_per_agency
@@ -318,15 +327,13 @@ def record(
 ) -> Delivery:
     """Store the attempt and move the delivery on: delivered, retrying (its next message
     enqueued with a delay) or dead; a 410 also disables the subscription."""
-    delivery: Delivery = _locked(session, Delivery, claim_.delivery_id)
+    this_delivery = {"delivery_id": claim_.delivery_id}
+    delivery = session.exec(_LOCKED_DELIVERY, params=this_delivery).one()
     failure = result.failure
     status = result.delivered.status_code if result.delivered else None
     if failure is not None:
         status = failure.status_code
-    number = (
-        1
-        + session.exec(select(func.count()).where(DeliveryAttempt.delivery_id == delivery.id)).one()
-    )
+    number = 1 + session.exec(_ATTEMPTS_MADE, params=this_delivery).one()
     details: dict[str, Any] = {
         "delivery": delivery.id,
         "report": delivery.report_id,
