@@ -33,6 +33,7 @@ from delivery import PAYLOAD, Subscriber, percentiles, prepare, processes
 from harness import UNLIMITED_CLIENT, free_port, wait_ready
 
 BODY = {"type": "village-early-warning", "payload": PAYLOAD}
+SERVER_KEEP_ALIVE_S = 5  # uvicorn's default, which `exchange serve` keeps
 UNGUARDED = {
     "EXCHANGE_MAX_CONCURRENT_REQUESTS": "100000",
     "EXCHANGE_MAX_QUEUED_REQUESTS": "0",
@@ -44,6 +45,7 @@ class Tally:
     accepted: list[tuple[str, float]] = field(default_factory=list)  # (report, latency s)
     shed: int = 0
     timed_out: int = 0
+    connection_lost: int = 0  # the connection failed before an answer (not a timeout)
     other: dict[int, int] = field(default_factory=dict)
 
 
@@ -76,6 +78,9 @@ async def open_loop(api: str, token: str, *, rate: float, seconds: float, timeou
         except httpx.TimeoutException:
             tally.timed_out += 1
             return
+        except httpx.TransportError:
+            tally.connection_lost += 1
+            return
         if response.status_code == 202:
             tally.accepted.append((response.json()["id"], time.perf_counter() - started))
         elif response.status_code == 503 and b'"code":"overloaded"' in response.content:
@@ -83,7 +88,13 @@ async def open_loop(api: str, token: str, *, rate: float, seconds: float, timeou
         else:
             tally.other[response.status_code] = tally.other.get(response.status_code, 0) + 1
 
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=512)
+    # A connection idle for as long as uvicorn keeps one (5 s) may be closed by the server
+    # just as it is reused, and the request fails with a read error: reuse them for less.
+    limits = httpx.Limits(
+        max_connections=None,
+        max_keepalive_connections=512,
+        keepalive_expiry=SERVER_KEEP_ALIVE_S / 2,
+    )
     async with httpx.AsyncClient(
         base_url=api,
         headers={"Authorization": f"Bearer {token}"},
@@ -157,6 +168,7 @@ def variant(
         f"{name:>9}: offered {rate:.0f}/s; accepted {len(tally.accepted) / seconds:6.1f}/s "
         f"({len(tally.accepted) / seconds / peak:.2f} of the peak), "
         f"shed {tally.shed / seconds:6.1f}/s, timed out {tally.timed_out / seconds:6.1f}/s"
+        + (f", connection lost {tally.connection_lost}" if tally.connection_lost else "")
         + (f", other {tally.other}" if tally.other else "")
         + f"; accepted latency p50 {latency['p50']:.0f} ms p99 {latency['p99']:.0f} ms; "
         f"delivered {delivered}/{owed}, {drain}"
