@@ -17,7 +17,8 @@ ever refuses the group's rows, whose they were cannot be told, and the group run
 with each unit writing its own rows at its end. Then what a unit counts outside the
 database (a key's submissions this minute, a rejection's tally) is counted twice for that
 group, and a key near its limit may be answered 429: the price of a path that should never
-be taken.
+be taken. The same goes for a group PostgreSQL rolls back to break a deadlock with another
+process's transaction: nothing of it was kept, and it runs again once.
 
 Our own few lines: group commit sits between the request and the session, which no
 library we use offers (SQLAlchemy and dramatiq each see one unit of work at a time).
@@ -35,6 +36,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from exchange.errors import DATABASE_AWAY, NotCommitted, Overloaded
@@ -137,7 +139,7 @@ class GroupWriter:
         group = [unit for unit in group if unit.future.set_running_or_notify_cancel()]
         try:
             try:
-                done = self._store(group, together=True)
+                done = self._store_together(group)
             except _RowsRefused as refused:
                 # The database refused rows of the group, written together: whose cannot be
                 # told, so the group runs again, each unit's rows written at its own end.
@@ -167,6 +169,22 @@ class GroupWriter:
             else:
                 unit.future.set_exception(value)
 
+    def _store_together(self, group: list[_Unit]) -> list[tuple[_Unit, bool, Any]]:
+        """:meth:`_store` with the rows held together; run again once if PostgreSQL rolled
+        the transaction back for another's sake (a deadlock with another process's group,
+        two new idempotency keys taken in opposite orders): nothing of it was kept, and the
+        other can now finish."""
+        try:
+            return self._store(group, together=True)
+        except OperationalError as error:
+            if _sqlstate(error) not in RUN_AGAIN:
+                raise
+            logger.warning(
+                "a group of submissions was rolled back to break a deadlock; it runs again",
+                extra={"sqlstate": _sqlstate(error), "units": len(group)},
+            )
+            return self._store(group, together=True)
+
     def _store(self, group: list[_Unit], *, together: bool) -> list[tuple[_Unit, bool, Any]]:
         """Run the units in one transaction, each in a savepoint (one that raises is rolled
         back alone), and commit. ``together``: the rows of every unit are held and written
@@ -195,6 +213,15 @@ class GroupWriter:
                 except Exception as error:
                     raise _RowsRefused from error
         return done
+
+
+# SQLSTATEs of a transaction PostgreSQL rolled back for another's sake, which can succeed
+# when run again: deadlock_detected, serialization_failure.
+RUN_AGAIN = frozenset({"40P01", "40001"})
+
+
+def _sqlstate(error: OperationalError) -> str | None:
+    return getattr(error.orig, "sqlstate", None)
 
 
 class _RowsRefused(Exception):

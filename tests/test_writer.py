@@ -1,16 +1,19 @@
 """Group commit (exchange.writer): units of work queued while the writer is busy are stored
 in one transaction; each is answered only after that transaction committed; a unit that
 fails is rolled back alone; a failed commit fails every unit of its group; a full queue
-refuses at once. On a real SQLite database."""
+refuses at once. On a real SQLite database; a group that PostgreSQL rolls back to break a
+deadlock runs again, on a real PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import event, text
 from sqlmodel import Session
@@ -18,6 +21,7 @@ from sqlmodel import Session
 from exchange.db import Database
 from exchange.errors import NotCommitted, Overloaded
 from exchange.writer import GroupWriter
+from tests.servers import PostgresServer, wait_until
 
 
 @pytest.fixture
@@ -144,3 +148,57 @@ def test_a_full_queue_refuses_at_once(database: Database) -> None:
     assert refused
     assert outcomes[:3] == ["held", "q0", "q1"]
     assert notes(database) == ["q0", "q1"]
+
+
+WAITING_FOR_ADVISORY_LOCK = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+)
+
+
+def test_a_group_rolled_back_to_break_a_deadlock_runs_again(postgres: PostgresServer) -> None:
+    """Two transactions waiting for each other's locks (two processes storing two new
+    idempotency keys in opposite orders): PostgreSQL rolls one back. When it is the
+    group's, nothing of it was kept and the other transaction can finish, so the group runs
+    again once and its requests are answered, not told to come back (503)."""
+    database = Database(postgres.create_database(f"writer_{uuid.uuid4().hex[:12]}"))
+    writer = GroupWriter(database.session, capacity=4)
+    first, second = 1_000_001, 1_000_002  # advisory lock keys
+    holding_first = threading.Event()
+    runs: list[int] = []
+
+    def take_both(session: Session) -> str:
+        runs.append(1)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": first})
+        if len(runs) == 1:
+            holding_first.set()
+            # The other side waits for the first lock before this one asks for the second,
+            # so that the cycle is there when this side checks for one (after 1 s).
+            wait_until(
+                lambda: session.execute(WAITING_FOR_ADVISORY_LOCK).scalar_one() > 0,
+                what="the other side waiting for the first lock",
+                deadline_s=30,
+            )
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": second})
+        return "stored"
+
+    with psycopg.connect(postgres.url(database.engine.url.database or "")) as other:
+        # The other side waits long before it checks for a deadlock, so the check that
+        # finds it, and the rollback, are the group's.
+        other.execute("SET deadlock_timeout = '60s'")
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (second,))
+
+        def other_side() -> None:
+            holding_first.wait(timeout=30)
+            other.execute("SELECT pg_advisory_xact_lock(%s)", (first,))  # the deadlock
+            other.commit()
+
+        thread = threading.Thread(target=other_side)
+        thread.start()
+        try:
+            outcome = asyncio.run(writer.run(take_both))
+        finally:
+            thread.join(timeout=60)
+            writer.close()
+            database.dispose()
+    assert outcome == "stored"
+    assert len(runs) == 2  # rolled back once, then run again
