@@ -45,7 +45,9 @@ class Tally:
     accepted: list[tuple[str, float]] = field(default_factory=list)  # (report, latency s)
     shed: int = 0
     timed_out: int = 0
-    connection_lost: int = 0  # the connection failed before an answer (not a timeout)
+    # The connection failed before an answer (not a timeout); a submission sent whole may
+    # have been stored all the same, and is not counted as accepted.
+    connection_lost: int = 0
     other: dict[int, int] = field(default_factory=dict)
 
 
@@ -168,7 +170,11 @@ def variant(
         f"{name:>9}: offered {rate:.0f}/s; accepted {len(tally.accepted) / seconds:6.1f}/s "
         f"({len(tally.accepted) / seconds / peak:.2f} of the peak), "
         f"shed {tally.shed / seconds:6.1f}/s, timed out {tally.timed_out / seconds:6.1f}/s"
-        + (f", connection lost {tally.connection_lost}" if tally.connection_lost else "")
+        + (
+            f", connection lost {tally.connection_lost / seconds:.1f}/s"
+            if tally.connection_lost
+            else ""
+        )
         + (f", other {tally.other}" if tally.other else "")
         + f"; accepted latency p50 {latency['p50']:.0f} ms p99 {latency['p99']:.0f} ms; "
         f"delivered {delivered}/{owed}, {drain}"

@@ -151,37 +151,58 @@ def test_a_full_queue_refuses_at_once(database: Database) -> None:
 
 
 WAITING_FOR_ADVISORY_LOCK = text(
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = :pid"
 )
 
 
-def test_a_group_rolled_back_to_break_a_deadlock_runs_again(postgres: PostgresServer) -> None:
+@pytest.fixture
+def postgres_database(postgres: PostgresServer) -> Iterator[Database]:
+    name = f"writer_{uuid.uuid4().hex[:12]}"
+    database = Database(postgres.create_database(name))
+    with database.session() as session:
+        session.execute(text("CREATE TABLE note (body TEXT NOT NULL)"))
+    yield database
+    database.dispose()
+    with psycopg.connect(postgres.url(), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)'.encode())
+
+
+def test_a_group_rolled_back_to_break_a_deadlock_runs_again(
+    postgres: PostgresServer, postgres_database: Database
+) -> None:
     """Two transactions waiting for each other's locks (two processes storing two new
     idempotency keys in opposite orders): PostgreSQL rolls one back. When it is the
     group's, nothing of it was kept and the other transaction can finish, so the group runs
     again once and its requests are answered, not told to come back (503)."""
-    database = Database(postgres.create_database(f"writer_{uuid.uuid4().hex[:12]}"))
-    writer = GroupWriter(database.session, capacity=4)
+    writer = GroupWriter(postgres_database.session, capacity=4)
     first, second = 1_000_001, 1_000_002  # advisory lock keys
     holding_first = threading.Event()
     runs: list[int] = []
+    other_done: list[bool] = []
 
-    def take_both(session: Session) -> str:
-        runs.append(1)
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": first})
-        if len(runs) == 1:
-            holding_first.set()
-            # The other side waits for the first lock before this one asks for the second,
-            # so that the cycle is there when this side checks for one (after 1 s).
-            wait_until(
-                lambda: session.execute(WAITING_FOR_ADVISORY_LOCK).scalar_one() > 0,
-                what="the other side waiting for the first lock",
-                deadline_s=30,
-            )
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": second})
-        return "stored"
+    with psycopg.connect(postgres.url(postgres_database.engine.url.database or "")) as other:
+        other_pid = other.info.backend_pid
 
-    with psycopg.connect(postgres.url(database.engine.url.database or "")) as other:
+        def take_both(session: Session) -> str:
+            runs.append(1)
+            writing(f"run {len(runs)}")(session)
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": first})
+            if len(runs) == 1:
+                holding_first.set()
+                # The other side waits for the first lock before this one asks for the
+                # second, so that the cycle is there when this side checks for one (after
+                # its deadlock_timeout, 1 s).
+                wait_until(
+                    lambda: (
+                        session.execute(WAITING_FOR_ADVISORY_LOCK, {"pid": other_pid}).scalar_one()
+                        > 0
+                    ),
+                    what="the other side waiting for the first lock",
+                    deadline_s=30,
+                )
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": second})
+            return "stored"
+
         # The other side waits long before it checks for a deadlock, so the check that
         # finds it, and the rollback, are the group's.
         other.execute("SET deadlock_timeout = '60s'")
@@ -191,6 +212,7 @@ def test_a_group_rolled_back_to_break_a_deadlock_runs_again(postgres: PostgresSe
             holding_first.wait(timeout=30)
             other.execute("SELECT pg_advisory_xact_lock(%s)", (first,))  # the deadlock
             other.commit()
+            other_done.append(True)
 
         thread = threading.Thread(target=other_side)
         thread.start()
@@ -199,6 +221,7 @@ def test_a_group_rolled_back_to_break_a_deadlock_runs_again(postgres: PostgresSe
         finally:
             thread.join(timeout=60)
             writer.close()
-            database.dispose()
+    assert other_done == [True]  # the other transaction finished, unharmed
     assert outcome == "stored"
     assert len(runs) == 2  # rolled back once, then run again
+    assert notes(postgres_database) == ["run 2"]  # nothing of the first run was kept
