@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Table, event, insert
+from sqlalchemy import DateTime, Table, event, insert, text
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.types import TypeDecorator
@@ -248,6 +248,16 @@ def advisory_key(purpose: str, name: str) -> int:
     """A 63-bit PostgreSQL advisory lock key for ``name`` in ``purpose``'s space."""
     digest = hashlib.sha256(f"exchange-{purpose}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
+
+
+def hold_advisory_lock(session: Session, key: int) -> None:
+    """Wait for PostgreSQL's advisory lock ``key`` and hold it until the transaction ends.
+    The statement reads no table, so held rows need not be written before it."""
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"),
+        {"key": key},
+        execution_options={READS: frozenset()},
+    )
 
 
 def table_of(model: type[SQLModel]) -> Table:

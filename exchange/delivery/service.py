@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import BindParameter, bindparam, case, func, or_, text
+from sqlalchemy import BindParameter, bindparam, case, func, or_
 from sqlmodel import Session, col, select
 
 from connectors.base import (
@@ -48,7 +48,7 @@ from exchange.delivery.models import (
 )
 from exchange.errors import Conflict, NotFound
 from exchange.i18n import t
-from exchange.models import UTCDateTime, advisory_key, insert_rows, utcnow
+from exchange.models import UTCDateTime, advisory_key, hold_advisory_lock, insert_rows, utcnow
 from exchange.protection import service as protection
 from exchange.protection.sealing import Sealer
 from exchange.protection.vault import ReportPurged
@@ -250,9 +250,7 @@ def _slots_taken(
     with them; SQLite's BEGIN IMMEDIATE already serialises every writer), so two workers
     never both take the last slot."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _claim_lock(delivery.agency_id)}
-        )
+        hold_advisory_lock(session, advisory_key("claim", delivery.agency_id))
     of_agency, of_subscription = session.exec(
         _IN_FLIGHT,
         params={
@@ -290,11 +288,6 @@ def test_claim(
             subscription.id, subscription.agency_id, envelope_id=envelope_id
         ),
     )
-
-
-def _claim_lock(agency_id: str) -> int:
-    """The advisory lock key for the claims of one agency."""
-    return advisory_key("claim", agency_id)
 
 
 def attempt(claim_: Claim, *, context: ConnectorContext) -> AttemptResult:

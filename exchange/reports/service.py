@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, text
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, delete, exists, select
 
 from exchange.agencies import signatures
@@ -35,7 +35,14 @@ from exchange.errors import (
 )
 from exchange.i18n import SUPPORTED_LOCALES, Locale, t
 from exchange.keyring import Keyring
-from exchange.models import READS, advisory_key, held_rows_of, insert_rows, utcnow
+from exchange.models import (
+    READS,
+    advisory_key,
+    held_rows_of,
+    hold_advisory_lock,
+    insert_rows,
+    utcnow,
+)
 from exchange.protection import linking, vault
 from exchange.protection.models import ReportKey
 from exchange.ratelimit import KeyRateLimit
@@ -574,11 +581,7 @@ def take_turn(session: Session, *, agency_id: str, key: str) -> bool:
     replaying one key and storing another in opposite orders would otherwise deadlock."""
     if session.get_bind().dialect.name != "postgresql":
         return False
-    session.execute(
-        text("SELECT pg_advisory_xact_lock(:lock)"),
-        {"lock": idempotency_lock(agency_id, key)},
-        execution_options={READS: frozenset()},
-    )
+    hold_advisory_lock(session, idempotency_lock(agency_id, key))
     return True
 
 
