@@ -15,6 +15,7 @@ import dramatiq
 from exchange.audit.service import INTEGRATE_ACTOR, integrate
 from exchange.db import Database
 from exchange.delivery import service as delivery
+from exchange.delivery.desk import DeliveryDesk
 from exchange.delivery.models import SEND_ACTOR, SWEEP_ACTOR
 from exchange.delivery.setup import connector_context, delivery_policy, sweep_grace
 from exchange.keyring import Keyring
@@ -62,17 +63,17 @@ def declare_actors(
         with database.session(broker=broker) as session:
             integrate(session, keyring=keyring)
 
+    desk = DeliveryDesk(
+        lambda: database.session(broker=broker),
+        policy=policy,
+        registry=registry,
+        sealer=keyring.sealer,
+        context=context,
+        worker=worker_identity(),
+    )
+
     def send(delivery_id: str, dispatch: int | None = None) -> None:
-        delivery.deliver(
-            lambda: database.session(broker=broker),
-            delivery_id=delivery_id,
-            dispatch=dispatch,
-            policy=policy,
-            registry=registry,
-            sealer=keyring.sealer,
-            context=context,
-            worker=worker_identity(),
-        )
+        desk.deliver(delivery_id, dispatch)
 
     def sweep() -> None:
         with database.session(broker=broker) as session:

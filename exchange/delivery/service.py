@@ -4,10 +4,10 @@ for recipients, listing, replay and recovery. Acknowledgements and receipts are 
 ``receipts.py``, the pull inbox in ``inbox.py``.
 
 One attempt is two units of work with the connector call between them, so that no database
-lock or connection is held while a remote system takes its time: :func:`claim` marks the
-delivery in flight (with a hold that lapses if the worker dies), :func:`attempt` talks to
-the recipient with no session open, :func:`record` stores the outcome. :func:`deliver` runs
-the three; the ``delivery.send`` actor calls it and the tests call it directly.
+lock or connection is held while a remote system takes its time: :func:`claim_all` marks
+deliveries in flight (with a hold that lapses if the worker dies), :func:`attempt` talks to
+the recipient with no session open, :func:`record_all` stores the outcomes. Each unit serves
+many deliveries at once: ``desk.py`` gathers those of a process's delivery threads.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import BindParameter, bindparam, case, func, or_
+from sqlalchemy import BindParameter, bindparam, func, or_
 from sqlmodel import Session, col, select
 
 from connectors.base import (
@@ -50,6 +50,7 @@ from exchange.errors import Conflict, NotFound
 from exchange.i18n import t
 from exchange.models import UTCDateTime, advisory_key, hold_advisory_lock, insert_rows, utcnow
 from exchange.protection import service as protection
+from exchange.protection import vault
 from exchange.protection.sealing import Sealer
 from exchange.protection.vault import ReportPurged
 from exchange.registry.service import SchemaRegistry
@@ -137,35 +138,61 @@ class AttemptResult:
     failure: RetryableFailure | PermanentFailure | None = None
 
 
-# The statements every attempt runs, built once with bound parameters: built afresh at
-# each call, SQLAlchemy's construction and cache-key work cost more than SQLite's own.
-_DELIVERY_ID: BindParameter[str] = bindparam("delivery_id")
-# Everything an attempt needs, in one statement: the delivery, its subscription, its report
-# and its recipient. Only the delivery row is locked (FOR UPDATE OF delivery on PostgreSQL;
-# SQLite's BEGIN IMMEDIATE already holds the database's write lock), so a report's
-# deliveries to several subscribers are claimed in parallel.
-_CLAIMED_ROW = (
+@dataclass(frozen=True)
+class Wanted:
+    """A ``delivery.send`` message: attempt this delivery if it is still due and the message
+    (numbered ``dispatch``) is not superseded (None: not numbered, a message sent before
+    messages were)."""
+
+    delivery_id: str
+    dispatch: int | None = None
+
+
+@dataclass(frozen=True)
+class Attempted:
+    """A claimed delivery and what came of its attempt, to be recorded."""
+
+    claim: Claim
+    result: AttemptResult
+
+
+# The statements every batch runs, built once with bound parameters: built afresh at each
+# call, SQLAlchemy's construction and cache-key work cost more than SQLite's own.
+_DELIVERY_IDS: BindParameter[list[str]] = bindparam("delivery_ids", expanding=True)
+# Everything the attempts need, in one statement: the deliveries, their subscriptions,
+# reports and recipients. Only the delivery rows are locked (FOR UPDATE OF delivery on
+# PostgreSQL, in id order so that two batches cannot each hold a row the other waits for;
+# SQLite's BEGIN IMMEDIATE already holds the database's write lock), so two workers claim
+# a report's deliveries to different subscribers in parallel.
+_CLAIMED_ROWS = (
     select(Delivery, Subscription, Report, Agency)
     .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
     .join(Report, col(Report.id) == col(Delivery.report_id))
     .join(Agency, col(Agency.id) == col(Delivery.agency_id))
-    .where(col(Delivery.id) == _DELIVERY_ID)
+    .where(col(Delivery.id).in_(_DELIVERY_IDS))
+    .order_by(col(Delivery.id))
     .with_for_update(of=Delivery)
 )
-_LOCKED_DELIVERY = select(Delivery).where(col(Delivery.id) == _DELIVERY_ID).with_for_update()
-_ATTEMPTS_MADE = select(func.count()).where(col(DeliveryAttempt.delivery_id) == _DELIVERY_ID)
-# Attempts under way (in flight, hold not lapsed) for a recipient agency, and of those for
-# one of its subscriptions.
-_IN_FLIGHT = select(
-    func.count(),
-    func.coalesce(
-        func.sum(case((col(Delivery.subscription_id) == bindparam("subscription_id"), 1), else_=0)),
-        0,
-    ),
-).where(
-    col(Delivery.agency_id) == bindparam("agency_id"),
-    col(Delivery.state) == DeliveryState.in_flight,
-    col(Delivery.due_at) > bindparam("now", type_=UTCDateTime),
+_LOCKED_DELIVERIES = (
+    select(Delivery)
+    .where(col(Delivery.id).in_(_DELIVERY_IDS))
+    .order_by(col(Delivery.id))
+    .with_for_update()
+)
+_ATTEMPTS_MADE = (
+    select(DeliveryAttempt.delivery_id, func.count())
+    .where(col(DeliveryAttempt.delivery_id).in_(_DELIVERY_IDS))
+    .group_by(col(DeliveryAttempt.delivery_id))
+)
+# Attempts under way (in flight, hold not lapsed) for each subscription of some agencies.
+_IN_FLIGHT = (
+    select(Delivery.agency_id, Delivery.subscription_id, func.count())
+    .where(
+        col(Delivery.agency_id).in_(bindparam("agency_ids", expanding=True)),
+        col(Delivery.state) == DeliveryState.in_flight,
+        col(Delivery.due_at) > bindparam("now", type_=UTCDateTime),
+    )
+    .group_by(col(Delivery.agency_id), col(Delivery.subscription_id))
 )
 
 
@@ -182,87 +209,146 @@ def claim(
     registry: SchemaRegistry,
     sealer: Sealer,
 ) -> Claim | None:
-    """Take a due delivery for one attempt, or None if it is not due (already delivered,
-    held by another worker, waiting for its time or for its subscription's throttle) or the
-    message numbered ``dispatch`` was superseded by a later one (None: not numbered, a
-    message sent before messages were)."""
-    now = utcnow()
-    row = session.exec(_CLAIMED_ROW, params={"delivery_id": delivery_id}).one_or_none()
-    if row is None:
-        return None
-    delivery, subscription, report, recipient = row
-    if delivery.state not in DUE_STATES:
-        return None
-    if dispatch is not None and dispatch != delivery.dispatch:
-        return None
-    if delivery.due_at is not None and delivery.due_at > now:
-        return None
-    if not subscription.active:
-        _end(session, delivery, reason=f"subscription {subscription.disabled_reason or 'inactive'}")
-        return None
-    if not recipient.active:
-        _end(session, delivery, reason="recipient deactivated")
-        return None
-    if _slots_taken(session, delivery, policy=policy, now=now):
-        # Wait for a slot without holding a worker: come back a little later.
-        delivery.due_at = now + policy.slot_wait(random.Random())  # noqa: S311 - jitter
-        enqueue_send(session, delivery, delay_ms=_delay_ms(delivery.due_at, now))
-        return None
-    if subscription.throttle_per_s:
-        # Slots are handed out one at a time: lock the subscription for this transaction.
-        session.refresh(subscription, with_for_update=True)
-        slot = max(now, subscription.next_slot_at or now)
-        if slot > now:
-            delivery.due_at = slot
-            enqueue_send(session, delivery, delay_ms=_delay_ms(slot, now))
+    """Take a due delivery for one attempt: :func:`claim_all` for one message."""
+    (taken,) = claim_all(
+        session, [Wanted(delivery_id, dispatch)], policy=policy, registry=registry, sealer=sealer
+    )
+    return taken
+
+
+def claim_all(
+    session: Session,
+    wanted: Sequence[Wanted],
+    *,
+    policy: DeliveryPolicy,
+    registry: SchemaRegistry,
+    sealer: Sealer,
+) -> list[Claim | None]:
+    """Take each wanted delivery for one attempt, in the order given, or None for one that
+    is not due (already delivered, held by another worker, waiting for its time or for a
+    slot or its subscription's throttle) or whose message was superseded by a later one.
+    One read of the rows, one count of the attempts under way and one decrypt per report
+    serve them all; a delivery wanted twice is taken at most once."""
+    ids = sorted({message.delivery_id for message in wanted})
+    rows = {row[0].id: row for row in session.exec(_CLAIMED_ROWS, params={"delivery_ids": ids})}
+    batch = _ClaimBatch(session, policy=policy, registry=registry, sealer=sealer)
+    batch.count_attempts_under_way(sorted({row[0].agency_id for row in rows.values()}))
+    # The rows changed are flushed together at the end (executemany), not before each
+    # read of an envelope's linked reports, which no claim's change can alter.
+    with session.no_autoflush:
+        return [batch.take(message, rows.get(message.delivery_id)) for message in wanted]
+
+
+_ClaimedRow = tuple[Delivery, Subscription, Report, Agency]
+
+
+class _ClaimBatch:
+    """What the claims of one transaction share: the time, the attempts under way per
+    agency and subscription (counted once, then kept up to date here), the subscriptions
+    already locked for their throttle and the reports already decrypted."""
+
+    def __init__(
+        self, session: Session, *, policy: DeliveryPolicy, registry: SchemaRegistry, sealer: Sealer
+    ) -> None:
+        self.session = session
+        self.policy = policy
+        self.registry = registry
+        self.sealer = sealer
+        self.now = utcnow()
+        self.of_agency: Counter[str] = Counter()
+        self.of_subscription: Counter[str] = Counter()
+        self.throttle_locked: set[str] = set()
+        self.plaintexts: dict[str, bytes | None] = {}  # None: purged
+
+    def count_attempts_under_way(self, agency_ids: list[str]) -> None:
+        """Claims for one agency take turns here (on PostgreSQL an advisory lock per
+        agency, taken in sorted order so that two batches cannot deadlock on them, and
+        after the row locks; SQLite's BEGIN IMMEDIATE already serialises every writer), so
+        two workers never both take the last slot."""
+        if not agency_ids:
+            return
+        if self.session.get_bind().dialect.name == "postgresql":
+            for agency_id in agency_ids:
+                hold_advisory_lock(self.session, advisory_key("claim", agency_id))
+        counts = self.session.exec(_IN_FLIGHT, params={"agency_ids": agency_ids, "now": self.now})
+        for agency_id, subscription_id, count in counts:
+            self.of_agency[agency_id] += count
+            self.of_subscription[subscription_id] += count
+
+    def take(
+        self, message: Wanted, row: tuple[Delivery, Subscription, Report, Agency] | None
+    ) -> Claim | None:
+        if row is None:
             return None
-        subscription.next_slot_at = slot + timedelta(seconds=1 / subscription.throttle_per_s)
-        session.add(subscription)
-    try:
-        seen = protection.view(
-            session, report=report, reader=recipient, registry=registry, sealer=sealer
+        delivery, subscription, report, recipient = row
+        now, policy, session = self.now, self.policy, self.session
+        if delivery.state not in DUE_STATES:
+            return None
+        if message.dispatch is not None and message.dispatch != delivery.dispatch:
+            return None
+        if delivery.due_at is not None and delivery.due_at > now:
+            return None
+        if not subscription.active:
+            reason = f"subscription {subscription.disabled_reason or 'inactive'}"
+            _end(session, delivery, reason=reason)
+            return None
+        if not recipient.active:
+            _end(session, delivery, reason="recipient deactivated")
+            return None
+        if (
+            self.of_agency[delivery.agency_id] >= policy.max_in_flight_per_agency
+            or self.of_subscription[delivery.subscription_id]
+            >= policy.max_in_flight_per_subscription
+        ):
+            # Wait for a slot without holding a worker: come back a little later.
+            delivery.due_at = now + policy.slot_wait(random.Random())  # noqa: S311 - jitter
+            enqueue_send(session, delivery, delay_ms=_delay_ms(delivery.due_at, now))
+            return None
+        if subscription.throttle_per_s:
+            # Slots are handed out one at a time: lock the subscription for this transaction.
+            if subscription.id not in self.throttle_locked:
+                session.refresh(subscription, with_for_update=True)
+                self.throttle_locked.add(subscription.id)
+            slot = max(now, subscription.next_slot_at or now)
+            if slot > now:
+                delivery.due_at = slot
+                enqueue_send(session, delivery, delay_ms=_delay_ms(slot, now))
+                return None
+            subscription.next_slot_at = slot + timedelta(seconds=1 / subscription.throttle_per_s)
+            session.add(subscription)
+        plaintext = self._plaintext(report)
+        if plaintext is None:
+            _end(session, delivery, reason="report purged")
+            return None
+        seen = protection.view_of(
+            session, report=report, plaintext=plaintext, reader=recipient, registry=self.registry
         )
-    except ReportPurged:
-        _end(session, delivery, reason="report purged")
-        return None
-    envelope = build_envelope(report, delivery, registry=registry, seen=seen)
-    delivery.state = DeliveryState.in_flight
-    delivery.attempts += 1
-    delivery.due_at = now + policy.hold
-    delivery.resweep_at = None
-    delivery.data_hash = str(envelope.attributes["datahash"])
-    session.add(delivery)
-    return Claim(
-        delivery_id=delivery.id,
-        recipient=delivery.agency_id,
-        connector=delivery.connector,
-        config=routing.open_config(subscription, sealer),
-        envelope=envelope,
-    )
+        envelope = build_envelope(report, delivery, registry=self.registry, seen=seen)
+        delivery.state = DeliveryState.in_flight
+        delivery.attempts += 1
+        delivery.due_at = now + policy.hold
+        delivery.resweep_at = None
+        delivery.data_hash = str(envelope.attributes["datahash"])
+        session.add(delivery)
+        self.of_agency[delivery.agency_id] += 1
+        self.of_subscription[delivery.subscription_id] += 1
+        return Claim(
+            delivery_id=delivery.id,
+            recipient=delivery.agency_id,
+            connector=delivery.connector,
+            config=routing.open_config(subscription, self.sealer),
+            envelope=envelope,
+        )
 
-
-def _slots_taken(
-    session: Session, delivery: Delivery, *, policy: DeliveryPolicy, now: datetime
-) -> bool:
-    """Whether the delivery's subscription or recipient agency already has as many attempts
-    under way (in flight, hold not lapsed) as it may. Claims for one agency take turns here
-    (on PostgreSQL an advisory lock per agency, outside the row locks so it cannot deadlock
-    with them; SQLite's BEGIN IMMEDIATE already serialises every writer), so two workers
-    never both take the last slot."""
-    if session.get_bind().dialect.name == "postgresql":
-        hold_advisory_lock(session, advisory_key("claim", delivery.agency_id))
-    of_agency, of_subscription = session.exec(
-        _IN_FLIGHT,
-        params={
-            "agency_id": delivery.agency_id,
-            "subscription_id": delivery.subscription_id,
-            "now": now,
-        },
-    ).one()
-    return bool(
-        of_agency >= policy.max_in_flight_per_agency
-        or of_subscription >= policy.max_in_flight_per_subscription
-    )
+    def _plaintext(self, report: Report) -> bytes | None:
+        if report.id not in self.plaintexts:
+            try:
+                self.plaintexts[report.id] = vault.unlock(
+                    self.session, report_id=report.id, ciphertext=report.payload, sealer=self.sealer
+                )
+            except ReportPurged:
+                self.plaintexts[report.id] = None
+        return self.plaintexts[report.id]
 
 
 def test_claim(
@@ -309,24 +395,57 @@ def attempt(claim_: Claim, *, context: ConnectorContext) -> AttemptResult:
     return AttemptResult(started_at, elapsed(), delivered=delivered)
 
 
-def record(
+def record_all(
     session: Session,
+    attempted: Sequence[Attempted],
     *,
-    claim_: Claim,
-    result: AttemptResult,
     policy: DeliveryPolicy,
     worker: str,
     rng: random.Random,
-) -> Delivery:
-    """Store the attempt and move the delivery on: delivered, retrying (its next message
-    enqueued with a delay) or dead; a 410 also disables the subscription."""
-    this_delivery = {"delivery_id": claim_.delivery_id}
-    delivery = session.exec(_LOCKED_DELIVERY, params=this_delivery).one()
+) -> list[Delivery]:
+    """Store each attempt and move its delivery on: delivered, retrying (its next message
+    enqueued with a delay) or dead; a 410 also disables the subscription. One read of the
+    rows and one count of the attempts made serve them all; the attempts are written in
+    one statement."""
+    ids = sorted({done.claim.delivery_id for done in attempted})
+    params = {"delivery_ids": ids}
+    deliveries = {row.id: row for row in session.exec(_LOCKED_DELIVERIES, params=params)}
+    made: Counter[str] = Counter(dict(session.exec(_ATTEMPTS_MADE, params=params).all()))
+    attempt_rows = []
+    for done in attempted:
+        delivery = deliveries[done.claim.delivery_id]
+        made[delivery.id] += 1
+        attempt_rows.append(
+            _move_on(
+                session,
+                delivery,
+                done.result,
+                number=made[delivery.id],
+                policy=policy,
+                worker=worker,
+                rng=rng,
+            )
+        )
+    insert_rows(session, DeliveryAttempt, attempt_rows)
+    return [deliveries[done.claim.delivery_id] for done in attempted]
+
+
+def _move_on(
+    session: Session,
+    delivery: Delivery,
+    result: AttemptResult,
+    *,
+    number: int,
+    policy: DeliveryPolicy,
+    worker: str,
+    rng: random.Random,
+) -> dict[str, Any]:
+    """Move ``delivery`` on after its attempt ``number``, audit it, and return the
+    attempt's row."""
     failure = result.failure
     status = result.delivered.status_code if result.delivered else None
     if failure is not None:
         status = failure.status_code
-    number = 1 + session.exec(_ATTEMPTS_MADE, params=this_delivery).one()
     details: dict[str, Any] = {
         "delivery": delivery.id,
         "report": delivery.report_id,
@@ -372,29 +491,22 @@ def record(
             )
     delivery.last_status = status
     session.add(delivery)
-    insert_rows(
-        session,
-        DeliveryAttempt,
-        [
-            {
-                "delivery_id": delivery.id,
-                "number": number,
-                "started_at": result.started_at,
-                "duration_ms": result.duration_ms,
-                "outcome": outcome,
-                "status_code": status,
-                "error": details.get("error"),
-                "worker": worker,
-            }
-        ],
-    )
     action = {"delivered": "delivery.delivered", "retry": "delivery.retrying"}.get(
         outcome, "delivery.dead"
     )
     audit.record(
         session, action=action, subject=f"report:{delivery.report_id}", actor="hub", details=details
     )
-    return delivery
+    return {
+        "delivery_id": delivery.id,
+        "number": number,
+        "started_at": result.started_at,
+        "duration_ms": result.duration_ms,
+        "outcome": outcome,
+        "status_code": status,
+        "error": details.get("error"),
+        "worker": worker,
+    }
 
 
 def _end(session: Session, delivery: Delivery, *, reason: str) -> None:
@@ -407,43 +519,6 @@ def _end(session: Session, delivery: Delivery, *, reason: str) -> None:
         actor="hub",
         details={"delivery": delivery.id, "agency": delivery.agency_id, "error": reason},
     )
-
-
-def deliver(
-    sessions: Callable[[], AbstractContextManager[Session]],
-    *,
-    delivery_id: str,
-    dispatch: int | None = None,
-    policy: DeliveryPolicy,
-    registry: SchemaRegistry,
-    sealer: Sealer,
-    context: ConnectorContext,
-    worker: str,
-    rng: random.Random | None = None,
-) -> Delivery | None:
-    """Claim, attempt and record one delivery, each unit of work committed by ``sessions``.
-    None when the delivery was not due or the message superseded."""
-    with sessions() as session:
-        taken = claim(
-            session,
-            delivery_id=delivery_id,
-            dispatch=dispatch,
-            policy=policy,
-            registry=registry,
-            sealer=sealer,
-        )
-    if taken is None:
-        return None
-    result = attempt(taken, context=context)
-    with sessions() as session:
-        return record(
-            session,
-            claim_=taken,
-            result=result,
-            policy=policy,
-            worker=worker,
-            rng=rng or random.Random(),  # noqa: S311 - jitter, not a secret
-        )
 
 
 def sweep(session: Session, *, grace: timedelta, limit: int = SWEEP_BATCH) -> int:

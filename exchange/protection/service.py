@@ -45,9 +45,21 @@ def view(
     sealer: Sealer,
 ) -> ReportView:
     """Decrypt, then redact to the reader's clearance. The sender sees what it sent."""
-    payload: dict[str, Any] = json.loads(
-        vault.unlock(session, report_id=report.id, ciphertext=report.payload, sealer=sealer)
-    )
+    plaintext = vault.unlock(session, report_id=report.id, ciphertext=report.payload, sealer=sealer)
+    return view_of(session, report=report, plaintext=plaintext, reader=reader, registry=registry)
+
+
+def view_of(
+    session: Session,
+    *,
+    report: Report,
+    plaintext: bytes,
+    reader: Agency,
+    registry: SchemaRegistry,
+) -> ReportView:
+    """:func:`view` of a payload already decrypted (``vault.unlock``): a report sent to
+    several readers at once is decrypted once."""
+    payload: dict[str, Any] = json.loads(plaintext)
     withheld: list[str] = []
     because: dict[str, str] = {}
     if reader.id == report.sender:
