@@ -187,7 +187,7 @@ def measure(
     exchange = [sys.executable, "-m", "exchange"]
     commands = [[*exchange, "serve", "--port", str(port)]]
     if mode == "redis":
-        commands += [[*exchange, "worker", "--threads", "8"] for _ in range(args.workers)]
+        commands += [[*exchange, "worker"] for _ in range(args.workers)]
     api = f"http://127.0.0.1:{port}"
     with processes(commands, env, work):
         wait_ready(f"{api}/healthz")

@@ -95,7 +95,7 @@ class Settings(BaseSettings):
         "request limit.",
     )
     worker_threads: Annotated[int, Field(gt=0)] = Field(
-        default=8,
+        default=16,
         description="Delivery threads per worker process (and in-process in memory mode); the "
         "audit log and the sweeper have two threads of their own.",
     )
@@ -150,12 +150,12 @@ class Settings(BaseSettings):
         default=100, description="Live subscriptions one agency may hold."
     )
     delivery_max_in_flight_per_subscription: Annotated[int, Field(gt=0)] = Field(
-        default=2,
+        default=8,
         description="Attempts that may be under way at once for one subscription, across "
         "all workers; more wait for a slot.",
     )
     delivery_max_in_flight_per_agency: Annotated[int, Field(gt=0)] = Field(
-        default=4,
+        default=8,
         description="Attempts that may be under way at once for one recipient agency, across "
         "all workers: a slow recipient cannot take every delivery thread.",
     )
