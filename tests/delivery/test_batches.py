@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from connectors.base import Delivered, PermanentFailure, RetryableFailure
 from exchange.audit.models import AuditEvent
 from exchange.delivery.desk import Combiner, DeliveryDesk
-from exchange.delivery.models import DeliveryAttempt, DeliveryState
+from exchange.delivery.models import Delivery, DeliveryAttempt, DeliveryState
 from exchange.delivery.service import (
     Attempted,
     AttemptResult,
@@ -59,6 +59,23 @@ def webhooks(client: TestClient, headers: dict[str, str], count: int) -> list[st
     ]
 
 
+def route_to_police(
+    client: TestClient,
+    hub: Hub,
+    village: dict[str, str],
+    polda: dict[str, str],
+    *,
+    subscriptions: int,
+    reports: int,
+) -> list[Delivery]:
+    """The deliveries of ``reports`` reports to ``subscriptions`` webhooks of the police, in
+    the order they were routed."""
+    webhooks(client, polda, subscriptions)
+    for _ in range(reports):
+        submit(client, village)
+    return sorted(deliveries(hub), key=lambda d: (d.created_at, d.subscription_id))
+
+
 def claim(hub: Hub, wanted: list[Wanted], policy: DeliveryPolicy = ROOMY) -> list[Claim | None]:
     with hub.session() as session:
         return claim_all(
@@ -73,10 +90,11 @@ def test_a_batch_takes_each_due_delivery_once_and_decrypts_each_report_once(
     polda: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    webhooks(client, polda, 2)
-    reports = [submit(client, village) for _ in range(2)]
-    routed = sorted(deliveries(hub), key=lambda d: d.id)
-    assert len(routed) == 4
+    by_id = sorted(
+        route_to_police(client, hub, village, polda, subscriptions=2, reports=2), key=lambda d: d.id
+    )
+    reports = {d.report_id for d in by_id}
+    assert len(by_id) == 4
     unlocked: Counter[str] = Counter()
     unlock = vault.unlock
 
@@ -85,10 +103,10 @@ def test_a_batch_takes_each_due_delivery_once_and_decrypts_each_report_once(
         return unlock(session, report_id=report_id, **rest)
 
     monkeypatch.setattr(vault, "unlock", counting_unlock)
-    first = routed[0]
+    first = by_id[0]
     wanted = [
         Wanted(first.id, dispatch=first.dispatch - 1),  # superseded: dropped, not taken
-        *(Wanted(d.id, dispatch=d.dispatch) for d in routed),
+        *(Wanted(d.id, dispatch=d.dispatch) for d in by_id),
         Wanted(first.id, dispatch=first.dispatch),  # a second copy of a message
         Wanted("no-such-delivery"),
     ]
@@ -96,10 +114,10 @@ def test_a_batch_takes_each_due_delivery_once_and_decrypts_each_report_once(
     taken = claim(hub, wanted)
 
     assert taken[0] is None
-    assert [c.delivery_id if c else None for c in taken[1:5]] == [d.id for d in routed]
+    assert [c.delivery_id if c else None for c in taken[1:5]] == [d.id for d in by_id]
     assert taken[5:] == [None, None]
     assert unlocked == Counter(dict.fromkeys(reports, 1))
-    for claimed, delivery in zip(taken[1:5], routed, strict=True):
+    for claimed, delivery in zip(taken[1:5], by_id, strict=True):
         assert claimed is not None
         assert claimed.envelope.attributes["subject"] == delivery.report_id
         assert claimed.envelope.attributes["recipient"] == "polda-banten"
@@ -111,20 +129,17 @@ def test_a_batch_hands_out_no_more_slots_than_the_policy_allows(
     client: TestClient, hub: Hub, village: dict[str, str], polda: dict[str, str]
 ) -> None:
     """Within one batch the slots it took count, and in the next the database's count."""
-    webhooks(client, polda, 2)
-    for _ in range(3):
-        submit(client, village)
-    routed = sorted(deliveries(hub), key=lambda d: (d.created_at, d.subscription_id))
+    owed = route_to_police(client, hub, village, polda, subscriptions=2, reports=3)
     policy = DeliveryPolicy(
         schedule_s=(0.1,), max_in_flight_per_subscription=2, max_in_flight_per_agency=3
     )
     before = utcnow()
 
-    taken = claim(hub, [Wanted(d.id, dispatch=d.dispatch) for d in routed], policy)
+    taken = claim(hub, [Wanted(d.id, dispatch=d.dispatch) for d in owed], policy)
 
     claimed = [c.delivery_id for c in taken if c is not None]
     assert len(claimed) == 3  # the agency's limit
-    per_subscription = Counter(d.subscription_id for d in routed if d.id in claimed)
+    per_subscription = Counter(d.subscription_id for d in owed if d.id in claimed)
     assert max(per_subscription.values()) <= 2
     waiting = [d for d in deliveries(hub) if d.id not in claimed]
     assert len(waiting) == 3
@@ -135,41 +150,35 @@ def test_a_batch_hands_out_no_more_slots_than_the_policy_allows(
         assert delivery.dispatch == 2
 
     again = claim(hub, [Wanted(d.id) for d in waiting], policy)
-    assert again == [None, None, None]  # not due yet, and no slot free anyway
+    assert again == [None, None, None]  # not due again before their second
 
 
 def test_a_batch_gives_no_slot_when_the_database_counts_them_all_taken(
     client: TestClient, hub: Hub, village: dict[str, str], polda: dict[str, str]
 ) -> None:
-    webhooks(client, polda, 1)
-    for _ in range(3):
-        submit(client, village)
-    routed = sorted(deliveries(hub), key=lambda d: d.created_at)
+    owed = route_to_police(client, hub, village, polda, subscriptions=1, reports=3)
     policy = DeliveryPolicy(schedule_s=(0.1,), max_in_flight_per_subscription=2)
-    assert [c is not None for c in claim(hub, [Wanted(d.id) for d in routed[:2]], policy)] == [
+    assert [c is not None for c in claim(hub, [Wanted(d.id) for d in owed[:2]], policy)] == [
         True,
         True,
     ]
     with hub.session() as session:
         assert claim_all(
             session,
-            [Wanted(routed[2].id)],
+            [Wanted(owed[2].id)],
             policy=policy,
             registry=hub.registry,
             sealer=hub.keyring.sealer,
         ) == [None]
         (job,) = pending_jobs(session)  # it comes back for a slot later
-        assert job.kwargs["delivery_id"] == routed[2].id
+        assert job.kwargs["delivery_id"] == owed[2].id
 
 
 def test_a_batch_records_each_outcome_with_its_own_attempt_number(
     client: TestClient, hub: Hub, village: dict[str, str], polda: dict[str, str]
 ) -> None:
-    webhooks(client, polda, 1)
-    for _ in range(3):
-        submit(client, village)
-    routed = sorted(deliveries(hub), key=lambda d: d.created_at)
-    taken = claim(hub, [Wanted(d.id) for d in routed])
+    owed = route_to_police(client, hub, village, polda, subscriptions=1, reports=3)
+    taken = claim(hub, [Wanted(d.id) for d in owed])
     claims = [c for c in taken if c is not None]
     assert len(claims) == 3
     started = utcnow()
@@ -327,8 +336,8 @@ def test_the_desk_delivers_each_once_for_many_threads_at_once(
             context=hub.connector_context,
             worker="test",
         )
-        routed = deliveries(hub)
-        threads = [threading.Thread(target=desk.deliver, args=(d.id, d.dispatch)) for d in routed]
+        owed = deliveries(hub)
+        threads = [threading.Thread(target=desk.deliver, args=(d.id, d.dispatch)) for d in owed]
         for thread in threads:
             thread.start()
         for thread in threads:
