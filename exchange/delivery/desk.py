@@ -66,7 +66,9 @@ class Combiner(Generic[Item, Result]):
     own item in it, so none is kept from its own work for more than one batch.
 
     ``run`` returns one result per item, in order, or raises for the whole batch: then each
-    item of a larger batch runs again alone, and gets its own result or error."""
+    item of a larger batch runs again alone, and gets its own result or error. A thread
+    interrupted while it runs a batch (dramatiq's time limit raises in it) leaves the other
+    items to the next batch."""
 
     def __init__(self, run: Callable[[list[Item]], Sequence[Result]]) -> None:
         self._run = run
@@ -79,28 +81,32 @@ class Combiner(Generic[Item, Result]):
         with self._lock:
             self._waiting.append(ticket)
             leads, self._running = not self._running, True
-        if not leads:
-            try:
+        try:
+            if not leads:
                 ticket.woken.wait()
-            except BaseException:  # interrupted (dramatiq's time limit, a shutdown)
-                self._abandon(ticket)
-                raise
-        if not ticket.done:  # it runs the next batch, which holds its item
-            self._run_batch()
+            if not ticket.done:  # it runs the next batch, which holds its item
+                self._run_batch(ticket)
+        except BaseException:  # interrupted (dramatiq's time limit, a shutdown)
+            self._abandon(ticket)
+            raise
         if ticket.error is not None:
             raise ticket.error
         return ticket.result  # type: ignore[return-value]
 
-    def _run_batch(self) -> None:
-        with self._lock:
-            batch, self._waiting = self._waiting, []
+    def _run_batch(self, own: _Ticket[Item, Result]) -> None:
+        batch: list[_Ticket[Item, Result]] = []
         try:
+            with self._lock:
+                batch, self._waiting = self._waiting, []
             self._settle(batch)
         finally:
-            for ticket in batch:
-                if not ticket.done:  # this thread was interrupted while running them
-                    self._finish(ticket, error=RuntimeError("the batch was interrupted"))
+            # Interrupted while running them (its transaction rolled back): the others'
+            # items wait again, first in line, for the next batch.
+            unsettled = [t for t in batch if not t.done and t is not own]
+            if not own.done:  # its thread is raising: nothing is left for it to pass on
+                self._finish(own, error=RuntimeError("the batch was interrupted"))
             with self._lock:
+                self._waiting[:0] = unsettled
                 self._pass_on()
 
     def _settle(self, batch: list[_Ticket[Item, Result]]) -> None:
@@ -123,8 +129,9 @@ class Combiner(Generic[Item, Result]):
             self._finish(ticket, result=result)
 
     def _abandon(self, ticket: _Ticket[Item, Result]) -> None:
-        """A waiting thread gives up: its item is not run, and if it was just told to run
-        the next batch, the next waiting thread is told instead."""
+        """A thread gives up: if its item still waits, it is not run (if a batch has taken
+        it already, it runs, and its result goes unread), and if the thread had just been
+        told to run the next batch, the next waiting thread is told instead."""
         with self._lock:
             if ticket in self._waiting:
                 self._waiting.remove(ticket)
@@ -188,6 +195,11 @@ class DeliveryDesk:
         attempted = [item for item in items if isinstance(item, Attempted)]
         wanted = [item for item in items if isinstance(item, Wanted)]
         with self.sessions() as session, deferred_inserts(session):
+            service.hold_all(
+                session,
+                [item.claim.delivery_id for item in attempted]
+                + [item.delivery_id for item in wanted],
+            )
             recorded = service.record_all(
                 session, attempted, policy=self.policy, worker=self.worker, rng=self.rng
             )

@@ -179,6 +179,12 @@ _LOCKED_DELIVERIES = (
     .order_by(col(Delivery.id))
     .with_for_update()
 )
+_LOCKED_AGENCIES = (
+    select(Delivery.agency_id)
+    .where(col(Delivery.id).in_(_DELIVERY_IDS))
+    .order_by(col(Delivery.id))
+    .with_for_update()
+)
 _ATTEMPTS_MADE = (
     select(DeliveryAttempt.delivery_id, func.count())
     .where(col(DeliveryAttempt.delivery_id).in_(_DELIVERY_IDS))
@@ -198,6 +204,20 @@ _IN_FLIGHT = (
 
 def _delay_ms(until: datetime, now: datetime) -> int:
     return max(0, int((until - now).total_seconds() * 1000))
+
+
+def hold_all(session: Session, delivery_ids: Sequence[str]) -> None:
+    """Lock, for a transaction that records and claims these deliveries together, first
+    their rows in id order, then their agencies' claim turns in agency order. The record
+    and claim phases lock the same again (PostgreSQL's locks are reentrant), but by then
+    nothing is left to wait for in a different order: a 410's or a throttle's subscription
+    lock is only taken holding its agency's turn. Nothing to do on SQLite, whose BEGIN
+    IMMEDIATE already serialises every writer."""
+    if not delivery_ids or session.get_bind().dialect.name != "postgresql":
+        return
+    agencies = session.exec(_LOCKED_AGENCIES, params={"delivery_ids": sorted(delivery_ids)}).all()
+    for agency_id in sorted(set(agencies)):
+        hold_advisory_lock(session, advisory_key("claim", agency_id))
 
 
 def claim(
@@ -229,6 +249,8 @@ def claim_all(
     slot or its subscription's throttle) or whose message was superseded by a later one.
     One read of the rows, one count of the attempts under way and one decrypt per report
     serve them all; a delivery wanted twice is taken at most once."""
+    if not wanted:
+        return []
     ids = sorted({message.delivery_id for message in wanted})
     rows = {row[0].id: row for row in session.exec(_CLAIMED_ROWS, params={"delivery_ids": ids})}
     batch = _ClaimBatch(session, policy=policy, registry=registry, sealer=sealer)
@@ -262,9 +284,9 @@ class _ClaimBatch:
 
     def count_attempts_under_way(self, agency_ids: list[str]) -> None:
         """Claims for one agency take turns here (on PostgreSQL an advisory lock per
-        agency, taken in sorted order so that two batches cannot deadlock on them, and
-        after the row locks; SQLite's BEGIN IMMEDIATE already serialises every writer), so
-        two workers never both take the last slot."""
+        agency, taken in sorted order after the row locks, as :func:`hold_all` does;
+        SQLite's BEGIN IMMEDIATE already serialises every writer), so two workers never
+        both take the last slot."""
         if not agency_ids:
             return
         if self.session.get_bind().dialect.name == "postgresql":
@@ -407,6 +429,8 @@ def record_all(
     enqueued with a delay) or dead; a 410 also disables the subscription. One read of the
     rows and one count of the attempts made serve them all; the attempts are written in
     one statement."""
+    if not attempted:
+        return []
     ids = sorted({done.claim.delivery_id for done in attempted})
     params = {"delivery_ids": ids}
     deliveries = {row.id: row for row in session.exec(_LOCKED_DELIVERIES, params=params)}

@@ -318,7 +318,10 @@ def delete_subscription(
 def disable_subscription(session: Session, *, subscription: Subscription, reason: str) -> None:
     """Stop routing to a subscription whose recipient asked to stop (HTTP 410). The owner
     sees the reason on the subscription and in the audit log; re-creating it resumes. The
-    row is locked first: several sends answered 410 at once disable it, and log it, once."""
+    row is locked first: several sends answered 410 at once disable it, and log it, once.
+    What this session changed is flushed first, or the refresh would throw it away (a
+    batch of outcomes disabling it twice)."""
+    session.flush()
     session.refresh(subscription, with_for_update=True)
     if not subscription.active:
         return

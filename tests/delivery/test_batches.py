@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,9 @@ from exchange.delivery.service import (
 )
 from exchange.hub import Hub
 from exchange.jobs import pending_jobs
-from exchange.models import utcnow
+from exchange.models import deferred_inserts, utcnow
 from exchange.protection import vault
+from exchange.routing.models import Subscription
 from exchange.settings import Settings
 from tests.delivery.conftest import deliveries, fast_settings, submit, subscribe
 from tests.delivery.receiver import Receiver, running_receiver
@@ -174,6 +176,30 @@ def test_a_batch_gives_no_slot_when_the_database_counts_them_all_taken(
         assert job.kwargs["delivery_id"] == owed[2].id
 
 
+def test_a_batch_spaces_a_throttled_subscription_s_claims(
+    client: TestClient, hub: Hub, village: dict[str, str], polda: dict[str, str]
+) -> None:
+    """One slot a second: the batch takes the first and puts the second at the next slot."""
+    subscribe(
+        client,
+        polda,
+        connector="webhook",
+        config={"url": "http://127.0.0.1:9001/"},
+        throttle_per_s=1,
+    )
+    for _ in range(2):
+        submit(client, village)
+    owed = sorted(deliveries(hub), key=lambda d: d.created_at)
+    before = utcnow()
+
+    taken = claim(hub, [Wanted(d.id) for d in owed])
+
+    assert [c is not None for c in taken] == [True, False]
+    (waiting,) = (d for d in deliveries(hub) if d.id == owed[1].id)
+    assert waiting.due_at is not None
+    assert waiting.due_at >= before + timedelta(seconds=0.9)
+
+
 def test_a_batch_records_each_outcome_with_its_own_attempt_number(
     client: TestClient, hub: Hub, village: dict[str, str], polda: dict[str, str]
 ) -> None:
@@ -221,6 +247,32 @@ def test_a_batch_records_each_outcome_with_its_own_attempt_number(
         ]
     )
     assert actions == Counter({"delivery.delivered": 2, "delivery.retrying": 1, "delivery.dead": 1})
+
+
+def test_a_batch_with_two_410s_for_one_subscription_disables_it_once(
+    client: TestClient, hub: Hub, village: dict[str, str], polda: dict[str, str]
+) -> None:
+    """As the desk records them: the rows held and written together at the end."""
+    owed = route_to_police(client, hub, village, polda, subscriptions=1, reports=2)
+    claims = [c for c in claim(hub, [Wanted(d.id) for d in owed]) if c is not None]
+    gone = PermanentFailure("gone", status_code=410, gone=True)
+    with hub.session() as session, deferred_inserts(session):
+        record_all(
+            session,
+            [Attempted(c, AttemptResult(utcnow(), 1, failure=gone)) for c in claims],
+            policy=ROOMY,
+            worker="test",
+            rng=random.Random(1),
+        )
+    with hub.session() as session:
+        disabled = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "subscription.disabled")
+        ).all()
+        (subscription,) = session.exec(select(Subscription)).all()
+    assert len(claims) == 2
+    assert len(disabled) == 1
+    assert not subscription.active
+    assert {d.state for d in deliveries(hub)} == {DeliveryState.dead}
 
 
 # --- the combiner ------------------------------------------------------------------------------
@@ -304,20 +356,49 @@ class Stopped(BaseException):
     """What dramatiq's time limit raises in a thread: not an Exception."""
 
 
-def test_a_batch_interrupted_fails_its_items_and_the_next_one_runs() -> None:
-    stop_next = [True]
+def test_a_thread_interrupted_while_running_a_batch_leaves_the_others_to_the_next() -> None:
+    """dramatiq's time limit raises in the thread that runs a batch: its own item fails,
+    and the other items of that batch (its transaction rolled back) run in the next."""
+    runs: list[list[int]] = []
+    others_waiting = threading.Event()
 
     def run(items: list[int]) -> list[int]:
-        if stop_next.pop() if stop_next else False:
+        runs.append(list(items))
+        if len(runs) == 1:  # the first batch holds on until two more items wait
+            assert others_waiting.wait(30)
+        if len(runs) == 2:  # the second, those two, is interrupted
             raise Stopped
-        return items
+        return [item * 10 for item in items]
 
     combiner: Combiner[int, int] = Combiner(run)
-    with pytest.raises(Stopped):
-        combiner.submit(1)
-    assert combiner.submit(2) == 2  # the combiner is free again
+    results: dict[int, object] = {}
+
+    def hand_in(item: int) -> None:
+        try:
+            results[item] = combiner.submit(item)
+        except Stopped as stopped:
+            results[item] = stopped
+
+    first = threading.Thread(target=hand_in, args=(1,))
+    first.start()
+    wait_until(lambda: len(runs) == 1, what="the first batch running", deadline_s=30)
+    others = [threading.Thread(target=hand_in, args=(item,)) for item in (2, 3)]
+    for thread in others:
+        thread.start()
+    wait_until(lambda: len(combiner._waiting) == 2, what="two items waiting", deadline_s=30)
+    others_waiting.set()
+    for thread in [first, *others]:
+        thread.join(30)
+
+    assert results[1] == 10
+    assert sorted(runs[1]) == [2, 3]
+    interrupted = runs[1][0]  # the thread that ran the batch: the first item in it
+    survivor = runs[1][1]
+    assert isinstance(results[interrupted], Stopped)
+    assert results[survivor] == survivor * 10
+    assert runs[2:] == [[survivor]]
+    assert combiner.submit(4) == 40  # and the combiner is free again
     assert not combiner._running
-    assert combiner._waiting == []
 
 
 def test_the_desk_delivers_each_once_for_many_threads_at_once(
