@@ -216,8 +216,16 @@ def hold_all(session: Session, delivery_ids: Sequence[str]) -> None:
     if not delivery_ids or session.get_bind().dialect.name != "postgresql":
         return
     agencies = session.exec(_LOCKED_AGENCIES, params={"delivery_ids": sorted(delivery_ids)}).all()
-    for agency_id in sorted(set(agencies)):
-        hold_advisory_lock(session, advisory_key("claim", agency_id))
+    _take_claim_turns(session, sorted(set(agencies)))
+
+
+def _take_claim_turns(session: Session, agency_ids: list[str]) -> None:
+    """On PostgreSQL, each agency's claim turn (an advisory lock to the end of the
+    transaction), in the order given: sorted, so that two transactions cannot deadlock on
+    them."""
+    if session.get_bind().dialect.name == "postgresql":
+        for agency_id in agency_ids:
+            hold_advisory_lock(session, advisory_key("claim", agency_id))
 
 
 def claim(
@@ -289,17 +297,13 @@ class _ClaimBatch:
         both take the last slot."""
         if not agency_ids:
             return
-        if self.session.get_bind().dialect.name == "postgresql":
-            for agency_id in agency_ids:
-                hold_advisory_lock(self.session, advisory_key("claim", agency_id))
+        _take_claim_turns(self.session, agency_ids)
         counts = self.session.exec(_IN_FLIGHT, params={"agency_ids": agency_ids, "now": self.now})
         for agency_id, subscription_id, count in counts:
             self.of_agency[agency_id] += count
             self.of_subscription[subscription_id] += count
 
-    def take(
-        self, message: Wanted, row: tuple[Delivery, Subscription, Report, Agency] | None
-    ) -> Claim | None:
+    def take(self, message: Wanted, row: _ClaimedRow | None) -> Claim | None:
         if row is None:
             return None
         delivery, subscription, report, recipient = row
