@@ -114,6 +114,11 @@ def _ended(session: Session, transaction: Any) -> None:
         session.info.pop(_CHANGED, None)
 
 
+_VERSION = select(table_of(DirectoryVersion).c.version).where(
+    table_of(DirectoryVersion).c.id == VERSION_ROW
+)
+
+
 def version(session: Session) -> int | None:
     """The directory's version as this transaction sees it, read once per transaction
     (after writing what it changed, as autoflush would). None when this transaction has
@@ -124,12 +129,7 @@ def version(session: Session) -> int | None:
     if session.info.get(_CHANGED):
         return None
     if _READ not in session.info:
-        table = table_of(DirectoryVersion)
-        session.info[_READ] = (
-            session.connection()
-            .execute(select(table.c.version).where(table.c.id == VERSION_ROW))
-            .scalar_one_or_none()
-        )
+        session.info[_READ] = session.connection().execute(_VERSION).scalar_one_or_none()
     read: int | None = session.info[_READ]
     return read
 

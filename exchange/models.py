@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Table, event, insert, text
+from sqlalchemy import DateTime, Insert, Table, event, insert, text
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.types import TypeDecorator
@@ -52,12 +53,19 @@ def insert_rows(session: Session, model: type[SQLModel], rows: Sequence[Mapping[
         return
     held: _HeldRows | None = session.info.get(_HELD)
     if held is None:
-        session.execute(insert(table_of(model)), list(rows))
+        session.execute(_insert_into(table_of(model)), list(rows))
     else:
         if not session.in_transaction():
             session.begin()  # so that a rollback, which drops the held rows, is seen
         table = table_of(model)
         held.rows.extend((table, row) for row in rows)
+
+
+@functools.cache
+def _insert_into(table: Table) -> Insert:
+    """One INSERT per table, built once: every submission writes to a dozen tables, and
+    building the statement (with its cache key) anew each time cost more than running it."""
+    return insert(table)
 
 
 _HELD = "exchange.held_rows"  # the rows insert_rows collected (_HeldRows)
@@ -146,7 +154,7 @@ def write_held_rows(session: Session | OrmSession) -> None:
     session.info[_WRITING] = True
     try:
         for table in sorted(by_table, key=_DEPENDENCY_ORDER.__getitem__):
-            session.execute(insert(table), by_table[table])
+            session.execute(_insert_into(table), by_table[table])
     except Exception as error:
         # Written on behalf of a read, the rows' refusal reaches whoever read, who may
         # catch it; the block fails all the same (raise_refusal), unless the savepoint or

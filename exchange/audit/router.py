@@ -12,7 +12,7 @@ from exchange.agencies.service import Principal
 from exchange.audit import service
 from exchange.audit.contracts import CosignatureIn
 from exchange.contracts import MAX_INT64
-from exchange.dependencies import PrincipalDep, SessionDep, get_hub, requires
+from exchange.dependencies import PrincipalDep, SessionDep, hub_of, requires
 from exchange.jsonbody import HubRoute
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=HubRoute)
@@ -86,7 +86,7 @@ def export(request: Request, session: SessionDep, _auditor: AuditorDep) -> Strea
 
     The stream reads in its own session, opened once the request's has closed: the response
     outlives the request."""
-    hub = get_hub(request)
+    hub = hub_of(request)
     service.current_checkpoint(session)  # a 404 now rather than a broken stream later
 
     return StreamingResponse(service.export_ndjson(hub.session), media_type="application/x-ndjson")

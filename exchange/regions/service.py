@@ -17,7 +17,7 @@ from typing import Any
 import shapely
 import shapely.errors
 import shapely.geometry
-from sqlalchemy import delete, event, insert
+from sqlalchemy import bindparam, delete, event, insert
 from sqlmodel import Session, col, func, select
 
 from exchange.audit import service as audit
@@ -104,10 +104,16 @@ def import_directory(session: Session, *, lines: Iterable[str], actor: str) -> I
 _LOADED = "exchange.regions_loaded"
 
 
+# Built once: every submission's transaction asks both, and building a statement costs
+# more than SQLite running it.
+_ANY_REGION = select(Region.code).limit(1)
+_REGIONS_AMONG = select(Region.code).where(col(Region.code).in_(bindparam("codes", expanding=True)))
+
+
 def is_loaded(session: Session) -> bool:
     """Whether a directory is loaded; asked once per transaction (a bulk asks per line)."""
     if _LOADED not in session.info:
-        session.info[_LOADED] = session.exec(select(Region.code).limit(1)).first() is not None
+        session.info[_LOADED] = session.exec(_ANY_REGION).first() is not None
     return bool(session.info[_LOADED])
 
 
@@ -127,7 +133,7 @@ def known_codes(session: Session, codes: Iterable[str]) -> set[str]:
     wanted = set(codes)
     fresh = wanted - asked.keys()
     if fresh:
-        found = set(session.exec(select(Region.code).where(col(Region.code).in_(fresh))))
+        found = set(session.exec(_REGIONS_AMONG, params={"codes": sorted(fresh)}))
         asked.update((code, code in found) for code in fresh)
     return {code for code in wanted if asked[code]}
 

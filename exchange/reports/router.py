@@ -21,7 +21,7 @@ from exchange.agencies.models import Agency, Scope
 from exchange.agencies.service import Principal, get_agency, kept_agency
 from exchange.audit import service as audit
 from exchange.contracts import Instant, keyset_cursor, links, read_keyset_cursor
-from exchange.dependencies import AdminDep, HubDep, PrincipalDep, SessionDep, get_hub, requires
+from exchange.dependencies import AdminDep, HubDep, PrincipalDep, SessionDep, hub_of, requires
 from exchange.errors import (
     ExchangeError,
     InvalidInput,
@@ -73,7 +73,7 @@ class SubmissionRoute(HubRoute):
                 principal: Principal | None = getattr(request.state, "principal", None)
                 if principal is not None and request.method == "POST":
                     service.tally_rejection(
-                        get_hub(request).rejections,
+                        hub_of(request).rejections,
                         principal=principal,
                         submission_type=None,
                         error=translate_validation_error(invalid),

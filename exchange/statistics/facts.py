@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event
+from sqlalchemy import bindparam, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -134,11 +134,33 @@ TALLIED = tuple(
 )
 
 
+# The fact rows of some reports, read back at commit (see _write_tallies).
+_TALLIED_ROWS = select(*TALLIED).where(
+    col(StatFact.report_id).in_(bindparam("report_ids", expanding=True))
+)
+
+
 def _dialect_insert(session: Session, table: Any) -> Any:
     """An INSERT with the database's ON CONFLICT clause (SQLite and PostgreSQL spell it
     the same way, through different constructs)."""
     dialect = session.get_bind().dialect.name
     return (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+
+
+def _tally_upsert(dialect: str) -> Any:
+    insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(StatTally)
+    return insert.on_conflict_do_update(
+        index_elements=list(TALLY_KEY),
+        set_={
+            "reports": StatTally.reports + insert.excluded.reports,
+            "people": StatTally.people + insert.excluded.people,
+        },
+    )
+
+
+# Built once per dialect, as every commit that wrote facts runs one: building it (its
+# column proxies and cache key) cost more than the statement itself.
+_TALLY_UPSERTS = {dialect: _tally_upsert(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def count_in_tallies(session: Session, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -153,14 +175,7 @@ def count_in_tallies(session: Session, rows: Iterable[Mapping[str, Any]]) -> Non
             found[1] += row["people"]
     if not sums:
         return
-    statement = _dialect_insert(session, StatTally)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(TALLY_KEY),
-        set_={
-            "reports": StatTally.reports + statement.excluded.reports,
-            "people": StatTally.people + statement.excluded.people,
-        },
-    )
+    statement = _TALLY_UPSERTS[session.get_bind().dialect.name]
     values = [
         {**dict(zip(TALLY_KEY, key, strict=True)), "reports": n, "people": people}
         for key, (n, people) in sorted(sums.items())
@@ -194,9 +209,7 @@ def _write_tallies(session: Session) -> None:
     written: list[dict[str, Any]] = []
     for first in range(0, len(ids), PENDING_BATCH):
         chunk = ids[first : first + PENDING_BATCH]
-        rows = session.execute(
-            select(*TALLIED).where(col(StatFact.report_id).in_(chunk))
-        ).mappings()
+        rows = session.execute(_TALLIED_ROWS, {"report_ids": chunk}).mappings()
         written += [dict(row) for row in rows if (row["report_id"], row["reader"]) in pending]
     count_in_tallies(session, written)
 
