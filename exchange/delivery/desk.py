@@ -43,6 +43,9 @@ from exchange.registry.service import SchemaRegistry
 
 logger = logging.getLogger(__name__)
 
+# How long a waiting thread may take to notice it was interrupted (see Combiner.submit).
+WAIT_SLICE_S = 0.5
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -83,7 +86,11 @@ class Combiner(Generic[Item, Result]):
             leads, self._running = not self._running, True
         try:
             if not leads:
-                ticket.woken.wait()
+                # In slices, not one wait: an exception raised in this thread from outside
+                # (dramatiq's time limit) lands only between bytecodes, so a thread waiting
+                # behind a batch stuck on the database would otherwise never give up.
+                while not ticket.woken.wait(WAIT_SLICE_S):
+                    pass
             if not ticket.done:  # it runs the next batch, which holds its item
                 self._run_batch(ticket)
         except BaseException:  # interrupted (dramatiq's time limit, a shutdown)

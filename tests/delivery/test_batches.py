@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dramatiq.middleware.threading import raise_thread_exception
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
@@ -398,6 +399,48 @@ def test_a_thread_interrupted_while_running_a_batch_leaves_the_others_to_the_nex
     assert results[survivor] == survivor * 10
     assert runs[2:] == [[survivor]]
     assert combiner.submit(4) == 40  # and the combiner is free again
+    assert not combiner._running
+
+
+def test_dramatiq_s_time_limit_reaches_a_thread_waiting_behind_a_stuck_batch() -> None:
+    """A batch stuck (on the database, say) must not hold the threads waiting behind it past
+    their time limit: dramatiq's exception reaches a waiting thread, which gives up without
+    its item being run, and the batch, once unstuck, finishes as before."""
+    unstuck = threading.Event()
+    runs: list[list[int]] = []
+
+    def run(items: list[int]) -> list[int]:
+        runs.append(list(items))
+        assert unstuck.wait(60)
+        return [item * 10 for item in items]
+
+    combiner: Combiner[int, int] = Combiner(run)
+    results: dict[int, object] = {}
+
+    def hand_in(item: int) -> None:
+        try:
+            results[item] = combiner.submit(item)
+        except Stopped as stopped:
+            results[item] = stopped
+
+    stuck = threading.Thread(target=hand_in, args=(1,))
+    stuck.start()
+    wait_until(lambda: len(runs) == 1, what="the first batch running", deadline_s=30)
+    waiting = threading.Thread(target=hand_in, args=(2,))
+    waiting.start()
+    wait_until(lambda: len(combiner._waiting) == 1, what="an item waiting", deadline_s=30)
+    assert waiting.ident is not None
+    raise_thread_exception(waiting.ident, Stopped)  # what dramatiq's TimeLimit does
+    waiting.join(30)
+    assert not waiting.is_alive(), "the waiting thread never noticed its time limit"
+    assert isinstance(results[2], Stopped)
+    assert combiner._waiting == []
+
+    unstuck.set()
+    stuck.join(30)
+    assert results[1] == 10
+    assert runs == [[1]]  # the abandoned item was never run
+    assert combiner.submit(3) == 30
     assert not combiner._running
 
 
