@@ -139,7 +139,7 @@ class GroupWriter:
         group = [unit for unit in group if unit.future.set_running_or_notify_cancel()]
         try:
             try:
-                done = self._store_together(group)
+                done = self._store_again_on_deadlock(group, together=True)
             except _RowsRefused as refused:
                 # The database refused rows of the group, written together: whose cannot be
                 # told, so the group runs again, each unit's rows written at its own end.
@@ -147,16 +147,26 @@ class GroupWriter:
                     "rows of a group were refused; its units run again one by one",
                     extra={"error": type(refused.__cause__).__name__, "units": len(group)},
                 )
-                done = self._store(group, together=False)
+                done = self._store_again_on_deadlock(group, together=False)
         except BaseException as failure:
+            broken_again = _rolled_back_for_another(failure)
             logger.warning(
                 "a group of submissions was not committed",
-                extra={"error": type(failure).__name__, "units": len(group)},
+                extra={
+                    "error": type(failure).__name__,
+                    "units": len(group),
+                    **({"sqlstate": _sqlstate(failure)} if broken_again else {}),
+                },
             )
+            # A database that is away is said to be (503, come back after Retry-After); a
+            # group rolled back again to break a deadlock was not stored, the database is
+            # there: its units are told so and send again.
             refusal: Exception = (
                 failure
-                if isinstance(failure, DATABASE_AWAY)
-                else NotCommitted(t("request.not_committed"))
+                if isinstance(failure, DATABASE_AWAY) and not broken_again
+                else NotCommitted(
+                    t("request.not_committed"), headers={"Retry-After": str(RETRY_AFTER_S)}
+                )
             )
             for unit in group:
                 unit.future.set_exception(refusal)
@@ -169,21 +179,22 @@ class GroupWriter:
             else:
                 unit.future.set_exception(value)
 
-    def _store_together(self, group: list[_Unit]) -> list[tuple[_Unit, bool, Any]]:
-        """:meth:`_store` with the rows held together; run again once if PostgreSQL rolled
-        the transaction back for another's sake (a deadlock with another process's group,
-        two new idempotency keys taken in opposite orders): nothing of it was kept, and the
-        other can now finish."""
+    def _store_again_on_deadlock(
+        self, group: list[_Unit], *, together: bool
+    ) -> list[tuple[_Unit, bool, Any]]:
+        """:meth:`_store`, run again once if PostgreSQL rolled the transaction back for
+        another's sake (a deadlock with another process's group, two new idempotency keys
+        taken in opposite orders): nothing of it was kept, and the other can now finish."""
         try:
-            return self._store(group, together=True)
+            return self._store(group, together=together)
         except OperationalError as error:
-            if _sqlstate(error) not in RUN_AGAIN:
+            if not _rolled_back_for_another(error):
                 raise
             logger.warning(
                 "a group of submissions was rolled back to break a deadlock; it runs again",
                 extra={"sqlstate": _sqlstate(error), "units": len(group)},
             )
-            return self._store(group, together=True)
+            return self._store(group, together=together)
 
     def _store(self, group: list[_Unit], *, together: bool) -> list[tuple[_Unit, bool, Any]]:
         """Run the units in one transaction, each in a savepoint (one that raises is rolled
@@ -220,8 +231,12 @@ class GroupWriter:
 RUN_AGAIN = frozenset({"40P01", "40001"})
 
 
-def _sqlstate(error: OperationalError) -> str | None:
-    return getattr(error.orig, "sqlstate", None)
+def _sqlstate(error: BaseException) -> str | None:
+    return getattr(getattr(error, "orig", None), "sqlstate", None)
+
+
+def _rolled_back_for_another(error: BaseException) -> bool:
+    return isinstance(error, OperationalError) and _sqlstate(error) in RUN_AGAIN
 
 
 class _RowsRefused(Exception):

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from exchange.db import Database
@@ -148,6 +149,68 @@ def test_a_full_queue_refuses_at_once(database: Database) -> None:
     assert refused
     assert outcomes[:3] == ["held", "q0", "q1"]
     assert notes(database) == ["q0", "q1"]
+
+
+class _Deadlocked(Exception):
+    """What psycopg raises when PostgreSQL broke a deadlock (its SQLSTATE is what counts)."""
+
+    sqlstate = "40P01"
+
+
+def deadlock() -> OperationalError:
+    return OperationalError("SELECT pg_advisory_xact_lock(1)", {}, _Deadlocked())
+
+
+def test_a_group_deadlocked_again_is_answered_not_committed_not_database_away(
+    database: Database,
+) -> None:
+    """Run again once, a group can meet a second deadlock. The database is there: its
+    requests are told their submission was not stored (send again), not that the database
+    is unavailable, and nothing of either run is kept."""
+    writer = GroupWriter(database.session, capacity=4)
+    runs: list[int] = []
+
+    def deadlocked(session: Session) -> str:
+        runs.append(1)
+        writing(f"run {len(runs)}")(session)
+        raise deadlock()
+
+    with pytest.raises(NotCommitted) as refused:
+        asyncio.run(writer.run(deadlocked))
+    assert refused.value.headers == {"Retry-After": "1"}  # a 503 says when to come back
+    writer.close()
+    assert len(runs) == 2
+    assert notes(database) == []
+
+
+def test_a_deadlock_while_units_run_one_by_one_runs_them_again(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second path (rows of a group refused, each unit writing its own rows) is run
+    again on a deadlock like the first, not answered 503."""
+    refused_once: list[bool] = []
+
+    def refuse_the_group_s_rows(session: Session) -> None:
+        if not refused_once:
+            refused_once.append(True)
+            raise IntegrityError("INSERT INTO note", {}, Exception("injected: refused"))
+
+    monkeypatch.setattr("exchange.writer.write_held_rows", refuse_the_group_s_rows)
+    writer = GroupWriter(database.session, capacity=4)
+    runs: list[int] = []
+
+    def stored_at_the_third_run(session: Session) -> str:
+        runs.append(1)
+        writing(f"run {len(runs)}")(session)
+        if len(runs) == 2:  # the first run one by one meets a deadlock
+            raise deadlock()
+        return "stored"
+
+    outcome = asyncio.run(writer.run(stored_at_the_third_run))
+    writer.close()
+    assert outcome == "stored"
+    assert len(runs) == 3  # together (refused), one by one (deadlock), one by one again
+    assert notes(database) == ["run 3"]
 
 
 WAITING_FOR_ADVISORY_LOCK = text(
